@@ -1,0 +1,5 @@
+"""`python -m catalog` runs the command-line interface."""
+
+from catalog.cli import main
+
+main()

@@ -1,0 +1,39 @@
+"""`catalog db upgrade` and `catalog db current`: explicit control of the schema."""
+
+from __future__ import annotations
+
+import typer
+
+from catalog.cli.options import settings
+
+app = typer.Typer(help="Create, upgrade and inspect the catalogue database.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade_command(ctx: typer.Context) -> None:
+    """Create the catalogue or upgrade it to the newest schema.
+
+    Example: catalog --db postgresql://catalog@db.internal/catalog db upgrade
+    """
+    from catalog import render
+    from catalog.db import make_engine, upgrade_to_head
+
+    before, after = upgrade_to_head(make_engine(settings(ctx).database_url))
+    if before == after:
+        render.note(f"The catalogue is already at revision {after}.")
+    else:
+        render.note(f"Upgraded the catalogue from {before or 'an empty database'} to {after}.")
+
+
+@app.command("current")
+def current_command(ctx: typer.Context) -> None:
+    """Print the catalogue's schema revision (and the newest one this version knows).
+
+    Example: catalog db current
+    """
+    from catalog.db import current_revision, head_revision, make_engine
+
+    current = current_revision(make_engine(settings(ctx).database_url))
+    head = head_revision()
+    state = "(head)" if current == head else f"(head is {head}; run 'catalog db upgrade')"
+    typer.echo(f"{current or 'empty'} {state}")

@@ -1,0 +1,63 @@
+"""Shared Annotated option types and the helpers commands use to reach the catalogue."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.aws import AWSClients
+from catalog.config import Settings
+
+
+class OutputFormat(StrEnum):
+    """Every output format."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class DetailFormat(StrEnum):
+    """Formats for one-record views."""
+
+    table = "table"
+    json = "json"
+
+
+class ListFormat(StrEnum):
+    """Formats for record lists without CSV/JSONL needs."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+DetailFormatOpt = Annotated[DetailFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The Settings the app callback resolved."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Settings):
+        obj = Settings.resolve()
+    return obj
+
+
+def sessions(ctx: typer.Context) -> sessionmaker[Session]:
+    """A session factory on a catalogue brought to the head revision."""
+    from catalog.db import open_catalogue
+
+    _, factory = open_catalogue(settings(ctx).database_url)
+    return factory
+
+
+def aws_clients(ctx: typer.Context, max_pool_connections: int = 50) -> AWSClients:
+    """The run's AWS clients, from --profile/--region and the standard chain."""
+    current = settings(ctx)
+    return AWSClients(current.profile, current.region, max_pool_connections=max_pool_connections)

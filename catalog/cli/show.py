@@ -1,0 +1,51 @@
+"""`catalog show` and `catalog failures`: one item's labels, and what failed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from catalog.cli.options import DetailFormat, DetailFormatOpt, FormatOpt, OutputFormat, sessions
+
+
+def show_command(
+    ctx: typer.Context,
+    uri: Annotated[
+        str, typer.Argument(help="The media item: s3://BUCKET/KEY.", show_default=False)
+    ],
+    output: DetailFormatOpt = DetailFormat.table,
+) -> None:
+    """Show one media item's labels, confidences, bounding boxes and label parents.
+
+    Example: catalog show s3://my-photos/2024/beach.jpg --format json
+    """
+    from catalog import render
+    from catalog.details import get_media_detail
+
+    with sessions(ctx)() as session:
+        detail = get_media_detail(session, uri)
+    render.render_media_detail(detail, output.value)
+
+
+def failures_command(
+    ctx: typer.Context,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """List the media that failed to label, with the error code and message.
+
+    Retry them with 'catalog sync URI --retry-failed'.
+
+    Example: catalog failures --format json
+    """
+    from catalog import render
+    from catalog.details import iter_failures
+
+    with sessions(ctx)() as session:
+        render.render_failures(iter_failures(session), output.value)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the app."""
+    app.command("show")(show_command)
+    app.command("failures")(failures_command)

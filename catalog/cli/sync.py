@@ -1,0 +1,96 @@
+"""`catalog sync`: index an S3 prefix."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sessions
+from catalog.errors import EXIT_OBJECTS_FAILED
+
+
+def sync_command(
+    ctx: typer.Context,
+    uri: Annotated[
+        str, typer.Argument(help="What to index: s3://BUCKET[/PREFIX].", show_default=False)
+    ],
+    min_confidence: Annotated[
+        float, typer.Option(min=0, max=100, help="Lowest label confidence to keep, in percent.")
+    ] = 50.0,
+    max_labels: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Most labels to keep per image.")
+    ] = None,
+    images: Annotated[bool, typer.Option("--images/--no-images", help="Label images.")] = True,
+    videos: Annotated[
+        bool, typer.Option("--videos/--no-videos", help="Record (and label) videos.")
+    ] = True,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse/--no-reuse",
+            help="Copy labels from an already-labelled object with the same content (ETag and size) "
+            "instead of paying Rekognition again.",
+        ),
+    ] = True,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Label again the objects that failed before.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            help="Show what would be labelled and its estimated cost; call nothing billable."
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Rekognition requests in flight.")
+    ] = 16,
+    tps: Annotated[
+        float, typer.Option(min=0, help="Most Rekognition requests started per second (0: no cap).")
+    ] = 50.0,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
+    ] = True,
+    output: DetailFormatOpt = DetailFormat.table,
+) -> None:
+    """Label every new or changed image under an S3 prefix and store the labels.
+
+    Unchanged objects are never sent again; objects gone from the prefix are marked deleted.
+    Exit status: 0 done, 1 some objects failed (see 'catalog failures'), 2 the run could not
+    start or finish (bad URI, bucket, credentials), 130 interrupted (finished work is kept).
+
+    Example: catalog sync s3://my-photos/2024/ --min-confidence 70
+    """
+    from catalog import render
+    from catalog.sync import SyncOptions, run_sync
+    from catalog.uris import parse_uri
+
+    target = parse_uri(uri)
+    options = SyncOptions(
+        min_confidence=min_confidence,
+        max_labels=max_labels,
+        images=images,
+        videos=videos,
+        reuse=reuse,
+        retry_failed=retry_failed,
+        dry_run=dry_run,
+        concurrency=concurrency,
+    )
+    clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if target.is_s3 else None
+    with render.sync_progress(progress and output == DetailFormat.table) as on_event:
+        report = run_sync(
+            target,
+            sessions=sessions(ctx),
+            clients=clients,
+            options=options,
+            tps=tps or None,
+            on_event=on_event,
+        )
+    render.render_sync_report(report, output.value)
+    if report.failed:
+        raise typer.Exit(EXIT_OBJECTS_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+    app.command("sync")(sync_command)

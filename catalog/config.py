@@ -1,0 +1,53 @@
+"""Settings: resolved once from command-line flags and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATABASE_ENV = "CATALOG_DATABASE_URL"
+DEFAULT_DB_FILE = "catalog.db"
+
+
+def default_database_url() -> str:
+    """The embedded default: a SQLite file `catalog.db` in the working directory."""
+    return f"sqlite:///{Path.cwd() / DEFAULT_DB_FILE}"
+
+
+def normalise_database_url(value: str | None) -> str:
+    """Accept a SQLAlchemy URL, or a plain file path meaning a SQLite file."""
+    if not value:
+        return default_database_url()
+    if "://" in value:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # psycopg 3 is the driver we ship; SQLAlchemy's bare postgresql:// means psycopg2.
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know about where things are."""
+
+    database_url: str
+    profile: str | None = None
+    region: str | None = None
+    verbose: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        db: str | None = None,
+        profile: str | None = None,
+        region: str | None = None,
+        verbose: bool = False,
+    ) -> Settings:
+        """Build settings from flags, falling back to the environment and defaults."""
+        return cls(
+            database_url=normalise_database_url(db or os.environ.get(DATABASE_ENV)),
+            profile=profile or None,
+            region=region or None,
+            verbose=verbose,
+        )

@@ -1,0 +1,174 @@
+"""Engines, sessions and schema upgrades (through Alembic's command API)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import DatabaseError
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA cache_size=-262144",
+    "PRAGMA mmap_size=2147483648",
+    "PRAGMA temp_store=MEMORY",
+)
+
+_upgraded: set[str] = set()
+_upgrade_lock = threading.Lock()
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in _SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL mode, foreign keys and a busy timeout."""
+    try:
+        if url.startswith("sqlite"):
+            db_path = url.split("///", 1)[1] if "///" in url else ""
+            if db_path and db_path != ":memory:":
+                parent = Path(db_path).parent
+                if not parent.is_dir():
+                    raise DatabaseError(
+                        f"cannot create the catalogue {db_path}: no directory {parent}"
+                    )
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(engine, "connect", _on_sqlite_connect)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except ArgumentError as exc:
+        raise DatabaseError(f"'{url}' is not a database URL SQLAlchemy understands") from exc
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"the database driver '{exc.name}' is not installed; for PostgreSQL install "
+            "catalog[postgres]"
+        ) from exc
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """The session factory every library function is handed."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: the source tree's migrations/, or the packaged copy."""
+    source_tree = Path(__file__).resolve().parent.parent / "migrations"
+    if (source_tree / "env.py").is_file():
+        return source_tree
+    import catalog._migrations as packaged  # type: ignore[import-not-found]
+
+    return Path(packaged.__file__).resolve().parent
+
+
+def alembic_config(engine: Engine | None = None, connection: Any = None) -> Any:
+    """An Alembic Config pointing at our scripts and, when given, at a live connection."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision the scripts define."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot open the catalogue at {_safe_url(engine)}: {_reason(exc)}"
+        ) from exc
+
+
+def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
+    """Create or upgrade the schema to the head revision; returns (before, after)."""
+    from alembic import command
+
+    try:
+        before = current_revision(engine)
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(engine, connection), "head")
+        return before, current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot upgrade the catalogue at {_safe_url(engine)}: {_reason(exc)}"
+        ) from exc
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Make sure the schema is at head: SQLite is upgraded on first use, others must be current."""
+    key = engine.url.render_as_string(hide_password=True)
+    with _upgrade_lock:
+        if key in _upgraded:
+            return
+        current = current_revision(engine)
+        head = head_revision()
+        if current != head:
+            if is_sqlite(engine) or (current is None and not _has_tables(engine)):
+                upgrade_to_head(engine)
+            else:
+                raise DatabaseError(
+                    f"the catalogue at {_safe_url(engine)} is at revision {current}, not {head}; "
+                    "run 'catalog db upgrade'"
+                )
+        _upgraded.add(key)
+
+
+def open_catalogue(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """Engine and session factory for `url`, with the schema brought to head."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def _has_tables(engine: Engine) -> bool:
+    try:
+        return bool(inspect(engine).get_table_names())
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot open the catalogue at {_safe_url(engine)}: {_reason(exc)}"
+        ) from exc
+
+
+def _safe_url(engine: Engine) -> str:
+    if is_sqlite(engine):
+        return str(engine.url.database)
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -1,0 +1,277 @@
+"""Reading one media item's stored labels, and the list of failed media."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog import store
+from catalog.errors import NotFoundError
+from catalog.models import (
+    STATUS_DELETED,
+    STATUS_FAILED,
+    Detection,
+    Label,
+    Media,
+    VideoMoment,
+    VideoSegment,
+)
+from catalog.models import Instance as InstanceRow
+from catalog.uris import MediaURI, parse_uri
+
+
+@dataclass
+class InstanceDetail:
+    """One bounding box."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    confidence: float
+    timestamp_ms: int | None = None
+
+
+@dataclass
+class LabelDetail:
+    """One label on the item."""
+
+    name: str
+    confidence: float
+    parents: list[str]
+    aliases: list[str]
+    categories: list[str]
+    instances: list[InstanceDetail] = field(default_factory=list)
+    timestamps_ms: list[int] = field(default_factory=list)
+    segments: list[tuple[int, int, float]] = field(default_factory=list)
+
+
+@dataclass
+class MediaDetail:
+    """Everything the catalogue holds about one media item."""
+
+    uri: str
+    kind: str
+    status: str
+    size_bytes: int
+    etag: str | None
+    last_modified_at: datetime | None
+    storage_class: str | None
+    labelled_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    width: int | None
+    height: int | None
+    duration_ms: int | None
+    codec: str | None
+    container_format: str | None
+    frame_rate: float | None
+    labeller: str | None
+    model_version: str | None
+    min_confidence: float | None
+    labels: list[LabelDetail]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape of `catalog show --format json`."""
+        data: dict[str, object] = {
+            "uri": self.uri,
+            "kind": self.kind,
+            "status": self.status,
+            "size_bytes": self.size_bytes,
+            "etag": self.etag,
+            "last_modified": self.last_modified_at,
+            "storage_class": self.storage_class,
+            "labelled_at": self.labelled_at,
+            "width": self.width,
+            "height": self.height,
+            "labeller": self.labeller,
+            "model_version": self.model_version,
+            "min_confidence": self.min_confidence,
+            "error": {"code": self.error_code, "message": self.error_message}
+            if self.error_code
+            else None,
+            "labels": [
+                {
+                    "name": label.name,
+                    "confidence": label.confidence,
+                    "parents": label.parents,
+                    "aliases": label.aliases,
+                    "categories": label.categories,
+                    "instances": [
+                        {
+                            "bounding_box": {
+                                "left": i.left,
+                                "top": i.top,
+                                "width": i.width,
+                                "height": i.height,
+                            },
+                            "confidence": i.confidence,
+                            **(
+                                {"timestamp_ms": i.timestamp_ms}
+                                if i.timestamp_ms is not None
+                                else {}
+                            ),
+                        }
+                        for i in label.instances
+                    ],
+                    **(
+                        {
+                            "timestamps_ms": label.timestamps_ms,
+                            "segments": [
+                                {"start_ms": s, "end_ms": e, "confidence": c}
+                                for s, e, c in label.segments
+                            ],
+                        }
+                        if self.kind == "video"
+                        else {}
+                    ),
+                }
+                for label in self.labels
+            ],
+        }
+        if self.kind == "video":
+            data["video"] = {
+                "duration_ms": self.duration_ms,
+                "codec": self.codec,
+                "format": self.container_format,
+                "frame_rate": self.frame_rate,
+            }
+        return data
+
+
+def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
+    """The media row for a URI; NotFoundError when the catalogue does not have it."""
+    parsed = parse_uri(uri) if isinstance(uri, str) else uri
+    media = store.get_media(session, parsed.scheme, parsed.bucket, parsed.key)
+    if media is None or media.status == STATUS_DELETED:
+        raise NotFoundError(f"{parsed} is not in the catalogue (run 'catalog sync' on its prefix)")
+    return media
+
+
+def get_media_detail(session: Session, uri: str | MediaURI) -> MediaDetail:
+    """One media item's labels (best first), instances, parents, aliases and categories."""
+    media = find_media_by_uri(session, uri)
+    provenance = store.latest_result(session, media.id)
+    rows = session.execute(
+        select(Detection.label_id, Label.name, Detection.confidence_x100)
+        .join(Label, Label.id == Detection.label_id)
+        .where(Detection.media_id == media.id)
+        .order_by(Detection.confidence_x100.desc(), Label.name)
+    ).all()
+    label_ids = [row.label_id for row in rows]
+    taxonomy = store.label_taxonomy(session, label_ids)
+    instances: dict[int, list[InstanceDetail]] = defaultdict(list)
+    for inst in session.execute(
+        select(InstanceRow)
+        .where(InstanceRow.media_id == media.id)
+        .order_by(InstanceRow.label_id, InstanceRow.idx)
+    ).scalars():
+        instances[inst.label_id].append(
+            InstanceDetail(
+                inst.left,
+                inst.top,
+                inst.width,
+                inst.height,
+                inst.confidence_x100 / 100,
+                inst.timestamp_ms,
+            )
+        )
+    timestamps: dict[int, list[int]] = defaultdict(list)
+    segments: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    if media.kind == "video":
+        for label_id, ts in session.execute(
+            select(VideoMoment.label_id, VideoMoment.timestamp_ms)
+            .where(VideoMoment.media_id == media.id)
+            .order_by(VideoMoment.timestamp_ms)
+        ):
+            timestamps[label_id].append(ts)
+        for seg in session.execute(
+            select(VideoSegment)
+            .where(VideoSegment.media_id == media.id)
+            .order_by(VideoSegment.start_ms)
+        ).scalars():
+            segments[seg.label_id].append((seg.start_ms, seg.end_ms, seg.confidence_x100 / 100))
+    labels = []
+    for row in rows:
+        parents, aliases, categories = taxonomy.get(row.label_id, ((), (), ()))
+        labels.append(
+            LabelDetail(
+                name=row.name,
+                confidence=row.confidence_x100 / 100,
+                parents=list(parents),
+                aliases=list(aliases),
+                categories=list(categories),
+                instances=instances.get(row.label_id, []),
+                timestamps_ms=timestamps.get(row.label_id, []),
+                segments=segments.get(row.label_id, []),
+            )
+        )
+    return MediaDetail(
+        uri=media.uri,
+        kind=media.kind,
+        status=media.status,
+        size_bytes=media.size_bytes,
+        etag=media.etag,
+        last_modified_at=media.last_modified_at,
+        storage_class=media.storage_class,
+        labelled_at=media.labelled_at,
+        error_code=media.error_code,
+        error_message=media.error_message,
+        width=media.width,
+        height=media.height,
+        duration_ms=media.duration_ms,
+        codec=media.codec,
+        container_format=media.container_format,
+        frame_rate=media.frame_rate,
+        labeller=provenance.labeller if provenance else None,
+        model_version=provenance.model_version if provenance else None,
+        min_confidence=provenance.min_confidence if provenance else None,
+        labels=labels,
+    )
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    """One failed media item."""
+
+    uri: str
+    kind: str
+    code: str
+    message: str
+    attempts: int
+    updated_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape of `catalog failures --format json`."""
+        return {
+            "uri": self.uri,
+            "kind": self.kind,
+            "code": self.code,
+            "message": self.message,
+            "attempts": self.attempts,
+            "updated_at": self.updated_at,
+        }
+
+
+def iter_failures(session: Session) -> Iterator[FailureRow]:
+    """Failed media, oldest key first."""
+    stmt = (
+        select(Media)
+        .where(Media.status == STATUS_FAILED)
+        .order_by(Media.source, Media.bucket, Media.key)
+        .execution_options(yield_per=500)
+    )
+    for media in session.execute(stmt).scalars():
+        yield FailureRow(
+            uri=media.uri,
+            kind=media.kind,
+            code=media.error_code or "Unknown",
+            message=media.error_message or "",
+            attempts=media.attempts,
+            updated_at=media.updated_at,
+        )

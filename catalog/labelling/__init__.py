@@ -1,0 +1,95 @@
+"""The Labeller protocol and the results every labeller returns (Rekognition's shapes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """A box as ratios of the frame, origin top-left (may run past the edges)."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One located occurrence of a label."""
+
+    box: BoundingBox
+    confidence: float  # percent 0-100
+
+
+@dataclass(frozen=True)
+class DetectedLabel:
+    """A label on an image (or at one moment of a video) with its instances and taxonomy."""
+
+    name: str
+    confidence: float  # percent 0-100
+    instances: tuple[Instance, ...] = ()
+    parents: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A label seen at one timestamp of a video."""
+
+    timestamp_ms: int
+    label: DetectedLabel
+
+
+@dataclass
+class VideoInfo:
+    """Video metadata as Rekognition or the probe reports it."""
+
+    codec: str | None = None
+    container_format: str | None = None
+    duration_ms: int | None = None
+    frame_rate: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class LabelResult:
+    """What one labeller said about one media item."""
+
+    labeller: str
+    model_version: str | None
+    min_confidence: float
+    labels: list[DetectedLabel] = field(default_factory=list)
+    moments: list[Moment] = field(default_factory=list)
+    max_labels: int | None = None
+    width: int | None = None
+    height: int | None = None
+    video: VideoInfo | None = None
+    billed_images: int = 0
+    billed_video_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image to label: an S3 object Rekognition reads itself, or bytes we send."""
+
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    data: bytes | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class ImageLabeller(Protocol):
+    """Anything that turns an image into labels."""
+
+    name: str
+
+    def label_image(self, image: ImageInput) -> LabelResult:
+        """Label one image; raises ObjectError for a per-object failure."""
+        ...

@@ -1,0 +1,125 @@
+"""DetectLabels -> LabelResult, with throttling retried and per-object errors recorded."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catalog.aws import (
+    error_code,
+    error_message,
+    is_credentials_error,
+    is_throttling,
+    translate_error,
+)
+from catalog.errors import AWSError, ObjectError
+from catalog.labelling import BoundingBox, DetectedLabel, ImageInput, Instance, LabelResult
+from catalog.ratelimit import RateLimiter
+
+LABELLER_NAME = "rekognition"
+# After botocore's own retries give up on throttling, we keep trying this many more rounds.
+THROTTLE_ROUNDS = 8
+# Errors that are about the whole account or request setup, not one image.
+_FATAL_CODES = frozenset({"AccessDeniedException"})
+
+
+def parse_label(data: Mapping[str, Any]) -> DetectedLabel:
+    """One Rekognition `Label` structure as a DetectedLabel."""
+    instances = tuple(
+        Instance(
+            box=BoundingBox(
+                left=float(inst.get("BoundingBox", {}).get("Left", 0.0)),
+                top=float(inst.get("BoundingBox", {}).get("Top", 0.0)),
+                width=float(inst.get("BoundingBox", {}).get("Width", 0.0)),
+                height=float(inst.get("BoundingBox", {}).get("Height", 0.0)),
+            ),
+            confidence=float(inst.get("Confidence", data.get("Confidence", 0.0))),
+        )
+        for inst in data.get("Instances") or ()
+        if inst.get("BoundingBox")
+    )
+    return DetectedLabel(
+        name=str(data["Name"]),
+        confidence=float(data.get("Confidence", 0.0)),
+        instances=instances,
+        parents=tuple(str(p["Name"]) for p in data.get("Parents") or () if p.get("Name")),
+        aliases=tuple(str(a["Name"]) for a in data.get("Aliases") or () if a.get("Name")),
+        categories=tuple(str(c["Name"]) for c in data.get("Categories") or () if c.get("Name")),
+    )
+
+
+def call_with_throttle_retries(call: Any, limiter: RateLimiter | None, **kwargs: Any) -> Any:
+    """Call a Rekognition operation; throttling is retried with backoff beyond botocore's own."""
+    for attempt in range(THROTTLE_ROUNDS + 1):
+        if limiter is not None:
+            limiter.acquire()
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            if is_throttling(exc) and attempt < THROTTLE_ROUNDS:
+                time.sleep(min(20.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+class RekognitionImageLabeller:
+    """Labels images with Amazon Rekognition DetectLabels."""
+
+    name = LABELLER_NAME
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        min_confidence: float = 50.0,
+        max_labels: int | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.client = client
+        self.min_confidence = min_confidence
+        self.max_labels = max_labels
+        self.limiter = limiter
+
+    def label_image(self, image: ImageInput) -> LabelResult:
+        """Call DetectLabels for one image (S3 reference or bytes)."""
+        request: dict[str, Any] = {"MinConfidence": float(self.min_confidence)}
+        if self.max_labels is not None:
+            request["MaxLabels"] = int(self.max_labels)
+        if image.data is not None:
+            request["Image"] = {"Bytes": image.data}
+        else:
+            s3_object: dict[str, str] = {"Bucket": str(image.bucket), "Name": str(image.key)}
+            if image.version_id:
+                s3_object["Version"] = image.version_id
+            request["Image"] = {"S3Object": s3_object}
+        try:
+            response = call_with_throttle_retries(
+                self.client.detect_labels, self.limiter, **request
+            )
+        except ClientError as exc:
+            code = error_code(exc)
+            if is_credentials_error(exc) or code in _FATAL_CODES:
+                raise translate_error(exc, "calling Rekognition DetectLabels") from exc
+            raise ObjectError(code or "RekognitionError", error_message(exc)) from exc
+        except BotoCoreError as exc:
+            if is_credentials_error(exc):
+                raise translate_error(exc, "calling Rekognition DetectLabels") from exc
+            raise ObjectError(type(exc).__name__, str(exc)) from exc
+        return LabelResult(
+            labeller=LABELLER_NAME,
+            model_version=response.get("LabelModelVersion"),
+            min_confidence=float(self.min_confidence),
+            max_labels=self.max_labels,
+            labels=[parse_label(label) for label in response.get("Labels") or ()],
+            width=image.width,
+            height=image.height,
+            billed_images=1,
+        )
+
+
+__all__ = ["LABELLER_NAME", "AWSError", "RekognitionImageLabeller", "parse_label"]

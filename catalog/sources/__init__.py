@@ -1,0 +1,55 @@
+"""Where objects come from: the Source protocol and the SourceObject every source yields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One listed object, as its source describes it."""
+
+    source: str  # "s3" or "file"
+    bucket: str
+    key: str
+    size_bytes: int
+    etag: str | None
+    last_modified_at: datetime | None = None
+    storage_class: str | None = None
+    version_id: str | None = None
+    restored: bool = False
+
+    @property
+    def uri(self) -> str:
+        """The canonical URI of the object."""
+        if self.source == "file":
+            return f"file://{self.key}"
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def is_multipart_etag(self) -> bool:
+        """True when the ETag is not a plain content MD5 (multipart uploads: '<hex>-<parts>')."""
+        return self.etag is None or "-" in self.etag
+
+
+class Source(Protocol):
+    """A listable, readable collection of objects under one root."""
+
+    scheme: str
+    bucket: str
+    prefix: str
+
+    def check(self) -> None:
+        """Fail early, with a CatalogError, when the root cannot be listed."""
+        ...
+
+    def iter_pages(self) -> Iterator[list[SourceObject]]:
+        """Yield the objects under the root in pages, sorted by key (code point order)."""
+        ...
+
+    def read_bytes(self, obj: SourceObject) -> bytes:
+        """The object's content; raises ObjectError when it cannot be read."""
+        ...
