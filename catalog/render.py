@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -32,7 +34,7 @@ def stderr_console() -> Console:
 def error(message: str) -> None:
     """One error line on stderr."""
     stderr_console().print(
-        f"[bold red]Error:[/] {message}", highlight=False, markup=True, soft_wrap=True
+        f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True
     )
 
 
@@ -101,7 +103,7 @@ def write_table(
     for column in columns:
         table.add_column(column, justify=(justify or {}).get(column, "left"))  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     (console or stdout_console()).print(table)
 
 
@@ -165,6 +167,7 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
         yield log
         return
 
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     started = time.monotonic()
@@ -189,7 +192,9 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
                 counts["jobs"] = event.count
             if event.kind == "failed":
                 progress.console.log(
-                    f"[red]failed[/] {event.uri}: {event.detail}", markup=True, highlight=False
+                    f"[red]failed[/] {escape(event.uri)}: {escape(event.detail)}",
+                    markup=True,
+                    highlight=False,
                 )
             elif event.kind == "log":
                 progress.console.log(
@@ -281,7 +286,7 @@ def render_sync_report(report: Any, fmt: str) -> None:
     for reason, count in sorted(report.skipped.items()):
         rows.append((f"skipped: {reason}", count))
     for name, value in rows:
-        table.add_row(name, str(value))
+        table.add_row(Text(name), str(value))
     console.print(table)
     if report.dry_run:
         console.print(
@@ -303,7 +308,7 @@ def render_media_detail(detail: Any, fmt: str) -> None:
         write_json_object(detail.to_dict())
         return
     console = stdout_console()
-    console.print(f"[bold]{detail.uri}[/]", highlight=False)
+    console.print(f"[bold]{escape(detail.uri)}[/]", highlight=False)
     facts = [
         f"{detail.kind}, {detail.status}",
         format_bytes(detail.size_bytes),
@@ -313,9 +318,12 @@ def render_media_detail(detail: Any, fmt: str) -> None:
         if detail.labeller
         else "",
     ]
-    console.print(" · ".join(f for f in facts if f), highlight=False)
+    console.print(" · ".join(f for f in facts if f), highlight=False, markup=False)
     if detail.error_code:
-        console.print(f"[red]{detail.error_code}[/]: {detail.error_message}", highlight=False)
+        console.print(
+            f"[red]{escape(detail.error_code)}[/]: {escape(detail.error_message or '')}",
+            highlight=False,
+        )
     if detail.kind == "video" and detail.labels:
         render_video_timeline(detail, console)
         return
@@ -357,7 +365,7 @@ def render_video_timeline(detail: Any, console: Console) -> None:
         spans = ", ".join(f"{s / 1000:.1f}–{e / 1000:.1f}s" for s, e, _ in label.segments[:4])
         if len(label.segments) > 4:
             spans += f" (+{len(label.segments) - 4})"
-        table.add_row(label.name, format_confidence(label.confidence), "".join(cells), spans)
+        table.add_row(Text(label.name), format_confidence(label.confidence), "".join(cells), spans)
     console.print(table)
 
 

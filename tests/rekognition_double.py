@@ -30,7 +30,12 @@ _MODEL = botocore.session.get_session().get_service_model("rekognition")
 
 # colour -> (label, parents, aliases, categories)
 PALETTE: dict[tuple[int, int, int], tuple[str, list[str], list[str], list[str]]] = {
-    (255, 0, 0): ("Car", ["Vehicle", "Transportation"], ["Automobile"], ["Vehicles and Automotive"]),
+    (255, 0, 0): (
+        "Car",
+        ["Vehicle", "Transportation"],
+        ["Automobile"],
+        ["Vehicles and Automotive"],
+    ),
     (0, 0, 255): ("Person", [], ["Human"], ["Person Description"]),
     (0, 255, 0): ("Dog", ["Animal", "Canine", "Mammal", "Pet"], ["Puppy"], ["Animals and Pets"]),
     (255, 255, 0): ("Cat", ["Animal", "Mammal", "Pet"], ["Kitten"], ["Animals and Pets"]),
@@ -48,8 +53,14 @@ class RekognitionFault(Exception):
         self.status = status
 
 
-def _label(name: str, confidence: float, parents: list[str], aliases: list[str], categories: list[str],
-           instances: list[dict[str, Any]]) -> dict[str, Any]:
+def _label(
+    name: str,
+    confidence: float,
+    parents: list[str],
+    aliases: list[str],
+    categories: list[str],
+    instances: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "Name": name,
         "Confidence": confidence,
@@ -90,13 +101,25 @@ def labels_for_image(image: Image.Image, min_confidence: float = 55.0) -> list[d
         if confidence < min_confidence:
             continue
         box = {
-            "Left": x0 / width, "Top": y0 / height,
-            "Width": (x1 - x0 + 1) / width, "Height": (y1 - y0 + 1) / height,
+            "Left": x0 / width,
+            "Top": y0 / height,
+            "Width": (x1 - x0 + 1) / width,
+            "Height": (y1 - y0 + 1) / height,
         }
-        labels.append(_label(name, confidence, parents, aliases, categories,
-                             [{"BoundingBox": box, "Confidence": confidence}]))
+        labels.append(
+            _label(
+                name,
+                confidence,
+                parents,
+                aliases,
+                categories,
+                [{"BoundingBox": box, "Confidence": confidence}],
+            )
+        )
         for parent in parents:
-            labels.append(_label(parent, confidence, [p for p in parents if p != parent], [], categories, []))
+            labels.append(
+                _label(parent, confidence, [p for p in parents if p != parent], [], categories, [])
+            )
     brightness = ImageStat.Stat(rgb.convert("L")).mean[0]
     scene = ("Daylight", 80.0) if brightness >= 128 else ("Night", 70.0)
     if scene[1] >= min_confidence:
@@ -142,7 +165,10 @@ class FakeRekognition:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except (ValueError, OSError):
+                    return  # the client went away mid-request (a killed process)
                 target = self.headers.get("X-Amz-Target", "")
                 operation = target.rsplit(".", 1)[-1]
                 status, payload = fake.handle(operation, body)
@@ -152,9 +178,16 @@ class FakeRekognition:
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-amzn-RequestId", hashlib.md5(data).hexdigest())
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except OSError:
+                    return  # the client went away (a killed process)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class QuietServer(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return None  # killed clients are part of the tests
+
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         host, port = self._server.server_address[:2]
@@ -196,7 +229,9 @@ class FakeRekognition:
             self._throttle()
             handler = getattr(self, f"op_{operation}", None)
             if handler is None:
-                raise RekognitionFault("InvalidParameterException", f"{operation} is not supported here")
+                raise RekognitionFault(
+                    "InvalidParameterException", f"{operation} is not supported here"
+                )
             response = handler(body)
             validate_parameters(response, _MODEL.operation_model(operation).output_shape)
             return 200, response
@@ -229,12 +264,15 @@ class FakeRekognition:
         ref = image.get("S3Object") or {}
         key = ref.get("Name")
         if self.s3 is None:
-            raise RekognitionFault("InvalidS3ObjectException", "Unable to get object metadata from S3.")
+            raise RekognitionFault(
+                "InvalidS3ObjectException", "Unable to get object metadata from S3."
+            )
         try:
             obj = self.s3.get_object(Bucket=ref.get("Bucket"), Key=key)
         except Exception as exc:
             raise RekognitionFault(
-                "InvalidS3ObjectException", "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+                "InvalidS3ObjectException",
+                "Unable to get object metadata from S3. Check object key, region and/or access permissions.",
             ) from exc
         data = obj["Body"].read()
         if len(data) > 15 * 1024 * 1024:
@@ -253,9 +291,13 @@ class FakeRekognition:
             fmt = image.format
             image.load()
         except Exception as exc:
-            raise RekognitionFault("InvalidImageFormatException", "Request has invalid image format") from exc
+            raise RekognitionFault(
+                "InvalidImageFormatException", "Request has invalid image format"
+            ) from exc
         if fmt not in ("JPEG", "PNG"):
-            raise RekognitionFault("InvalidImageFormatException", "Request has invalid image format")
+            raise RekognitionFault(
+                "InvalidImageFormatException", "Request has invalid image format"
+            )
         if min(image.size) < 80:
             raise RekognitionFault("InvalidParameterException", "Request has invalid parameters")
         labels = labels_for_image(image, float(body.get("MinConfidence", 55.0)))
