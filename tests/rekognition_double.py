@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import botocore.session
+import numpy
 from botocore.validate import validate_parameters
 from PIL import Image, ImageStat
 
@@ -77,19 +78,15 @@ def labels_for_image(image: Image.Image, min_confidence: float = 55.0) -> list[d
     small = rgb.copy()
     small.thumbnail((160, 160))
     width, height = small.size
-    pixels = small.load()
-    assert pixels is not None
+    pixels = numpy.asarray(small, dtype=numpy.int16)
     found: dict[tuple[int, int, int], list[int]] = {}
-    counts: Counter[tuple[int, int, int]] = Counter()
-    for y in range(height):
-        for x in range(width):
-            r, g, b = pixels[x, y][:3]
-            for colour in PALETTE:
-                if all(abs(c - t) < 60 for c, t in zip((r, g, b), colour, strict=True)):
-                    counts[colour] += 1
-                    box = found.setdefault(colour, [x, y, x, y])
-                    box[0], box[1] = min(box[0], x), min(box[1], y)
-                    box[2], box[3] = max(box[2], x), max(box[3], y)
+    counts: dict[tuple[int, int, int], int] = {}
+    for colour in PALETTE:
+        mask = (numpy.abs(pixels - numpy.array(colour, dtype=numpy.int16)) < 60).all(axis=-1)
+        ys, xs = numpy.nonzero(mask)
+        if len(xs):
+            found[colour] = [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
+            counts[colour] = int(mask.sum())
     labels = []
     for colour, (name, parents, aliases, categories) in PALETTE.items():
         if colour not in found:
@@ -143,6 +140,7 @@ class FakeRekognition:
     throttle_next: int = 0  # throttle this many requests regardless of rate
     fail_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (code, message)
     canned: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # key -> Labels
+    default_labels: list[dict[str, Any]] | None = None  # answer every image with these, unread
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     throttled: int = 0
 
@@ -163,8 +161,28 @@ class FakeRekognition:
             def log_message(self, *args: Any) -> None:
                 return None
 
+            def do_GET(self) -> None:
+                # /_stats: call counts for benchmarks that run the double in another process.
+                with fake._lock:
+                    counts = Counter(op for op, _ in fake.calls)
+                data = json.dumps({"calls": dict(counts), "throttled": fake.throttled}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path == "/_config":
+                    # Change settings from another process: latency_s, rate_limit, default_labels.
+                    settings = json.loads(self.rfile.read(length) or b"{}")
+                    for name, value in settings.items():
+                        setattr(fake, name, value)
+                    self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except (ValueError, OSError):
@@ -208,6 +226,7 @@ class FakeRekognition:
             self.canned.clear()
             self.latency_s = 0.0
             self.rate_limit = None
+            self.default_labels = None
             self.throttle_next = 0
             self.throttled = 0
             self._recent.clear()
@@ -280,6 +299,8 @@ class FakeRekognition:
         return data, key, 15 * 1024 * 1024
 
     def op_DetectLabels(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.default_labels is not None:
+            return {"Labels": self.default_labels, "LabelModelVersion": MODEL_VERSION}
         data, key, _ = self._image_bytes(body.get("Image") or {})
         if key is not None and key in self.fail_keys:
             code, message = self.fail_keys[key]
@@ -304,3 +325,39 @@ class FakeRekognition:
         if body.get("MaxLabels"):
             labels = labels[: int(body["MaxLabels"])]
         return {"Labels": labels, "LabelModelVersion": MODEL_VERSION}
+
+
+def main() -> None:
+    """Serve moto (S3, SQS) and the double in their own process; print their endpoints as JSON."""
+    import argparse
+    import logging
+    import os
+    import sys
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    parser = argparse.ArgumentParser(description="Serve moto and the Rekognition double.")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=None)
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    moto_endpoint = f"http://{host}:{port}"
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    fake = FakeRekognition(s3=s3, latency_s=args.latency, rate_limit=args.rate)
+    endpoint = fake.start()
+    print(json.dumps({"moto": moto_endpoint, "rekognition": endpoint}), flush=True)
+    try:
+        sys.stdin.read()  # serve until the parent closes our stdin
+    finally:
+        fake.stop()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,8 @@ from catalog.cli.options import DetailFormat, DetailFormatOpt, FormatOpt, Output
 def show_command(
     ctx: typer.Context,
     uri: Annotated[
-        str, typer.Argument(help="The media item: s3://BUCKET/KEY.", show_default=False)
+        str,
+        typer.Argument(help="The media item: s3://BUCKET/KEY.", show_default=False, metavar="URI"),
     ],
     output: DetailFormatOpt = DetailFormat.table,
 ) -> None:

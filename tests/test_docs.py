@@ -1,0 +1,53 @@
+"""Every command explains itself in --help, with an example, and the README names it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from catalog.cli import app
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _commands(group=None, prefix=()):
+    group = group or typer.main.get_command(app)
+    for name, command in sorted(group.commands.items()):
+        path = (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from _commands(command, path)
+        else:
+            yield path, command
+
+
+COMMANDS = list(_commands())
+
+
+def test_there_are_commands():
+    assert {" ".join(path) for path, _ in COMMANDS} >= {
+        "sync",
+        "show",
+        "failures",
+        "db upgrade",
+        "db current",
+    }
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_command_has_help_with_an_example(path, command):
+    assert command.help, f"{' '.join(path)} has no help"
+    assert "Example: catalog" in command.help
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_command_is_documented_in_readme(path, command):
+    assert f"catalog {' '.join(path)}" in README
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_help_runs(invoke, path, command):
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout
