@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from catalog.labelling import (
@@ -34,10 +34,8 @@ from catalog.models import (
     Label,
     LabelAlias,
     LabelCategory,
-    LabelHistogram,
     LabelParent,
     Media,
-    MediaTotal,
     SyncRun,
     VideoMoment,
     VideoSegment,
@@ -45,7 +43,6 @@ from catalog.models import (
 )
 from catalog.models import Instance as InstanceRow
 from catalog.models import LabelResult as LabelResultRow
-from catalog.models import LabelStat as LabelStatRow
 from catalog.sources import SourceObject
 
 # Moments of one label closer than this are one segment (Rekognition samples about every 0.5-1 s).
@@ -422,6 +419,35 @@ def _totals_key(media: Media) -> _TotalsKey:
     )
 
 
+# Upserts of the summary tables. One SQL text serves SQLite and PostgreSQL alike (both speak
+# INSERT .. ON CONFLICT .. DO UPDATE), and unlike the dialect insert() constructs it is compiled
+# once and cached: these run several times for every object written.
+_UPSERT_TOTALS = text(
+    "INSERT INTO media_totals (kind, status, media_count, size_bytes, duration_ms) "
+    "VALUES (:kind, :status, :media_count, :size_bytes, :duration_ms) "
+    "ON CONFLICT (kind, status) DO UPDATE SET "
+    "media_count = media_totals.media_count + excluded.media_count, "
+    "size_bytes = media_totals.size_bytes + excluded.size_bytes, "
+    "duration_ms = media_totals.duration_ms + excluded.duration_ms"
+)
+_UPSERT_LABEL_STATS = text(
+    "INSERT INTO label_stats (label_id, media_count, image_count, video_count, detection_count, "
+    "confidence_sum_x100) VALUES (:label_id, :media_count, :image_count, :video_count, "
+    ":detection_count, :confidence_sum_x100) "
+    "ON CONFLICT (label_id) DO UPDATE SET "
+    "media_count = label_stats.media_count + excluded.media_count, "
+    "image_count = label_stats.image_count + excluded.image_count, "
+    "video_count = label_stats.video_count + excluded.video_count, "
+    "detection_count = label_stats.detection_count + excluded.detection_count, "
+    "confidence_sum_x100 = label_stats.confidence_sum_x100 + excluded.confidence_sum_x100"
+)
+_UPSERT_HISTOGRAM = text(
+    "INSERT INTO label_histograms (label_id, bin, media_count) VALUES (:label_id, :bin, :media_count) "
+    "ON CONFLICT (label_id, bin) DO UPDATE SET "
+    "media_count = label_histograms.media_count + excluded.media_count"
+)
+
+
 def _move_totals(session: Session, before: _TotalsKey | None, after: _TotalsKey | None) -> None:
     if before == after:
         return
@@ -446,18 +472,8 @@ def _move_totals(session: Session, before: _TotalsKey | None, after: _TotalsKey 
                 "duration_ms": after.duration_ms,
             }
         )
-    table = MediaTotal.__table__
-    stmt = _insert(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["kind", "status"],
-        set_={
-            "media_count": table.c.media_count + stmt.excluded.media_count,
-            "size_bytes": table.c.size_bytes + stmt.excluded.size_bytes,
-            "duration_ms": table.c.duration_ms + stmt.excluded.duration_ms,
-        },
-    )
     for change in changes:
-        session.execute(stmt, [change])
+        session.execute(_UPSERT_TOTALS, change)
 
 
 def _apply_label_stats(
@@ -468,20 +484,8 @@ def _apply_label_stats(
         return
     ordered = sorted(rows, key=lambda r: r["label_id"])  # one lock order for concurrent writers
     is_video = kind == KIND_VIDEO
-    stats = LabelStatRow.__table__
-    stmt = _insert(session, stats)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["label_id"],
-        set_={
-            "media_count": stats.c.media_count + stmt.excluded.media_count,
-            "image_count": stats.c.image_count + stmt.excluded.image_count,
-            "video_count": stats.c.video_count + stmt.excluded.video_count,
-            "detection_count": stats.c.detection_count + stmt.excluded.detection_count,
-            "confidence_sum_x100": stats.c.confidence_sum_x100 + stmt.excluded.confidence_sum_x100,
-        },
-    )
     session.execute(
-        stmt,
+        _UPSERT_LABEL_STATS,
         [
             {
                 "label_id": r["label_id"],
@@ -494,14 +498,8 @@ def _apply_label_stats(
             for r in ordered
         ],
     )
-    hist = LabelHistogram.__table__
-    hstmt = _insert(session, hist)
-    hstmt = hstmt.on_conflict_do_update(
-        index_elements=["label_id", "bin"],
-        set_={"media_count": hist.c.media_count + hstmt.excluded.media_count},
-    )
     session.execute(
-        hstmt,
+        _UPSERT_HISTOGRAM,
         [
             {
                 "label_id": r["label_id"],
