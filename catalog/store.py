@@ -11,6 +11,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, select, update
@@ -199,6 +200,10 @@ class StoredMedia:
     kind: str
     attempts: int
     job_id: str | None
+    last_modified_at: datetime | None = None
+    error_code: str | None = None
+    labeller: str | None = None  # who produced the current labels (None: never labelled)
+    model_version: str | None = None
 
 
 def load_key_range(
@@ -221,6 +226,12 @@ def load_key_range(
         conditions.append(key_col >= prefix)
     if upto is not None:
         conditions.append(key_col <= upto)
+    latest = (
+        select(func.max(LabelResultRow.id))
+        .where(LabelResultRow.media_id == Media.id)
+        .correlate(Media)
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(
             Media.id,
@@ -231,9 +242,22 @@ def load_key_range(
             Media.kind,
             Media.attempts,
             Media.job_id,
-        ).where(and_(*conditions))
+            Media.last_modified_at,
+            Media.error_code,
+            LabelResultRow.labeller,
+            LabelResultRow.model_version,
+        )
+        .outerjoin(LabelResultRow, LabelResultRow.id == latest)
+        .where(and_(*conditions))
     ).all()
     return [StoredMedia(*row) for row in rows if row.key.startswith(prefix)]
+
+
+def touch_media(session: Session, media_id: int, last_modified_at: datetime | None) -> None:
+    """Record a new modification time for unchanged content (a local file touched, not edited)."""
+    session.execute(
+        update(Media).where(Media.id == media_id).values(last_modified_at=last_modified_at)
+    )
 
 
 def get_media(session: Session, source: str, bucket: str, key: str) -> Media | None:
@@ -858,4 +882,5 @@ __all__ = [
     "start_sync_run",
     "store_failure",
     "store_result",
+    "touch_media",
 ]
