@@ -276,8 +276,13 @@ def find_reusable(
     labeller: str,
     kind: str,
     exclude_media_id: int | None = None,
+    model_version: str | None = None,
 ) -> int | None:
-    """A labelled media item with the same content whose result can be copied, if any."""
+    """A labelled media item with the same content whose result can be copied, if any.
+
+    With `model_version`, only a result from that model counts (labellers that know their model
+    before they run, like the local one, must not copy another model's labels).
+    """
     latest = (
         select(func.max(LabelResultRow.id))
         .where(LabelResultRow.media_id == Media.id)
@@ -299,6 +304,8 @@ def find_reusable(
     )
     if exclude_media_id is not None:
         stmt = stmt.where(Media.id != exclude_media_id)
+    if model_version is not None:
+        stmt = stmt.where(LabelResultRow.model_version == model_version)
     return session.execute(stmt).scalar_one_or_none()
 
 

@@ -399,6 +399,7 @@ class SyncPipeline:
                 labeller=self.labeller.name,
                 kind=task.kind,
                 exclude_media_id=task.stored.id if task.stored else None,
+                model_version=getattr(self.labeller, "model_version", None),
             )
             if source_id is None:
                 return False

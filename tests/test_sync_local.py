@@ -318,3 +318,31 @@ def test_symlinked_directories_are_not_followed(tmp_path):
     (root / "loop").symlink_to(root, target_is_directory=True)
     keys = [obj.key for page in LocalSource(str(root)).iter_pages() for obj in page]
     assert keys == [str(root / "real" / "a.jpg")]
+
+
+def test_a_copy_is_not_given_another_models_labels(invoke, folder, tmp_path):
+    first = write_constant_detector(tmp_path / "first.onnx", [(0, 320, 320, 100, 100, 0.9)])
+    second = write_constant_detector(tmp_path / "second.onnx", [(16, 320, 320, 100, 100, 0.9)])
+    (folder / "old").mkdir()
+    (folder / "new").mkdir()
+    (folder / "old" / "a.jpg").write_bytes(make_image())
+    sync(invoke, str(folder / "old"), "--model", str(first))
+    (folder / "new" / "b.jpg").write_bytes(make_image())  # the same content as old/a.jpg
+    report = sync(invoke, str(folder / "new"), "--model", str(second))
+    assert (report["labelled"], report["reused"]) == (1, 0)
+    assert label_names(show(invoke, folder / "new" / "b.jpg")) == {"Dog"}
+    same_model = sync(invoke, str(folder / "old"), "--model", str(second))
+    assert (same_model["labelled"], same_model["reused"]) == (0, 1)  # now a copy can be reused
+
+
+def test_an_s3_prefix_can_be_labelled_locally(invoke, put, tmp_path, rekognition_double):
+    put("photos/a.jpg", make_image())
+    model = write_constant_detector(tmp_path / "tiny.onnx", [(2, 320, 320, 100, 100, 0.9)])
+    result = invoke(
+        "sync", "s3://media-library/photos/", "--labeller", "local", "--model", str(model),
+        "--no-progress", catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert rekognition_double.count("DetectLabels") == 0
+    shown = json.loads(invoke("show", "s3://media-library/photos/a.jpg", "--format", "json").stdout)
+    assert (shown["labeller"], label_names(shown)) == ("local", {"Car"})
