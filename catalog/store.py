@@ -11,6 +11,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, select, text, update
@@ -196,6 +197,10 @@ class StoredMedia:
     kind: str
     attempts: int
     job_id: str | None
+    last_modified_at: datetime | None = None
+    error_code: str | None = None
+    labeller: str | None = None  # who produced the current labels (None: never labelled)
+    model_version: str | None = None
 
 
 def load_key_range(
@@ -218,6 +223,12 @@ def load_key_range(
         conditions.append(key_col >= prefix)
     if upto is not None:
         conditions.append(key_col <= upto)
+    latest = (
+        select(func.max(LabelResultRow.id))
+        .where(LabelResultRow.media_id == Media.id)
+        .correlate(Media)
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(
             Media.id,
@@ -228,9 +239,22 @@ def load_key_range(
             Media.kind,
             Media.attempts,
             Media.job_id,
-        ).where(and_(*conditions))
+            Media.last_modified_at,
+            Media.error_code,
+            LabelResultRow.labeller,
+            LabelResultRow.model_version,
+        )
+        .outerjoin(LabelResultRow, LabelResultRow.id == latest)
+        .where(and_(*conditions))
     ).all()
     return [StoredMedia(*row) for row in rows if row.key.startswith(prefix)]
+
+
+def touch_media(session: Session, media_id: int, last_modified_at: datetime | None) -> None:
+    """Record a new modification time for unchanged content (a local file touched, not edited)."""
+    session.execute(
+        update(Media).where(Media.id == media_id).values(last_modified_at=last_modified_at)
+    )
 
 
 def get_media(session: Session, source: str, bucket: str, key: str) -> Media | None:
@@ -249,8 +273,13 @@ def find_reusable(
     labeller: str,
     kind: str,
     exclude_media_id: int | None = None,
+    model_version: str | None = None,
 ) -> int | None:
-    """A labelled media item with the same content whose result can be copied, if any."""
+    """A labelled media item with the same content whose result can be copied, if any.
+
+    With `model_version`, only a result from that model counts (labellers that know their model
+    before they run, like the local one, must not copy another model's labels).
+    """
     latest = (
         select(func.max(LabelResultRow.id))
         .where(LabelResultRow.media_id == Media.id)
@@ -272,6 +301,8 @@ def find_reusable(
     )
     if exclude_media_id is not None:
         stmt = stmt.where(Media.id != exclude_media_id)
+    if model_version is not None:
+        stmt = stmt.where(LabelResultRow.model_version == model_version)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -856,4 +887,5 @@ __all__ = [
     "start_sync_run",
     "store_failure",
     "store_result",
+    "touch_media",
 ]

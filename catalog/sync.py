@@ -6,11 +6,13 @@ thread pool runs the labelling calls. An interruption loses only the objects in 
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +23,7 @@ from catalog.aws import AWSClients
 from catalog.errors import CatalogError, ObjectError, UsageError
 from catalog.imaging import prepare_image
 from catalog.labelling import ImageInput, ImageLabeller, LabelResult
+from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.labelling.rekognition_image import RekognitionImageLabeller
 from catalog.models import KIND_IMAGE, KIND_VIDEO
 from catalog.pricing import estimate_cost
@@ -32,6 +35,10 @@ from catalog.uris import MediaURI
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TPS = 50.0  # Rekognition's default DetectLabels quota
+LOCAL = "local"
+LABELLERS = (REKOGNITION, LOCAL)
+# Failures that belong to the labeller, not the object: a labeller that can do better retries them.
+VIDEO_NEEDS_S3 = "VideoNeedsS3"
 
 
 @dataclass(frozen=True)
@@ -194,7 +201,7 @@ class SyncPipeline:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             self.report.elapsed_s = time.monotonic() - started
-            if self.options.dry_run:
+            if self.options.dry_run and self.labeller.name == REKOGNITION:
                 self.report.estimated_cost_usd = estimate_cost(
                     images=self.report.to_label_images, video_ms=self.report.video_ms_to_label
                 )
@@ -259,20 +266,30 @@ class SyncPipeline:
         if media_rules.is_archived(obj.storage_class, obj.restored):
             self._skip(obj, f"archived ({obj.storage_class})")
             return None
+        confirmed = self._confirm_content(obj, kind, stored)
+        if confirmed is None:
+            return None
+        obj = confirmed
         same = (
             stored is not None
             and stored.status != store.STATUS_DELETED
             and stored.etag == obj.etag
             and stored.size_bytes == obj.size_bytes
         )
+        inline_video = kind == KIND_VIDEO and self._labels_videos_inline()
         if same and stored is not None:
-            if stored.status == store.STATUS_LABELLED or (
-                stored.status == store.STATUS_FAILED and not self.options.retry_failed
+            if (stored.status == store.STATUS_LABELLED and self._is_current_labeller(stored)) or (
+                stored.status == store.STATUS_FAILED
+                and not self.options.retry_failed
+                and not self._can_do_better(stored)
             ):
                 self.report.unchanged += 1
                 self.on_event(SyncEvent("unchanged", obj.uri))
+                if stored.last_modified_at != obj.last_modified_at and not self.options.dry_run:
+                    with self.sessions.begin() as session:
+                        store.touch_media(session, stored.id, obj.last_modified_at)
                 return None
-            if stored.status == store.STATUS_PENDING and kind == KIND_VIDEO:
+            if stored.status == store.STATUS_PENDING and kind == KIND_VIDEO and not inline_video:
                 self.report.unchanged += 1
                 self.report.pending += 1
                 if self.options.dry_run:
@@ -285,13 +302,59 @@ class SyncPipeline:
                 self.report.to_label_videos += 1
             self.on_event(SyncEvent("planned", obj.uri, kind))
             return None
-        if kind == KIND_VIDEO:
+        if kind == KIND_VIDEO and not inline_video:
             with self.sessions.begin() as session:
                 store.record_pending(session, obj, KIND_VIDEO)
             self.report.pending += 1
             self.on_event(SyncEvent("pending", obj.uri, "video"))
             return None
         return _Task(obj, kind, stored)
+
+    def _confirm_content(
+        self, obj: SourceObject, kind: str, stored: StoredMedia | None
+    ) -> SourceObject | None:
+        """Give a local file its content hash as ETag, hashing only when size or mtime moved.
+
+        Sources whose listing carries no ETag (local folders) offer `content_etag`. A file whose
+        size and mtime equal the stored ones keeps the stored hash; any other file is hashed, so
+        a touched-but-unchanged file is recognised as unchanged and an edited one as changed.
+        """
+        hasher = getattr(self.source, "content_etag", None)
+        if obj.etag is not None or hasher is None:
+            return obj
+        if (
+            stored is not None
+            and stored.status != store.STATUS_DELETED
+            and stored.etag
+            and stored.size_bytes == obj.size_bytes
+            and stored.last_modified_at == obj.last_modified_at
+        ):
+            return replace(obj, etag=stored.etag)
+        try:
+            return replace(obj, etag=hasher(obj))
+        except ObjectError as exc:
+            if not self.options.dry_run:
+                self.record_failure(obj, kind, exc)
+            return None
+
+    def _is_current_labeller(self, stored: StoredMedia) -> bool:
+        """True when the stored labels come from the labeller (and model) this run uses."""
+        if stored.labeller is None:
+            return True  # labelled before provenance was kept: nothing to compare
+        if stored.labeller != self.labeller.name:
+            return False
+        wanted = getattr(self.labeller, "model_version", None)
+        return wanted is None or stored.model_version == wanted
+
+    def _can_do_better(self, stored: StoredMedia) -> bool:
+        """A failure that was the labeller's limit, and this labeller has no such limit."""
+        return stored.error_code == VIDEO_NEEDS_S3 and bool(
+            getattr(self.labeller, "labels_videos", False)
+        )
+
+    def _labels_videos_inline(self) -> bool:
+        """Videos are labelled in the pool (local labeller, or a folder that cannot use S3 jobs)."""
+        return bool(getattr(self.labeller, "labels_videos", False)) or self.source.scheme != "s3"
 
     def _delete_missing(self, rows: list[StoredMedia]) -> None:
         gone = [row for row in rows if row.status != store.STATUS_DELETED]
@@ -336,6 +399,7 @@ class SyncPipeline:
                 labeller=self.labeller.name,
                 kind=task.kind,
                 exclude_media_id=task.stored.id if task.stored else None,
+                model_version=getattr(self.labeller, "model_version", None),
             )
             if source_id is None:
                 return False
@@ -359,7 +423,13 @@ class SyncPipeline:
         try:
             if obj.size_bytes == 0:
                 raise ObjectError("EmptyObject", "the object is empty (0 bytes)")
-            if obj.source == "s3" and media_rules.is_sendable_by_reference(obj.key, obj.size_bytes):
+            if task.kind == KIND_VIDEO:
+                return _Outcome(task, result=self._label_video(obj))
+            if getattr(self.labeller, "reads_original_bytes", False):
+                image = ImageInput(data=self.source.read_bytes(obj))
+            elif obj.source == "s3" and media_rules.is_sendable_by_reference(
+                obj.key, obj.size_bytes
+            ):
                 image = ImageInput(bucket=obj.bucket, key=obj.key, version_id=obj.version_id)
             else:
                 prepared = prepare_image(self.source.read_bytes(obj))
@@ -371,6 +441,18 @@ class SyncPipeline:
             raise  # whole-run errors (credentials, permissions) end the run
         except Exception as exc:  # a per-object problem nobody foresaw is still data
             return _Outcome(task, error=ObjectError(type(exc).__name__, str(exc) or repr(exc)))
+
+    def _label_video(self, obj: SourceObject) -> LabelResult:
+        label_video = getattr(self.labeller, "label_video", None)
+        if label_video is None:
+            raise ObjectError(
+                VIDEO_NEEDS_S3,
+                "Rekognition labels stored videos only from S3; use --labeller local for videos "
+                "in a folder, or sync them from an S3 prefix",
+            )
+        media: str | bytes = obj.key if obj.source == "file" else self.source.read_bytes(obj)
+        result: LabelResult = label_video(media)
+        return result
 
     # -- storing (main thread) ---------------------------------------------------------------
 
@@ -441,17 +523,48 @@ def run_sync(
     options: SyncOptions,
     tps: float | None = DEFAULT_TPS,
     on_event: EventHandler = _no_events,
+    labeller: str | None = None,
+    model_path: str | Path | None = None,
+    classes_path: str | Path | None = None,
 ) -> SyncReport:
-    """Sync one S3 prefix (or local folder) into the catalogue and return what happened."""
-    if not uri.is_s3:
-        raise UsageError(f"{uri} is not an s3:// URI; local folders are not supported yet")
-    if clients is None:
-        raise UsageError("an S3 sync needs AWS clients")
-    source = S3Source(clients.s3, uri.bucket, uri.key)
-    labeller = RekognitionImageLabeller(
-        clients.rekognition,
-        min_confidence=options.min_confidence,
-        max_labels=options.max_labels,
-        limiter=RateLimiter(tps),
-    )
-    return SyncPipeline(source, labeller, sessions, options, on_event).run()
+    """Sync one S3 prefix or local folder into the catalogue and return what happened.
+
+    The labeller defaults to Rekognition for S3 and to the local (OpenCV) labeller for folders;
+    a folder labelled by Rekognition sends each image's bytes.
+    """
+    choice = labeller or (REKOGNITION if uri.is_s3 else LOCAL)
+    if choice not in LABELLERS:
+        raise UsageError(f"unknown labeller '{choice}'; use one of: {', '.join(LABELLERS)}")
+    if (model_path is not None or classes_path is not None) and choice != LOCAL:
+        raise UsageError("--model and --classes belong to the local labeller; add --labeller local")
+    source: Source
+    if uri.is_s3:
+        if clients is None:
+            raise UsageError("an S3 sync needs AWS clients")
+        source = S3Source(clients.s3, uri.bucket, uri.key)
+    else:
+        from catalog.sources.local import LocalSource
+
+        source = LocalSource(uri.key)
+    chosen: ImageLabeller
+    if choice == REKOGNITION:
+        if clients is None:
+            raise UsageError("labelling with Rekognition needs AWS clients")
+        chosen = RekognitionImageLabeller(
+            clients.rekognition,
+            min_confidence=options.min_confidence,
+            max_labels=options.max_labels,
+            limiter=RateLimiter(tps),
+        )
+    else:
+        from catalog.labelling.local import LocalLabeller
+
+        chosen = LocalLabeller(
+            min_confidence=options.min_confidence,
+            max_labels=options.max_labels,
+            model_path=model_path,
+            classes_path=classes_path,
+        )
+        # CPU-bound: more threads than cores only adds memory.
+        options = replace(options, concurrency=min(options.concurrency, os.cpu_count() or 1))
+    return SyncPipeline(source, chosen, sessions, options, on_event).run()

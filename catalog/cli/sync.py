@@ -1,7 +1,9 @@
-"""`catalog sync`: index an S3 prefix."""
+"""`catalog sync`: index an S3 prefix or a local folder."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,12 +12,21 @@ from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sess
 from catalog.errors import EXIT_OBJECTS_FAILED
 
 
+class LabellerChoice(StrEnum):
+    """The labellers `--labeller` accepts."""
+
+    rekognition = "rekognition"
+    local = "local"
+
+
 def sync_command(
     ctx: typer.Context,
     uri: Annotated[
         str,
         typer.Argument(
-            help="What to index: s3://BUCKET[/PREFIX].", show_default=False, metavar="URI"
+            help="What to index: s3://BUCKET[/PREFIX], a directory or file:///PATH.",
+            show_default=False,
+            metavar="URI",
         ),
     ],
     min_confidence: Annotated[
@@ -55,14 +66,38 @@ def sync_command(
         bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
     ] = True,
     output: DetailFormatOpt = DetailFormat.table,
+    labeller: Annotated[
+        LabellerChoice | None,
+        typer.Option(
+            help="Who labels: rekognition (Amazon) or local (OpenCV, offline). "
+            "Default: rekognition for S3, local for a directory.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A YOLO-family ONNX object detector for the local labeller (COCO classes "
+            "unless --classes says otherwise).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    classes: Annotated[
+        Path | None,
+        typer.Option(
+            help="The --model's class names, one per line.", dir_okay=False, show_default=False
+        ),
+    ] = None,
 ) -> None:
-    """Label every new or changed image under an S3 prefix and store the labels.
+    """Label every new or changed image under an S3 prefix or in a folder and store the labels.
 
-    Unchanged objects are never sent again; objects gone from the prefix are marked deleted.
+    Unchanged objects are never labelled again; objects gone from the prefix are marked deleted.
+    A folder is labelled offline by OpenCV unless --labeller rekognition is given.
     Exit status: 0 done, 1 some objects failed (see 'catalog failures'), 2 the run could not
     start or finish (bad URI, bucket, credentials), 130 interrupted (finished work is kept).
 
-    Example: catalog sync s3://my-photos/2024/ --min-confidence 70
+    Example: catalog sync s3://my-photos/2024/ --min-confidence 70; catalog sync ./photos
     """
     from catalog import render
     from catalog.sync import SyncOptions, run_sync
@@ -79,7 +114,8 @@ def sync_command(
         dry_run=dry_run,
         concurrency=concurrency,
     )
-    clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if target.is_s3 else None
+    needs_aws = target.is_s3 or labeller == LabellerChoice.rekognition
+    clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None
     with render.sync_progress(progress and output == DetailFormat.table) as on_event:
         report = run_sync(
             target,
@@ -88,6 +124,9 @@ def sync_command(
             options=options,
             tps=tps or None,
             on_event=on_event,
+            labeller=labeller.value if labeller else None,
+            model_path=model,
+            classes_path=classes,
         )
     render.render_sync_report(report, output.value)
     if report.failed:
