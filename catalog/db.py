@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,8 @@ def alembic_config(engine: Engine | None = None, connection: Any = None) -> Any:
     """An Alembic Config pointing at our scripts and, when given, at a live connection."""
     from alembic.config import Config
 
-    config = Config()
+    # Alembic's own messages go to stderr (stdout is for data); bound now, not at import time.
+    config = Config(stdout=sys.stderr)
     config.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
         config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
