@@ -1,0 +1,554 @@
+"""Library statistics: totals, top labels and one label's spread, as dataclasses (no printing).
+
+The default view and any label's histogram read only the summary tables that `store.py` keeps
+exact on every write (label_stats, label_histograms, media_totals) plus one index probe per
+shown label for its maximum confidence, so they cost the same at a thousand media as at a
+million. With `where`, every figure is aggregated over the media the search query selects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from catalog.errors import NotFoundError, UsageError
+from catalog.models import (
+    KIND_IMAGE,
+    KIND_VIDEO,
+    STATUS_DELETED,
+    STATUS_FAILED,
+    STATUS_LABELLED,
+    STATUS_PENDING,
+    Detection,
+    Label,
+    LabelHistogram,
+    LabelStat,
+    Media,
+    MediaTotal,
+    SyncRun,
+)
+from catalog.pricing import estimate_cost
+from catalog.store import fold, histogram_bin
+
+HISTOGRAM_BINS = 10
+DEFAULT_TOP = 20
+DEFAULT_RELATED = 10
+
+
+@dataclass(frozen=True)
+class MediaCounts:
+    """Media by kind and status; `total` excludes deleted media, reported on their own."""
+
+    total: int = 0
+    images: int = 0
+    videos: int = 0
+    labelled: int = 0
+    failed: int = 0
+    pending: int = 0
+    deleted: int = 0
+    size_bytes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """The `media` object of `catalog stats --format json`."""
+        return {
+            "total": self.total,
+            "images": self.images,
+            "videos": self.videos,
+            "labelled": self.labelled,
+            "failed": self.failed,
+            "pending": self.pending,
+            "deleted": self.deleted,
+            "size_bytes": self.size_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """One label across the library (or the selected media)."""
+
+    name: str
+    media: int  # media items carrying the label
+    detections: int  # boxes (or 1) per image, moments per video
+    mean_confidence: float  # percent, mean over media of the label's best confidence
+    max_confidence: float  # percent
+    share: float  # fraction of labelled media carrying the label
+
+    def to_dict(self) -> dict[str, Any]:
+        """One entry of the `labels` list."""
+        return {
+            "name": self.name,
+            "media": self.media,
+            "detections": self.detections,
+            "mean_confidence": round(self.mean_confidence, 2),
+            "max_confidence": round(self.max_confidence, 2),
+            "share": round(self.share, 4),
+        }
+
+
+@dataclass(frozen=True)
+class LabelSpread:
+    """One label in depth: confidence histogram, co-occurring labels, prefixes, months."""
+
+    name: str
+    media: int
+    histogram: list[int]  # media per 10-point bin, bin i holds [10i, 10i+10), 100 in bin 9
+    cooccurring: list[tuple[str, int]]  # other labels on the same media, most frequent first
+    by_prefix: list[tuple[str, int]]  # first key segment(s) -> media, most first
+    by_month: list[tuple[str, int]]  # YYYY-MM of LastModified -> media, oldest first
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `label` object of `catalog stats --label NAME --format json`."""
+        return {
+            "name": self.name,
+            "media": self.media,
+            "histogram": [
+                {"bin": bin_label(i), "from": i * 10, "to": i * 10 + 10, "media": n}
+                for i, n in enumerate(self.histogram)
+            ],
+            "cooccurring": [{"name": n, "media": c} for n, c in self.cooccurring],
+            "by_prefix": [{"prefix": p, "media": c} for p, c in self.by_prefix],
+            "by_month": [{"month": m, "media": c} for m, c in self.by_month],
+        }
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    """What `catalog stats` reports."""
+
+    media: MediaCounts
+    distinct_labels: int
+    video_minutes_labelled: float
+    estimated_spend_usd: float
+    labels: list[LabelSummary]
+    label: LabelSpread | None = None
+    where: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of `catalog stats --format json`."""
+        data: dict[str, Any] = {
+            "media": self.media.to_dict(),
+            "distinct_labels": self.distinct_labels,
+            "video_minutes_labelled": round(self.video_minutes_labelled, 2),
+            "estimated_spend_usd": round(self.estimated_spend_usd, 4),
+            "labels": [label.to_dict() for label in self.labels],
+        }
+        if self.where is not None:
+            data["where"] = self.where
+        if self.label is not None:
+            data["label"] = self.label.to_dict()
+        return data
+
+
+def bin_label(index: int) -> str:
+    """'90-100' for the top bin, '40-50' for bin 4."""
+    return f"{index * 10}-{index * 10 + 10}"
+
+
+# -- selection --------------------------------------------------------------------------------
+
+
+def matching_media(where: str | None) -> Select[Any] | None:
+    """The SELECT of media ids a search query picks (None for the whole library)."""
+    if where is None or not where.strip():
+        return None
+    from catalog.search import matching_media_ids
+
+    return matching_media_ids(where)
+
+
+def _subset_ids(subset: Select[Any]) -> Any:
+    """A single-column subquery of the selected media ids."""
+    sub = subset.subquery()
+    return select(list(sub.c)[0])
+
+
+# -- totals ------------------------------------------------------------------------------------
+
+
+def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCounts:
+    """Media by kind and status from media_totals (or counted over the selected media)."""
+    if subset is None:
+        rows = session.execute(
+            select(
+                MediaTotal.kind, MediaTotal.status, MediaTotal.media_count, MediaTotal.size_bytes
+            )
+        ).all()
+    else:
+        rows = session.execute(
+            select(
+                Media.kind, Media.status, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)
+            )
+            .where(Media.id.in_(_subset_ids(subset)), Media.status != STATUS_DELETED)
+            .group_by(Media.kind, Media.status)
+        ).all()
+    by: Counter[str] = Counter()
+    size = 0
+    for kind, status, count, size_bytes in rows:
+        by[status] += count
+        if status != STATUS_DELETED:
+            by[kind] += count
+            size += size_bytes or 0
+    return MediaCounts(
+        total=by[STATUS_LABELLED] + by[STATUS_FAILED] + by[STATUS_PENDING],
+        images=by[KIND_IMAGE],
+        videos=by[KIND_VIDEO],
+        labelled=by[STATUS_LABELLED],
+        failed=by[STATUS_FAILED],
+        pending=by[STATUS_PENDING],
+        deleted=by[STATUS_DELETED],
+        size_bytes=size,
+    )
+
+
+def _labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
+    if subset is None:
+        value = session.execute(
+            select(MediaTotal.duration_ms).where(
+                MediaTotal.kind == KIND_VIDEO, MediaTotal.status == STATUS_LABELLED
+            )
+        ).scalar_one_or_none()
+    else:
+        value = session.execute(
+            select(func.sum(Media.duration_ms)).where(
+                Media.id.in_(_subset_ids(subset)),
+                Media.kind == KIND_VIDEO,
+                Media.status == STATUS_LABELLED,
+            )
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def estimated_spend(session: Session) -> float:
+    """Estimated Rekognition charge in US dollars for everything every sync run paid for."""
+    images, video_ms = session.execute(
+        select(
+            func.coalesce(func.sum(SyncRun.billed_images), 0),
+            func.coalesce(func.sum(SyncRun.billed_video_ms), 0),
+        )
+    ).one()
+    return estimate_cost(images=int(images), video_ms=int(video_ms))
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+def _max_confidence_x100(label_id: Any) -> Any:
+    """A correlated probe: one descent of detections(label_id, confidence_x100)."""
+    return (
+        select(func.max(Detection.confidence_x100))
+        .where(Detection.label_id == label_id)
+        .scalar_subquery()
+    )
+
+
+def top_labels(
+    session: Session, top: int = DEFAULT_TOP, subset: Select[Any] | None = None
+) -> list[LabelSummary]:
+    """The `top` labels by media count, then name: detections, mean/max confidence, share."""
+    if top < 1:
+        raise UsageError(f"--top must be at least 1 (got {top})")
+    labelled = media_counts(session, subset).labelled
+    if subset is None:
+        best = (
+            select(
+                LabelStat.label_id,
+                LabelStat.media_count,
+                LabelStat.detection_count,
+                LabelStat.confidence_sum_x100,
+                Label.name,
+            )
+            .join(Label, Label.id == LabelStat.label_id)
+            .where(LabelStat.media_count > 0)
+            .order_by(LabelStat.media_count.desc(), Label.name)
+            .limit(top)
+            .subquery()
+        )
+        # The max probes run for the `top` rows only, after the sort.
+        rows = session.execute(
+            select(
+                best.c.name,
+                best.c.media_count,
+                best.c.detection_count,
+                best.c.confidence_sum_x100,
+                _max_confidence_x100(best.c.label_id),
+            ).order_by(best.c.media_count.desc(), best.c.name)
+        ).all()
+    else:
+        media_count = func.count().label("media_count")
+        rows = session.execute(
+            select(
+                Label.name,
+                media_count,
+                func.sum(Detection.detection_count),
+                func.sum(Detection.confidence_x100),
+                func.max(Detection.confidence_x100),
+            )
+            .join(Label, Label.id == Detection.label_id)
+            .where(Detection.media_id.in_(_subset_ids(subset)))
+            .group_by(Detection.label_id, Label.name)
+            .order_by(media_count.desc(), Label.name)
+            .limit(top)
+        ).all()
+    return [
+        LabelSummary(
+            name=name,
+            media=int(media),
+            detections=int(detections or 0),
+            mean_confidence=(int(conf_sum or 0) / media / 100) if media else 0.0,
+            max_confidence=int(conf_max or 0) / 100,
+            share=(media / labelled) if labelled else 0.0,
+        )
+        for name, media, detections, conf_sum, conf_max in rows
+    ]
+
+
+def distinct_labels(session: Session, subset: Select[Any] | None = None) -> int:
+    """How many labels are on at least one (selected) media item."""
+    if subset is None:
+        stmt = select(func.count()).select_from(LabelStat).where(LabelStat.media_count > 0)
+    else:
+        stmt = select(func.count(func.distinct(Detection.label_id))).where(
+            Detection.media_id.in_(_subset_ids(subset))
+        )
+    return int(session.execute(stmt).scalar_one())
+
+
+def find_label(session: Session, name: str) -> Label:
+    """The label called `name` (case-insensitive, aliases too); NotFoundError otherwise."""
+    from catalog.models import LabelAlias
+
+    folded = fold(name)
+    label = (
+        session.execute(select(Label).where(Label.name == name)).scalar_one_or_none()
+        or session.execute(
+            select(Label).where(Label.name_folded == folded).order_by(Label.id).limit(1)
+        ).scalar_one_or_none()
+    )
+    if label is None:
+        label = session.execute(
+            select(Label)
+            .join(LabelAlias, LabelAlias.label_id == Label.id)
+            .where(LabelAlias.alias_folded == folded)
+            .order_by(Label.id)
+            .limit(1)
+        ).scalar_one_or_none()
+    if label is None:
+        raise NotFoundError(
+            f"no label called '{name}' in the catalogue ('catalog stats' lists the labels)"
+        )
+    return label
+
+
+def label_histogram(
+    session: Session, label_id: int, subset: Select[Any] | None = None
+) -> list[int]:
+    """Media per 10-point confidence bin (ten counts) for one label."""
+    counts = [0] * HISTOGRAM_BINS
+    if subset is None:
+        rows = session.execute(
+            select(LabelHistogram.bin, LabelHistogram.media_count).where(
+                LabelHistogram.label_id == label_id
+            )
+        ).all()
+        for bin_index, count in rows:
+            counts[bin_index] += count
+        return counts
+    for (conf,) in session.execute(
+        select(Detection.confidence_x100).where(
+            Detection.label_id == label_id, Detection.media_id.in_(_subset_ids(subset))
+        )
+    ):
+        counts[histogram_bin(conf)] += 1
+    return counts
+
+
+def cooccurring_labels(
+    session: Session,
+    label_id: int,
+    limit: int = DEFAULT_RELATED,
+    subset: Select[Any] | None = None,
+) -> list[tuple[str, int]]:
+    """Other labels on the media carrying `label_id`, by how many media they share."""
+    from sqlalchemy.orm import aliased
+
+    mine = aliased(Detection)
+    other = aliased(Detection)
+    shared = func.count().label("shared")
+    stmt = (
+        select(Label.name, shared)
+        .select_from(mine)
+        .join(other, other.media_id == mine.media_id)
+        .join(Label, Label.id == other.label_id)
+        .where(mine.label_id == label_id, other.label_id != label_id)
+        .group_by(other.label_id, Label.name)
+        .order_by(shared.desc(), Label.name)
+        .limit(limit)
+    )
+    if subset is not None:
+        stmt = stmt.where(mine.media_id.in_(_subset_ids(subset)))
+    return [(name, int(count)) for name, count in session.execute(stmt)]
+
+
+def key_prefix(key: str, depth: int = 1) -> str:
+    """The first `depth` path segments of a key ('2024/06/a.jpg' -> '2024/'); '' at the root."""
+    parts = key.split("/")
+    if len(parts) <= 1:
+        return ""
+    return "/".join(parts[: min(depth, len(parts) - 1)]) + "/"
+
+
+def _month(value: datetime | None) -> str:
+    return f"{value:%Y-%m}" if value is not None else "unknown"
+
+
+def _iter_label_media(
+    session: Session, label_id: int, subset: Select[Any] | None
+) -> Iterator[tuple[str, str, datetime | None]]:
+    stmt = (
+        select(Media.source, Media.key, Media.last_modified_at)
+        .join(Detection, Detection.media_id == Media.id)
+        .where(Detection.label_id == label_id)
+        .execution_options(yield_per=2000)
+    )
+    if subset is not None:
+        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+    for source, key, modified in session.execute(stmt):
+        yield source, key, modified
+
+
+def label_spread(
+    session: Session,
+    name: str,
+    *,
+    subset: Select[Any] | None = None,
+    related: int = DEFAULT_RELATED,
+    prefix_depth: int = 1,
+) -> LabelSpread:
+    """One label's histogram, co-occurring labels, prefixes and months."""
+    if prefix_depth < 1:
+        raise UsageError(f"--prefix-depth must be at least 1 (got {prefix_depth})")
+    label = find_label(session, name)
+    histogram = label_histogram(session, label.id, subset)
+    prefixes: Counter[str] = Counter()
+    months: Counter[str] = Counter()
+    for source, key, modified in _iter_label_media(session, label.id, subset):
+        # Local files carry absolute paths: their first segment is the empty root.
+        prefixes[key_prefix(key.lstrip("/") if source == "file" else key, prefix_depth)] += 1
+        months[_month(modified)] += 1
+    return LabelSpread(
+        name=label.name,
+        media=sum(histogram),
+        histogram=histogram,
+        cooccurring=cooccurring_labels(session, label.id, related, subset),
+        by_prefix=sorted(prefixes.items(), key=lambda item: (-item[1], item[0])),
+        by_month=sorted(months.items()),
+    )
+
+
+# -- the whole view ----------------------------------------------------------------------------
+
+
+def library_stats(
+    session: Session,
+    *,
+    top: int = DEFAULT_TOP,
+    label: str | None = None,
+    where: str | None = None,
+    prefix_depth: int = 1,
+    subset: Select[Any] | None = None,
+) -> LibraryStats:
+    """Totals and top labels; with `label`, that label's spread; with `where`, the selected media.
+
+    `subset` (a SELECT of media ids) is the already-compiled form of `where`.
+    """
+    if subset is None:
+        subset = matching_media(where)
+    counts = media_counts(session, subset)
+    video_ms = _labelled_video_ms(session, subset)
+    if subset is None:
+        spend = estimated_spend(session)
+    else:
+        # What labelling the selected (labelled) media cost: one call per image, video by the minute.
+        spend = estimate_cost(images=counts.images, video_ms=video_ms)
+    return LibraryStats(
+        media=counts,
+        distinct_labels=distinct_labels(session, subset),
+        video_minutes_labelled=video_ms / 60_000,
+        estimated_spend_usd=spend,
+        labels=top_labels(session, top, subset),
+        label=label_spread(session, label, subset=subset, prefix_depth=prefix_depth)
+        if label
+        else None,
+        where=where if where and where.strip() else None,
+    )
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    """Failed media grouped by error code."""
+
+    code: str
+    media: int
+
+
+def failures_by_reason(session: Session) -> list[FailureReason]:
+    """Failed media per error code, most first."""
+    count = func.count().label("n")
+    rows = session.execute(
+        select(Media.error_code, count)
+        .where(Media.status == STATUS_FAILED)
+        .group_by(Media.error_code)
+        .order_by(count.desc(), Media.error_code)
+    ).all()
+    return [FailureReason(code or "Unknown", int(n)) for code, n in rows]
+
+
+def labels_by_month(
+    session: Session, names: list[str], subset: Select[Any] | None = None
+) -> dict[str, list[tuple[str, int]]]:
+    """For each named label, media per month of LastModified (oldest first)."""
+    result: dict[str, list[tuple[str, int]]] = {}
+    for name in names:
+        label = find_label(session, name)
+        months: Counter[str] = Counter(
+            _month(modified) for _, _, modified in _iter_label_media(session, label.id, subset)
+        )
+        result[label.name] = sorted(months.items())
+    return result
+
+
+@dataclass(frozen=True)
+class TopMedia:
+    """One of a label's highest-confidence media items."""
+
+    uri: str
+    kind: str
+    label: str
+    confidence: float
+
+
+def top_media_for_label(
+    session: Session, name: str, limit: int = 4, subset: Select[Any] | None = None
+) -> list[TopMedia]:
+    """A label's highest-confidence media (an index range scan from the top)."""
+    label = find_label(session, name)
+    stmt = (
+        select(Media, Detection.confidence_x100)
+        .join(Detection, Detection.media_id == Media.id)
+        .where(Detection.label_id == label.id, Media.status == STATUS_LABELLED)
+        .order_by(Detection.confidence_x100.desc(), Detection.media_id)
+        .limit(limit)
+    )
+    if subset is not None:
+        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+    return [
+        TopMedia(media.uri, media.kind, label.name, conf / 100)
+        for media, conf in session.execute(stmt)
+    ]
