@@ -166,7 +166,7 @@ def matching_media(where: str | None) -> Select[Any] | None:
 def _subset_ids(subset: Select[Any]) -> Any:
     """A single-column subquery of the selected media ids."""
     sub = subset.subquery()
-    return select(list(sub.c)[0])
+    return select(next(iter(sub.c)))
 
 
 # -- totals ------------------------------------------------------------------------------------
@@ -419,8 +419,7 @@ def _iter_label_media(
     )
     if subset is not None:
         stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
-    for source, key, modified in session.execute(stmt):
-        yield source, key, modified
+    yield from session.execute(stmt)
 
 
 def label_spread(

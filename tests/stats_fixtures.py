@@ -190,7 +190,7 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
             store.record_pending(session, _obj(key, f"p{j}", 20, modified), "video")
         lib.expected[key] = Expected(key, "video", STATUS_PENDING, modified, 20)
     # Re-label a video (same key, new moments).
-    key = [k for k in keys if k.endswith(".mp4") and k not in gone][0]
+    key = next(k for k in keys if k.endswith(".mp4") and k not in gone)
     e = lib.expected[key]
     with sessions.begin() as session:
         result, labels = _video_result(rng, e.duration_ms)
