@@ -419,7 +419,7 @@ def _iter_label_media(
     )
     if subset is not None:
         stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
-    yield from session.execute(stmt)
+    yield from session.execute(stmt).tuples()
 
 
 def label_spread(
