@@ -209,7 +209,7 @@ def decode_frames(data: bytes, timestamps_ms: Sequence[int]) -> dict[int, Image.
 
     frames: dict[int, Image.Image] = {}
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
                 raise CatalogError("the file has no video stream to draw")
             stream = container.streams.video[0]
@@ -358,3 +358,11 @@ def to_jpeg_bytes(image: Image.Image, quality: int = 82) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def write_media_picture(detail: MediaDetail, path: Path, s3_client: Callable[[], Any]) -> Path:
+    """Fetch the item, draw its boxes (or its contact sheet) and write the picture to `path`."""
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise UsageError(f"cannot write {path}: use a .png, .jpg or .webp file name")
+    picture = draw_media(detail, read_media_bytes(detail.uri, s3_client))
+    return save_picture(picture, path)
