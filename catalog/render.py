@@ -455,7 +455,7 @@ def render_stats(result: Any, fmt: str, console: Console | None = None) -> None:
                 f"{label.detections:,}",
                 format_confidence(label.mean_confidence),
                 format_confidence(label.max_confidence),
-                text_bar(label.media, biggest),
+                text_bar(label.media, biggest, 16),
             )
         console.print(table)
     if result.label is not None:
