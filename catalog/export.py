@@ -142,6 +142,6 @@ def iter_export_rows(
 ) -> Iterator[ExportRow]:
     """Every label of every labelled (or selected) media item, media in id order, best first."""
     if subset is None:
-        subset = matching_media(where)
+        subset = matching_media(where, session)
     for ids in _batches(_id_stream(session, subset), batch_size):
         yield from _rows_for(session, ids)

@@ -307,7 +307,7 @@ def build_report(
 ) -> ReportResult:
     """The whole HTML page; `fetch(uri) -> bytes` supplies pictures for the gallery."""
     if subset is None:
-        subset = stats.matching_media(where)
+        subset = stats.matching_media(where, session)
     summary = stats.library_stats(session, top=top, where=where, subset=subset)
     names = [label.name for label in summary.labels]
     histograms = {
@@ -366,3 +366,11 @@ def save_report(result: ReportResult, path: Path) -> Path:
     except OSError as exc:
         raise CatalogError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
+
+
+def ensure_writable(path: Path) -> None:
+    """Fail before the (slow) build when the report could not be written."""
+    if not path.parent.is_dir():
+        raise CatalogError(f"cannot write {path}: no directory {path.parent}")
+    if path.is_dir():
+        raise CatalogError(f"cannot write {path}: it is a directory")

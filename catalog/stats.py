@@ -154,13 +154,16 @@ def bin_label(index: int) -> str:
 # -- selection --------------------------------------------------------------------------------
 
 
-def matching_media(where: str | None) -> Select[Any] | None:
-    """The SELECT of media ids a search query picks (None for the whole library)."""
+def matching_media(where: str | None, session: Session | None = None) -> Select[Any] | None:
+    """The SELECT of media ids a search query picks (None for the whole library).
+
+    Raises QueryError for a malformed query.
+    """
     if where is None or not where.strip():
         return None
     from catalog.search import matching_media_ids
 
-    return matching_media_ids(where)
+    return matching_media_ids(where, session=session)
 
 
 def _subset_ids(subset: Select[Any]) -> Any:
@@ -468,7 +471,7 @@ def library_stats(
     `subset` (a SELECT of media ids) is the already-compiled form of `where`.
     """
     if subset is None:
-        subset = matching_media(where)
+        subset = matching_media(where, session)
     counts = media_counts(session, subset)
     video_ms = _labelled_video_ms(session, subset)
     if subset is None:

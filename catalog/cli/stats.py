@@ -92,7 +92,9 @@ def report_command(
     """
     from catalog import render
     from catalog.draw import read_media_bytes
-    from catalog.report import build_report, save_report
+    from catalog.report import build_report, ensure_writable, save_report
+
+    ensure_writable(out)
 
     def fetch(uri: str) -> bytes:
         return read_media_bytes(uri, lambda: aws_clients(ctx, 4).s3)
