@@ -12,9 +12,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFoundError, UsageError
@@ -251,38 +252,49 @@ def _max_confidence_x100(label_id: Any) -> Any:
     )
 
 
+@cache
+def _top_labels_stmt() -> Select[Any]:
+    """Built once: constructing the statement costs more than running it."""
+    best = (
+        select(
+            LabelStat.label_id,
+            LabelStat.media_count,
+            LabelStat.detection_count,
+            LabelStat.confidence_sum_x100,
+            Label.name,
+        )
+        .join(Label, Label.id == LabelStat.label_id)
+        .where(LabelStat.media_count > 0)
+        .order_by(LabelStat.media_count.desc(), Label.name)
+        .limit(bindparam("top", type_=Integer))
+        .subquery()
+    )
+    # The max probes run for the `top` rows only, after the sort.
+    return select(
+        best.c.name,
+        best.c.media_count,
+        best.c.detection_count,
+        best.c.confidence_sum_x100,
+        _max_confidence_x100(best.c.label_id),
+    ).order_by(best.c.media_count.desc(), best.c.name)
+
+
 def top_labels(
-    session: Session, top: int = DEFAULT_TOP, subset: Select[Any] | None = None
+    session: Session,
+    top: int = DEFAULT_TOP,
+    subset: Select[Any] | None = None,
+    labelled: int | None = None,
 ) -> list[LabelSummary]:
-    """The `top` labels by media count, then name: detections, mean/max confidence, share."""
+    """The `top` labels by media count, then name: detections, mean/max confidence, share.
+
+    `labelled` (the share's denominator) is counted when not given.
+    """
     if top < 1:
         raise UsageError(f"--top must be at least 1 (got {top})")
-    labelled = media_counts(session, subset).labelled
+    if labelled is None:
+        labelled = media_counts(session, subset).labelled
     if subset is None:
-        best = (
-            select(
-                LabelStat.label_id,
-                LabelStat.media_count,
-                LabelStat.detection_count,
-                LabelStat.confidence_sum_x100,
-                Label.name,
-            )
-            .join(Label, Label.id == LabelStat.label_id)
-            .where(LabelStat.media_count > 0)
-            .order_by(LabelStat.media_count.desc(), Label.name)
-            .limit(top)
-            .subquery()
-        )
-        # The max probes run for the `top` rows only, after the sort.
-        rows = session.execute(
-            select(
-                best.c.name,
-                best.c.media_count,
-                best.c.detection_count,
-                best.c.confidence_sum_x100,
-                _max_confidence_x100(best.c.label_id),
-            ).order_by(best.c.media_count.desc(), best.c.name)
-        ).all()
+        rows = session.execute(_top_labels_stmt(), {"top": top}).all()
     else:
         media_count = func.count().label("media_count")
         rows = session.execute(
@@ -457,6 +469,22 @@ def label_spread(
 # -- the whole view ----------------------------------------------------------------------------
 
 
+@cache
+def _library_figures_stmt() -> Select[Any]:
+    """Labelled video time, billed counts and distinct labels in one round trip."""
+    return select(
+        select(MediaTotal.duration_ms)
+        .where(MediaTotal.kind == KIND_VIDEO, MediaTotal.status == STATUS_LABELLED)
+        .scalar_subquery(),
+        select(func.sum(SyncRun.billed_images)).scalar_subquery(),
+        select(func.sum(SyncRun.billed_video_ms)).scalar_subquery(),
+        select(func.count())
+        .select_from(LabelStat)
+        .where(LabelStat.media_count > 0)
+        .scalar_subquery(),
+    )
+
+
 def library_stats(
     session: Session,
     *,
@@ -473,18 +501,24 @@ def library_stats(
     if subset is None:
         subset = matching_media(where, session)
     counts = media_counts(session, subset)
-    video_ms = _labelled_video_ms(session, subset)
     if subset is None:
-        spend = estimated_spend(session)
+        video_ms, billed_images, billed_video_ms, distinct = session.execute(
+            _library_figures_stmt()
+        ).one()
+        video_ms = int(video_ms or 0)
+        spend = estimate_cost(images=int(billed_images or 0), video_ms=int(billed_video_ms or 0))
+        distinct = int(distinct)
     else:
+        video_ms = _labelled_video_ms(session, subset)
         # What labelling the selected (labelled) media cost: one call per image, video by the minute.
         spend = estimate_cost(images=counts.images, video_ms=video_ms)
+        distinct = distinct_labels(session, subset)
     return LibraryStats(
         media=counts,
-        distinct_labels=distinct_labels(session, subset),
+        distinct_labels=distinct,
         video_minutes_labelled=video_ms / 60_000,
         estimated_spend_usd=spend,
-        labels=top_labels(session, top, subset),
+        labels=top_labels(session, top, subset, counts.labelled),
         label=label_spread(session, label, subset=subset, prefix_depth=prefix_depth)
         if label
         else None,
