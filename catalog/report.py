@@ -306,6 +306,12 @@ def build_report(
     per_label: int = GALLERY_PER_LABEL,
 ) -> ReportResult:
     """The whole HTML page; `fetch(uri) -> bytes` supplies pictures for the gallery."""
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise CatalogError(
+            "the report needs matplotlib: pip install 'catalog[report]' (or pip install matplotlib)"
+        ) from exc
     if subset is None:
         subset = stats.matching_media(where, session)
     summary = stats.library_stats(session, top=top, where=where, subset=subset)
