@@ -13,9 +13,10 @@ from PIL import Image
 
 from catalog import report, store
 from catalog.draw import read_media_bytes
-from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult
+from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
 from catalog.sources import SourceObject
 from tests.factories import BLUE, RED, make_image
+from tests.test_draw import _make_video
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -65,6 +66,21 @@ def local_library(sessions, tmp_path):
                 LabelResult("rekognition", "3.0", 50.0, labels=labels, width=320, height=240),
                 sync_run_id=None,
             )
+    clip = folder / "clip.mp4"
+    clip.write_bytes(_make_video())
+    moment = DetectedLabel("Car", 99.0, (Instance(BoundingBox(0.25, 0.25, 0.5, 0.5), 99.0),))
+    video = LabelResult(
+        "rekognition-video",
+        "3.0",
+        50.0,
+        moments=[Moment(2500, moment)],
+        video=VideoInfo("h264", "mp4", 3000, 10.0, 320, 240),
+    )
+    obj = SourceObject(
+        "file", "", str(clip), clip.stat().st_size, "v", datetime(2024, 3, 1, tzinfo=UTC)
+    )
+    with sessions.begin() as session:
+        store.store_result(session, obj, "video", video, sync_run_id=None)
     with sessions.begin() as session:
         gone = SourceObject("s3", "b", "x/missing.jpg", 1, "m", datetime(2024, 1, 1, tzinfo=UTC))
         store.store_failure(session, gone, "image", "InvalidImageFormat", "not an image")
@@ -78,9 +94,10 @@ def test_report_embeds_its_charts_and_thumbnails(sessions, local_library):
     for chart in ("top-labels", "histograms", "timeline", "failures"):
         assert re.search(rf"id='chart-{chart}'><svg", page), chart
     assert result.charts == 4
-    # Car has 6 media, Outdoors 6, Person 3: 4 + 4 + 3 thumbnails, each an inline JPEG.
-    assert result.thumbnails == 11
+    # Car has 7 media (the video first), Outdoors 6, Person 3: 4 + 4 + 3 inline JPEG thumbnails.
+    assert result.thumbnails == 11, result.thumbnail_errors
     assert page.count('src="data:image/jpeg;base64,') == 11
+    assert page.index("clip.mp4") < page.index("p5.jpg")
     assert "InvalidImageFormat" in page
     # Self-contained: nothing is fetched from anywhere.
     assert not re.search(r"""(src|href)=["'](https?:)?//""", page)
