@@ -198,7 +198,7 @@ def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCo
         by[status] += count
         if status != STATUS_DELETED:
             by[kind] += count
-            size += size_bytes or 0
+            size += int(size_bytes or 0)
     return MediaCounts(
         total=by[STATUS_LABELLED] + by[STATUS_FAILED] + by[STATUS_PENDING],
         images=by[KIND_IMAGE],
