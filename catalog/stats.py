@@ -9,19 +9,18 @@ million. With `where`, every figure is aggregated over the media the search quer
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFoundError, UsageError
 from catalog.models import (
     KIND_IMAGE,
     KIND_VIDEO,
+    SOURCE_FILE,
     STATUS_DELETED,
     STATUS_FAILED,
     STATUS_LABELLED,
@@ -395,19 +394,28 @@ def cooccurring_labels(
 
     mine = aliased(Detection)
     other = aliased(Detection)
-    shared = func.count().label("shared")
+    # Group by id first (at most one row per label), then name the groups: joining names
+    # before grouping would look a name up for every co-occurrence.
+    pairs = (
+        select(mine.media_id).where(mine.label_id == label_id).subquery()
+        if subset is None
+        else select(mine.media_id)
+        .where(mine.label_id == label_id, mine.media_id.in_(_subset_ids(subset)))
+        .subquery()
+    )
+    grouped = (
+        select(other.label_id, func.count().label("shared"))
+        .join(pairs, other.media_id == pairs.c.media_id)
+        .where(other.label_id != label_id)
+        .group_by(other.label_id)
+        .subquery()
+    )
     stmt = (
-        select(Label.name, shared)
-        .select_from(mine)
-        .join(other, other.media_id == mine.media_id)
-        .join(Label, Label.id == other.label_id)
-        .where(mine.label_id == label_id, other.label_id != label_id)
-        .group_by(other.label_id, Label.name)
-        .order_by(shared.desc(), Label.name)
+        select(Label.name, grouped.c.shared)
+        .join(Label, Label.id == grouped.c.label_id)
+        .order_by(grouped.c.shared.desc(), Label.name)
         .limit(limit)
     )
-    if subset is not None:
-        stmt = stmt.where(mine.media_id.in_(_subset_ids(subset)))
     return [(name, int(count)) for name, count in session.execute(stmt)]
 
 
@@ -419,22 +427,58 @@ def key_prefix(key: str, depth: int = 1) -> str:
     return "/".join(parts[: min(depth, len(parts) - 1)]) + "/"
 
 
-def _month(value: datetime | None) -> str:
-    return f"{value:%Y-%m}" if value is not None else "unknown"
+def _month_expr(session: Session) -> Any:
+    """'YYYY-MM' of LastModified, in UTC, computed by the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", Media.last_modified_at), "YYYY-MM")
+    return func.strftime("%Y-%m", Media.last_modified_at)
 
 
-def _iter_label_media(
-    session: Session, label_id: int, subset: Select[Any] | None
-) -> Iterator[tuple[str, str, datetime | None]]:
+def _prefix_expr(session: Session, depth: int) -> Any:
+    """The first key segment for S3 keys (depth 1), else the whole key for Python to cut."""
+    if depth != 1:
+        return Media.key
+    slash = (
+        func.strpos(Media.key, "/")
+        if session.get_bind().dialect.name == "postgresql"
+        else func.instr(Media.key, "/")
+    )
+    return case((Media.source == SOURCE_FILE, Media.key), else_=func.substr(Media.key, 1, slash))
+
+
+def _label_media_groups(
+    session: Session, label_id: int, subset: Select[Any] | None, depth: int
+) -> list[tuple[str, str, str | None, int]]:
+    """(source, prefix-or-key, month, media) groups of the media carrying a label."""
+    prefix = _prefix_expr(session, depth).label("prefix")
+    month = _month_expr(session).label("month")
     stmt = (
-        select(Media.source, Media.key, Media.last_modified_at)
+        select(Media.source, prefix, month, func.count())
         .join(Detection, Detection.media_id == Media.id)
         .where(Detection.label_id == label_id)
-        .execution_options(yield_per=2000)
+        .group_by(Media.source, prefix, month)
     )
     if subset is not None:
         stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
-    yield from session.execute(stmt).tuples()
+    return [(source, key, m, int(n)) for source, key, m, n in session.execute(stmt)]
+
+
+def _label_months(
+    session: Session, label_id: int, subset: Select[Any] | None
+) -> list[tuple[str, int]]:
+    month = _month_expr(session).label("month")
+    stmt = (
+        select(month, func.count())
+        .join(Detection, Detection.media_id == Media.id)
+        .where(Detection.label_id == label_id)
+        .group_by(month)
+    )
+    if subset is not None:
+        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+    counts: Counter[str] = Counter()
+    for m, n in session.execute(stmt):
+        counts[m or "unknown"] += int(n)
+    return sorted(counts.items())
 
 
 def label_spread(
@@ -452,10 +496,12 @@ def label_spread(
     histogram = label_histogram(session, label.id, subset)
     prefixes: Counter[str] = Counter()
     months: Counter[str] = Counter()
-    for source, key, modified in _iter_label_media(session, label.id, subset):
-        # Local files carry absolute paths: their first segment is the empty root.
-        prefixes[key_prefix(key.lstrip("/") if source == "file" else key, prefix_depth)] += 1
-        months[_month(modified)] += 1
+    for source, key, month, count in _label_media_groups(session, label.id, subset, prefix_depth):
+        # Local files carry absolute paths: skip the empty root segment.
+        prefixes[key_prefix(key.lstrip("/") if source == SOURCE_FILE else key, prefix_depth)] += (
+            count
+        )
+        months[month or "unknown"] += count
     return LabelSpread(
         name=label.name,
         media=sum(histogram),
@@ -553,10 +599,7 @@ def labels_by_month(
     result: dict[str, list[tuple[str, int]]] = {}
     for name in names:
         label = find_label(session, name)
-        months: Counter[str] = Counter(
-            _month(modified) for _, _, modified in _iter_label_media(session, label.id, subset)
-        )
-        result[label.name] = sorted(months.items())
+        result[label.name] = _label_months(session, label.id, subset)
     return result
 
 
