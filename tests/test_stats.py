@@ -134,6 +134,11 @@ def test_subset_statistics_aggregate_only_the_selected_media(sessions, library):
     assert [label.to_dict() for label in result.labels] == _expected_labels(chosen, 50)
     assert result.label is not None
     assert result.label.media == sum("Person" in e.labels for e in chosen)
+    expected = [0] * 10
+    for e in chosen:
+        if "Person" in e.labels:
+            expected[min(9, e.labels["Person"][0] // 1000)] += 1
+    assert result.label.histogram == expected
     assert result.label.by_prefix == [("2024/", result.label.media)]
 
 
