@@ -101,6 +101,7 @@ class LabelSpread:
     cooccurring: list[tuple[str, int]]  # other labels on the same media, most frequent first
     by_prefix: list[tuple[str, int]]  # first key segment(s) -> media, most first
     by_month: list[tuple[str, int]]  # YYYY-MM of LastModified -> media, oldest first
+    cooccurring_sample: int | None = None  # media sampled when co-occurrence was estimated
 
     def to_dict(self) -> dict[str, Any]:
         """The `label` object of `catalog stats --label NAME --format json`."""
@@ -112,6 +113,7 @@ class LabelSpread:
                 for i, n in enumerate(self.histogram)
             ],
             "cooccurring": [{"name": n, "media": c} for n, c in self.cooccurring],
+            "cooccurring_sample": self.cooccurring_sample,
             "by_prefix": [{"prefix": p, "media": c} for p, c in self.by_prefix],
             "by_month": [{"month": m, "media": c} for m, c in self.by_month],
         }
@@ -384,26 +386,55 @@ def label_histogram(
     return counts
 
 
+# Above this many media, co-occurrence is estimated from a hashed sample of about this many.
+COOCCURRENCE_SAMPLE = 20_000
+_HASH_MULTIPLIER = 2_654_435_761  # Knuth's multiplicative hash: media ids -> pseudo-random
+_HASH_MODULUS = 1_000_003
+
+
+@dataclass(frozen=True)
+class Cooccurrence:
+    """Labels sharing media with one label; `sample` is set when the counts are estimates."""
+
+    labels: list[tuple[str, int]]
+    sample: int | None = None
+
+
 def cooccurring_labels(
     session: Session,
     label_id: int,
     limit: int = DEFAULT_RELATED,
     subset: Select[Any] | None = None,
-) -> list[tuple[str, int]]:
-    """Other labels on the media carrying `label_id`, by how many media they share."""
+    *,
+    media: int | None = None,
+    sample_size: int = COOCCURRENCE_SAMPLE,
+) -> Cooccurrence:
+    """Other labels on the media carrying `label_id`, by how many media they share.
+
+    Exact up to `sample_size` media (`media`, the label's count, decides). Beyond that, pairing
+    every media item's labels costs seconds (a million-media library holds labels on 800k media),
+    so the counts come from a pseudo-random sample of about `sample_size` of the label's media
+    and are scaled up; the ranking is what matters and a 20k sample ranks reliably.
+    """
     from sqlalchemy.orm import aliased
 
     mine = aliased(Detection)
     other = aliased(Detection)
+    conditions: list[Any] = [mine.label_id == label_id]
+    if subset is not None:
+        conditions.append(mine.media_id.in_(_subset_ids(subset)))
+    sampled: int | None = None
+    scale = 1.0
+    if media is not None and media > sample_size:
+        threshold = max(1, _HASH_MODULUS * sample_size // media)
+        conditions.append((mine.media_id * _HASH_MULTIPLIER) % _HASH_MODULUS < threshold)
+        sampled = int(
+            session.execute(select(func.count()).select_from(mine).where(*conditions)).scalar_one()
+        )
+        scale = media / sampled if sampled else 0.0
     # Group by id first (at most one row per label), then name the groups: joining names
     # before grouping would look a name up for every co-occurrence.
-    pairs = (
-        select(mine.media_id).where(mine.label_id == label_id).subquery()
-        if subset is None
-        else select(mine.media_id)
-        .where(mine.label_id == label_id, mine.media_id.in_(_subset_ids(subset)))
-        .subquery()
-    )
+    pairs = select(mine.media_id).where(*conditions).subquery()
     grouped = (
         select(other.label_id, func.count().label("shared"))
         .join(pairs, other.media_id == pairs.c.media_id)
@@ -417,7 +448,9 @@ def cooccurring_labels(
         .order_by(grouped.c.shared.desc(), Label.name)
         .limit(limit)
     )
-    return [(name, int(count)) for name, count in session.execute(stmt)]
+    return Cooccurrence(
+        [(name, round(int(count) * scale)) for name, count in session.execute(stmt)], sampled
+    )
 
 
 def key_prefix(key: str, depth: int = 1) -> str:
@@ -495,6 +528,7 @@ def label_spread(
         raise UsageError(f"--prefix-depth must be at least 1 (got {prefix_depth})")
     label = find_label(session, name)
     histogram = label_histogram(session, label.id, subset)
+    related_labels = cooccurring_labels(session, label.id, related, subset, media=sum(histogram))
     prefixes: Counter[str] = Counter()
     months: Counter[str] = Counter()
     for source, key, month, count in _label_media_groups(session, label.id, subset, prefix_depth):
@@ -507,7 +541,8 @@ def label_spread(
         name=label.name,
         media=sum(histogram),
         histogram=histogram,
-        cooccurring=cooccurring_labels(session, label.id, related, subset),
+        cooccurring=related_labels.labels,
+        cooccurring_sample=related_labels.sample,
         by_prefix=sorted(prefixes.items(), key=lambda item: (-item[1], item[0])),
         by_month=sorted(months.items()),
     )

@@ -197,3 +197,20 @@ def test_top_media_are_the_highest_confidence_ones(sessions, library):
 )
 def test_key_prefix(key, depth, prefix):
     assert stats.key_prefix(key, depth) == prefix
+
+
+def test_cooccurrence_of_a_large_label_is_estimated_from_a_sample(sessions, library):
+    carrying = [e for e in library.live() if "Person" in e.labels]
+    actual = Counter(name for e in carrying for name in e.labels if name != "Person")
+    with sessions() as session:
+        label = stats.find_label(session, "Person")
+        exact = stats.cooccurring_labels(session, label.id, media=len(carrying))
+        estimate = stats.cooccurring_labels(
+            session, label.id, media=len(carrying), sample_size=len(carrying) // 2
+        )
+    assert exact.sample is None
+    assert exact.labels == sorted(actual.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert estimate.sample is not None and 0 < estimate.sample < len(carrying)
+    assert {name for name, _ in estimate.labels} <= set(actual)
+    # Counts are scaled from the sample back to the label's media.
+    assert max(count for _, count in estimate.labels) <= len(carrying) * 2
