@@ -91,6 +91,9 @@ def _register() -> None:
     sync.register(app)
     show.register(app)
     app.add_typer(db.app, name="db")
+    from catalog.cli import stats as stats_cli
+
+    stats_cli.register(app)
 
 
 _register()

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from catalog.cli.options import DetailFormat, DetailFormatOpt, FormatOpt, OutputFormat, sessions
+from catalog.cli.options import (
+    DetailFormat,
+    DetailFormatOpt,
+    FormatOpt,
+    OutputFormat,
+    aws_clients,
+    sessions,
+)
 
 
 def show_command(
@@ -16,16 +24,31 @@ def show_command(
         typer.Argument(help="The media item: s3://BUCKET/KEY.", show_default=False, metavar="URI"),
     ],
     output: DetailFormatOpt = DetailFormat.table,
+    draw: Annotated[
+        Path | None,
+        typer.Option(
+            "--draw",
+            help="Also write a picture (PNG/JPEG) of the item with its boxes, labels and "
+            "confidences; for a video, a contact sheet of its labelled moments.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Show one media item's labels, confidences, bounding boxes and label parents.
 
-    Example: catalog show s3://my-photos/2024/beach.jpg --format json
+    Example: catalog show s3://my-photos/2024/beach.jpg --draw beach-boxes.png
     """
     from catalog import render
     from catalog.details import get_media_detail
 
     with sessions(ctx)() as session:
         detail = get_media_detail(session, uri)
+    if draw is not None:
+        from catalog.draw import write_media_picture
+
+        write_media_picture(detail, draw, lambda: aws_clients(ctx, 2).s3)
+        render.note(f"Wrote {draw}")
     render.render_media_detail(detail, output.value)
 
 

@@ -1,0 +1,130 @@
+"""`catalog stats`, `catalog report` and `catalog export`: what the library holds, in numbers and pictures."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from catalog.cli.options import aws_clients, sessions
+
+
+class StatsFormat(StrEnum):
+    """Formats of `catalog stats`."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ExportFormat(StrEnum):
+    """Formats of `catalog export`."""
+
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+StatsWhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        help="Restrict to the media a search query selects, e.g. 'Car > 90 AND NOT Dog'.",
+        show_default=False,
+    ),
+]
+TopOpt = Annotated[int, typer.Option("--top", "-n", help="How many labels to show.", min=1)]
+
+
+def stats_command(
+    ctx: typer.Context,
+    top: TopOpt = 20,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            "-l",
+            help="Also show this label's confidence histogram, co-occurring labels, prefixes "
+            "and months.",
+            show_default=False,
+        ),
+    ] = None,
+    where: StatsWhereOpt = None,
+    prefix_depth: Annotated[
+        int, typer.Option("--prefix-depth", help="Key segments that make a prefix.", min=1)
+    ] = 1,
+    output: Annotated[
+        StatsFormat,
+        typer.Option(
+            "--format", "-f", help="Output format (csv: the labels, or with --label its sections)."
+        ),
+    ] = StatsFormat.table,
+) -> None:
+    """Totals, top labels with their confidences, and one label's spread.
+
+    Example: catalog stats --top 10 --label Dog --where 'Person > 80'
+    """
+    from catalog import render
+    from catalog.stats import library_stats
+
+    with sessions(ctx)() as session:
+        result = library_stats(
+            session, top=top, label=label, where=where, prefix_depth=prefix_depth
+        )
+    render.render_stats(result, output.value)
+
+
+def report_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="The HTML file to write.", dir_okay=False),
+    ] = Path("report.html"),
+    where: StatsWhereOpt = None,
+    top: TopOpt = 20,
+) -> None:
+    """Write one self-contained HTML report: totals, charts and a gallery with boxes drawn.
+
+    The file opens offline: charts and thumbnails are embedded in it.
+
+    Example: catalog report --out report.html --where 'Dog OR Cat'
+    """
+    from catalog import render
+    from catalog.draw import read_media_bytes
+    from catalog.report import build_report, ensure_writable, save_report
+
+    ensure_writable(out)
+
+    def fetch(uri: str) -> bytes:
+        return read_media_bytes(uri, lambda: aws_clients(ctx, 4).s3)
+
+    with sessions(ctx)() as session:
+        result = build_report(session, where=where, top=top, fetch=fetch)
+    save_report(result, out)
+    render.render_report_summary(result, out)
+
+
+def export_command(
+    ctx: typer.Context,
+    output: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="CSV or JSON Lines.")
+    ] = ExportFormat.csv,
+    where: StatsWhereOpt = None,
+) -> None:
+    """Stream every (media, label, confidence, instances) row for spreadsheets and BI tools.
+
+    Example: catalog export --format jsonl --where 'Car > 90' > cars.jsonl
+    """
+    from catalog import render
+    from catalog.export import iter_export_rows
+
+    with sessions(ctx)() as session:
+        render.render_export(iter_export_rows(session, where=where), output.value)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the app."""
+    app.command("stats")(stats_command)
+    app.command("report")(report_command)
+    app.command("export")(export_command)

@@ -1,0 +1,540 @@
+"""AST -> parameterised SQLAlchemy selects of media ids; never string SQL.
+
+Two ways to compile a query:
+
+* `plan_query` (with a session): label names are resolved to ids in Python first (the
+  vocabulary is small), and the select is driven from the most selective positive label term
+  (estimated from `label_stats`/`label_histograms`), probing the other terms with EXISTS /
+  NOT EXISTS on the (label_id, media_id) primary key of `detections`; OR becomes UNION. This is
+  the shape that answers first pages and counts at a million media in milliseconds.
+* `media_condition` (no session): one correlated boolean over `Media.id` whose label names
+  resolve inside SQL; used by `matching_media_ids` for other modules' `--where` filters.
+
+Semantics: a label name matches labels whose name or alias equals it, case-insensitively (OR over
+those labels). Confidence conditions compare the best confidence of the item (for a video, a
+moment meets `Car < 60` when its own confidence is below 60, so upper bounds probe
+`video_moments`). `count(L)` compares the instance count, and like every label condition it needs
+the label to be present. A video matches a label condition when any moment meets it; `NOT Car`
+over a video means no moment has Car.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.orm import Session, aliased
+
+from catalog.models import (
+    STATUS_DELETED,
+    STATUS_LABELLED,
+    Detection,
+    Label,
+    LabelAlias,
+    LabelCategory,
+    LabelHistogram,
+    LabelStat,
+    Media,
+    VideoMoment,
+)
+from catalog.query.parse import (
+    And,
+    CategoryFilter,
+    CountCondition,
+    KindFilter,
+    LabelCondition,
+    ModifiedFilter,
+    Node,
+    Not,
+    Or,
+    PrefixFilter,
+    SizeFilter,
+    iter_terms,
+)
+from catalog.store import fold, histogram_bin
+
+# -- name resolution -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Label and category names of one query resolved against the catalogue's vocabulary."""
+
+    labels: Mapping[str, tuple[int, ...]]  # folded name -> label ids (name or alias match)
+    categories: Mapping[str, tuple[int, ...]]  # folded category -> label ids
+    names: Mapping[int, str]  # label id -> the label's own name
+    media_counts: Mapping[int, int] = field(default_factory=dict)
+    histograms: Mapping[int, Mapping[int, int]] = field(default_factory=dict)
+
+    @property
+    def unknown_labels(self) -> list[str]:
+        """Folded label names that match nothing."""
+        return [name for name, ids in self.labels.items() if not ids]
+
+    @property
+    def unknown_categories(self) -> list[str]:
+        """Folded category names that match nothing."""
+        return [name for name, ids in self.categories.items() if not ids]
+
+    def estimate(self, label_id: int, low: int | None, field_name: str) -> int:
+        """Estimated media with this label (and, for confidence, at or above `low`)."""
+        total = self.media_counts.get(label_id, 0)
+        if field_name != "confidence" or not low:
+            return total
+        bins = self.histograms.get(label_id)
+        if not bins:
+            return total
+        first = histogram_bin(low)
+        return sum(n for b, n in bins.items() if b >= first)
+
+
+def resolve_names(session: Session, node: Node | None) -> Resolution:
+    """Resolve every label (by name or alias) and category the query names, in one pass each."""
+    terms = iter_terms(node) if node is not None else []
+    wanted = list(
+        dict.fromkeys(fold(t.name) for t in terms if isinstance(t, LabelCondition | CountCondition))
+    )
+    categories = list(
+        dict.fromkeys(fold(t.category) for t in terms if isinstance(t, CategoryFilter))
+    )
+    labels: dict[str, set[int]] = {name: set() for name in wanted}
+    names: dict[int, str] = {}
+    if wanted:
+        for label_id, name, folded in session.execute(
+            select(Label.id, Label.name, Label.name_folded).where(Label.name_folded.in_(wanted))
+        ):
+            labels[folded].add(label_id)
+            names[label_id] = name
+        for label_id, name, folded in session.execute(
+            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded)
+            .join(Label, Label.id == LabelAlias.label_id)
+            .where(LabelAlias.alias_folded.in_(wanted))
+        ):
+            labels[folded].add(label_id)
+            names[label_id] = name
+    cats: dict[str, set[int]] = {name: set() for name in categories}
+    if categories:
+        for label_id, folded in session.execute(
+            select(LabelCategory.label_id, LabelCategory.category_folded).where(
+                LabelCategory.category_folded.in_(categories)
+            )
+        ):
+            cats[folded].add(label_id)
+    ids = sorted(names)
+    counts: dict[int, int] = {}
+    hists: dict[int, dict[int, int]] = {}
+    if ids:
+        counts = {
+            label_id: count
+            for label_id, count in session.execute(
+                select(LabelStat.label_id, LabelStat.media_count).where(LabelStat.label_id.in_(ids))
+            )
+        }
+        for label_id, bin_, count in session.execute(
+            select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
+                LabelHistogram.label_id.in_(ids)
+            )
+        ):
+            hists.setdefault(label_id, {})[bin_] = count
+    return Resolution(
+        labels={name: tuple(sorted(v)) for name, v in labels.items()},
+        categories={name: tuple(sorted(v)) for name, v in cats.items()},
+        names=names,
+        media_counts=counts,
+        histograms=hists,
+    )
+
+
+# -- internal resolved terms -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelTerm:
+    """One label id with an inclusive range on confidence_x100 or on the instance count."""
+
+    label_id: int
+    field_name: str  # "confidence" or "count"
+    low: int | None
+    high: int | None
+
+
+@dataclass(frozen=True)
+class _Const:
+    value: bool
+
+
+_TRUE = _Const(True)
+_FALSE = _Const(False)
+
+Resolved = (
+    Any  # Node with LabelCondition/CountCondition/CategoryFilter replaced by LabelTerm/_Const
+)
+
+
+def _term_range(term: LabelCondition | CountCondition) -> tuple[str, int | None, int | None]:
+    if isinstance(term, CountCondition):
+        low, high = term.count_range
+        return "count", low, high
+    low, high = term.range_x100
+    return "confidence", low, high
+
+
+def resolve(node: Node, res: Resolution) -> Resolved:
+    """Replace names by label ids and fold constants (unknown names match nothing)."""
+    if isinstance(node, LabelCondition | CountCondition):
+        field_name, low, high = _term_range(node)
+        if low is not None and high is not None and low > high:
+            return _FALSE
+        ids = res.labels.get(fold(node.name), ())
+        terms = [LabelTerm(label_id, field_name, low, high) for label_id in ids]
+        return _make_or(terms)
+    if isinstance(node, CategoryFilter):
+        ids = res.categories.get(fold(node.category), ())
+        return _make_or([LabelTerm(label_id, "confidence", None, None) for label_id in ids])
+    if isinstance(node, And):
+        return _make_and([resolve(item, res) for item in node.items])
+    if isinstance(node, Or):
+        return _make_or([resolve(item, res) for item in node.items])
+    if isinstance(node, Not):
+        inner = resolve(node.item, res)
+        if isinstance(inner, _Const):
+            return _Const(not inner.value)
+        return Not(inner)
+    return node
+
+
+def _make_and(items: Sequence[Resolved]) -> Resolved:
+    flat: list[Resolved] = []
+    for item in items:
+        if item == _FALSE:
+            return _FALSE
+        if item == _TRUE:
+            continue
+        flat.extend(item.items if isinstance(item, And) else (item,))
+    if not flat:
+        return _TRUE
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def _make_or(items: Sequence[Resolved]) -> Resolved:
+    flat: list[Resolved] = []
+    for item in items:
+        if item == _TRUE:
+            return _TRUE
+        if item == _FALSE:
+            continue
+        flat.extend(item.items if isinstance(item, Or) else (item,))
+    flat = list(dict.fromkeys(flat))
+    if not flat:
+        return _FALSE
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+# -- conditions ------------------------------------------------------------------------------------
+
+
+def _range(column: Any, low: int | None, high: int | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if low is not None and low > 0:
+        conditions.append(column >= low)
+    if high is not None:
+        conditions.append(column <= high)
+    return conditions
+
+
+def _term_column(table: Any, field_name: str) -> Any:
+    return table.confidence_x100 if field_name == "confidence" else table.instance_count
+
+
+def detection_filter(det: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
+    """Conditions on one detections row (aliased as `det`) that make it meet `term`.
+
+    A lower bound is met by the best value over the item (the detections row). An upper bound is
+    met by an image's value, or by any moment of a video (`video_moments`).
+    """
+    conditions: list[ColumnElement[bool]] = [det.label_id == term.label_id]
+    column = _term_column(det, term.field_name)
+    if term.high is None:
+        return conditions + _range(column, term.low, None)
+    moment = aliased(VideoMoment)
+    in_moment = (
+        exists()
+        .where(
+            moment.media_id == det.media_id,
+            moment.label_id == det.label_id,
+            *_range(_term_column(moment, term.field_name), term.low, term.high),
+        )
+        .correlate(det)
+    )
+    return [*conditions, or_(and_(*_range(column, term.low, term.high)), in_moment)]
+
+
+def _exists_term(term: LabelTerm, media_id: Any) -> ColumnElement[bool]:
+    det = aliased(Detection)
+    return exists().where(det.media_id == media_id, *detection_filter(det, term))
+
+
+def _media_filter(node: Node) -> ColumnElement[bool]:
+    if isinstance(node, KindFilter):
+        return Media.kind == node.kind
+    if isinstance(node, PrefixFilter):
+        conditions: list[ColumnElement[bool]] = []
+        if node.prefix:
+            conditions.append(func.substr(Media.key, 1, len(node.prefix)) == node.prefix)
+        if node.bucket is not None:
+            conditions += [Media.source == "s3", Media.bucket == node.bucket]
+        return and_(true(), *conditions)
+    if isinstance(node, ModifiedFilter):
+        conditions = [Media.last_modified_at.is_not(None)]
+        if node.start is not None:
+            conditions.append(Media.last_modified_at >= node.start)
+        if node.end is not None:
+            conditions.append(Media.last_modified_at < node.end)
+        return and_(*conditions)
+    if isinstance(node, SizeFilter):
+        return and_(true(), *_range(Media.size_bytes, node.min_bytes, node.max_bytes))
+    raise TypeError(f"not a media filter: {node!r}")  # pragma: no cover
+
+
+def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
+    """A boolean for a resolved tree, correlated to `media_id` (Media columns must be in FROM)."""
+    if isinstance(node, _Const):
+        return true() if node.value else false()
+    if isinstance(node, LabelTerm):
+        return _exists_term(node, media_id)
+    if isinstance(node, And):
+        return and_(*(condition(item, media_id) for item in node.items))
+    if isinstance(node, Or):
+        return or_(*(condition(item, media_id) for item in node.items))
+    if isinstance(node, Not):
+        return not_(condition(node.item, media_id))
+    return _media_filter(node)
+
+
+def _needs_media(node: Resolved) -> bool:
+    if isinstance(node, And | Or):
+        return any(_needs_media(item) for item in node.items)
+    if isinstance(node, Not):
+        return _needs_media(node.item)
+    return isinstance(node, KindFilter | PrefixFilter | ModifiedFilter | SizeFilter)
+
+
+def labelled_media() -> ColumnElement[bool]:
+    """Media whose labels are stored: labelled ones, and others that keep earlier labels."""
+    det = aliased(Detection)
+    return and_(
+        Media.status != STATUS_DELETED,
+        or_(Media.status == STATUS_LABELLED, exists().where(det.media_id == Media.id)),
+    )
+
+
+# -- sessionless form ------------------------------------------------------------------------------
+
+
+def _label_ids_sql(name: str) -> Any:
+    folded = fold(name)
+    return union(
+        select(Label.id).where(Label.name_folded == folded),
+        select(LabelAlias.label_id).where(LabelAlias.alias_folded == folded),
+    )
+
+
+def media_condition(node: Node) -> ColumnElement[bool]:
+    """One boolean over `Media` for the query, resolving names inside SQL (no session needed)."""
+    if isinstance(node, LabelCondition | CountCondition):
+        field_name, low, high = _term_range(node)
+        if low is not None and high is not None and low > high:
+            return false()
+        det = aliased(Detection)
+        column = _term_column(det, field_name)
+        ids = _label_ids_sql(node.name)
+        conditions: list[ColumnElement[bool]] = [det.media_id == Media.id, det.label_id.in_(ids)]
+        if high is None:
+            conditions += _range(column, low, None)
+        else:
+            moment = aliased(VideoMoment)
+            in_moment = (
+                exists()
+                .where(
+                    moment.media_id == det.media_id,
+                    moment.label_id == det.label_id,
+                    *_range(_term_column(moment, field_name), low, high),
+                )
+                .correlate(det)
+            )
+            conditions.append(or_(and_(*_range(column, low, high)), in_moment))
+        return exists().where(*conditions)
+    if isinstance(node, CategoryFilter):
+        det = aliased(Detection)
+        ids = select(LabelCategory.label_id).where(
+            LabelCategory.category_folded == fold(node.category)
+        )
+        return exists().where(det.media_id == Media.id, det.label_id.in_(ids))
+    if isinstance(node, And):
+        return and_(*(media_condition(item) for item in node.items))
+    if isinstance(node, Or):
+        return or_(*(media_condition(item) for item in node.items))
+    if isinstance(node, Not):
+        return not_(media_condition(node.item))
+    return _media_filter(node)
+
+
+# -- planning --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One select: driven by a label term's detections range (or by media), with the rest probed."""
+
+    driver: LabelTerm | None
+    rest: tuple[Resolved, ...]
+
+
+@dataclass(frozen=True)
+class UnionPlan:
+    """OR: the union of its branches' plans."""
+
+    branches: tuple[Scan | UnionPlan, ...]
+
+
+Plan = Scan | UnionPlan
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A compiled query: its plan, and which labels it names (for the matches of each hit)."""
+
+    resolved: Resolved
+    plan: Plan | None  # None: matches nothing
+    positive_terms: tuple[LabelTerm, ...]
+
+
+def _cost(node: Resolved, res: Resolution) -> int | None:
+    """Estimated rows to scan when this node drives, or None when it cannot drive."""
+    if isinstance(node, LabelTerm):
+        return res.estimate(node.label_id, node.low, node.field_name)
+    if isinstance(node, Or):
+        costs = [_cost(item, res) for item in node.items]
+        return None if any(c is None for c in costs) else sum(c or 0 for c in costs)
+    if isinstance(node, And):
+        known: list[int] = [c for c in (_cost(item, res) for item in node.items) if c is not None]
+        return min(known) if known else None
+    return None
+
+
+def plan(node: Resolved, res: Resolution) -> Plan | None:
+    """Choose drivers: the most selective positive label term of each AND; OR -> union."""
+    if node == _FALSE:
+        return None
+    if node == _TRUE:
+        return Scan(None, ())
+    if isinstance(node, LabelTerm):
+        return Scan(node, ())
+    if isinstance(node, Or):
+        branches = [plan(item, res) for item in node.items]
+        kept = tuple(b for b in branches if b is not None)
+        return UnionPlan(kept) if kept else None
+    if isinstance(node, And):
+        costed = [
+            (c, i) for i, item in enumerate(node.items) if (c := _cost(item, res)) is not None
+        ]
+        if not costed:
+            return Scan(None, node.items)
+        _, index = min(costed)
+        driver = node.items[index]
+        rest = node.items[:index] + node.items[index + 1 :]
+        if isinstance(driver, LabelTerm):
+            return Scan(driver, rest)
+        if isinstance(driver, Or):
+            return plan(_make_or([_make_and([item, *rest]) for item in driver.items]), res)
+        assert isinstance(driver, And)
+        return plan(_make_and([*driver.items, *rest]), res)
+    return Scan(None, (node,))
+
+
+def _positive_terms(node: Resolved) -> list[LabelTerm]:
+    if isinstance(node, LabelTerm):
+        return [node]
+    if isinstance(node, And | Or):
+        return [t for item in node.items for t in _positive_terms(item)]
+    return []
+
+
+def plan_query(session: Session, node: Node | None) -> tuple[QueryPlan, Resolution]:
+    """Resolve names and plan the query; an empty query selects every labelled media item."""
+    res = resolve_names(session, node)
+    resolved = _TRUE if node is None else resolve(node, res)
+    return QueryPlan(resolved, plan(resolved, res), tuple(_positive_terms(resolved))), res
+
+
+def scan_select(scan: Scan, *, empty_query: bool = False) -> Select[Any]:
+    """The select of media ids (column `id`) for one scan."""
+    if scan.driver is None:
+        base = Media.status != STATUS_DELETED if empty_query else labelled_media()
+        rest = [condition(item, Media.id) for item in scan.rest]
+        return select(Media.id.label("id")).where(base, *rest)
+    det = aliased(Detection, name="d")
+    stmt = select(det.media_id.label("id")).where(
+        *detection_filter(det, scan.driver),
+        *(condition(item, det.media_id) for item in scan.rest),
+    )
+    if any(_needs_media(item) for item in scan.rest):
+        stmt = stmt.join(Media, Media.id == det.media_id)
+    return stmt
+
+
+def _leaves(node: Plan) -> Iterable[Scan]:
+    if isinstance(node, Scan):
+        yield node
+    else:
+        for branch in node.branches:
+            yield from _leaves(branch)
+
+
+def ids_select(
+    query_plan: QueryPlan, *, empty_query: bool = False
+) -> Select[Any] | CompoundSelect[Any]:
+    """The unordered select of matching media ids (one column, `id`)."""
+    if query_plan.plan is None:
+        return select(Media.id.label("id")).where(false())
+    scans = list(_leaves(query_plan.plan))
+    selects = [scan_select(scan, empty_query=empty_query) for scan in scans]
+    if len(selects) == 1:
+        return selects[0]
+    return union(*selects)
+
+
+def newest_page(
+    query_plan: QueryPlan, limit: int | None, offset: int = 0, *, empty_query: bool = False
+) -> Select[Any] | CompoundSelect[Any]:
+    """Matching ids, newest first (media id descending), at most `limit`."""
+    stmt = ids_select(query_plan, empty_query=empty_query)
+    stmt = stmt.order_by(stmt.selected_columns[0].desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
+    return stmt
+
+
+def count_select(query_plan: QueryPlan, *, empty_query: bool = False) -> Select[Any]:
+    """The exact number of matching media."""
+    stmt = ids_select(query_plan, empty_query=empty_query)
+    if isinstance(stmt, Select):
+        return stmt.with_only_columns(func.count(), maintain_column_froms=True)
+    return select(func.count()).select_from(stmt.subquery())

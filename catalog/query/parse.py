@@ -1,0 +1,492 @@
+"""Query text -> AST of frozen dataclasses; every malformed input raises QueryError with a position.
+
+The language (the grammar is `grammar.lark`):
+
+    Car                        has the label at all
+    Car > 90   Car >= 90%      best confidence in percent (also <, <=, =)
+    "Traffic Light" >= 80      quoted names hold spaces; names are case-insensitive
+    count(Person) >= 3         number of instances (bounding boxes) of a label
+    A AND B, A OR B, NOT A     any case; parentheses group; `A B` means `A AND B`
+    kind:image  kind:video
+    prefix:photos/2024/        key prefix (or prefix:s3://bucket/photos/2024/)
+    category:"Vehicles and Automotive"
+    modified:2024-01..2024-06  last-modified range: year, month or day precision, open ends
+    size:>5MB                  object size (B, KB, MB, GB, TB decimal; KiB, MiB, GiB binary)
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from catalog.errors import QueryError
+
+MAX_QUERY_LENGTH = 4000
+MAX_NESTING = 64
+OPERATORS = (">", ">=", "<", "<=", "=")
+KINDS = {"image": "image", "images": "image", "video": "video", "videos": "video"}
+FILTERS = ("kind", "prefix", "category", "modified", "size")
+
+
+# -- AST -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelCondition:
+    """A label is present (op None) or its best confidence compares to `value` percent."""
+
+    name: str
+    op: str | None = None
+    value: float | None = None
+
+    @property
+    def range_x100(self) -> tuple[int | None, int | None]:
+        """Inclusive (low, high) bounds on the stored confidence_x100; None is unbounded."""
+        if self.op is None or self.value is None:
+            return None, None
+        return _integer_range(self.op, Decimal(str(self.value)) * 100)
+
+
+@dataclass(frozen=True)
+class CountCondition:
+    """The number of instances (bounding boxes) of a label compares to `value`."""
+
+    name: str
+    op: str
+    value: int
+
+    @property
+    def count_range(self) -> tuple[int | None, int | None]:
+        """Inclusive (low, high) bounds on the instance count; None is unbounded."""
+        return _integer_range(self.op, Decimal(self.value))
+
+
+@dataclass(frozen=True)
+class KindFilter:
+    """kind:image or kind:video."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class PrefixFilter:
+    """Key prefix, optionally within one bucket (prefix:s3://bucket/prefix)."""
+
+    prefix: str
+    bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class CategoryFilter:
+    """Has any label in a Rekognition category."""
+
+    category: str
+
+
+@dataclass(frozen=True)
+class ModifiedFilter:
+    """Last-modified time in [start, end) (UTC); None is an open end."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class SizeFilter:
+    """Object size in bytes within [min_bytes, max_bytes]; None is an open end."""
+
+    min_bytes: int | None
+    max_bytes: int | None
+
+
+@dataclass(frozen=True)
+class And:
+    """Every item holds."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """At least one item holds."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The item does not hold."""
+
+    item: Node
+
+
+Term = LabelCondition | CountCondition | KindFilter | PrefixFilter | CategoryFilter
+Node = Term | ModifiedFilter | SizeFilter | And | Or | Not
+
+
+def _integer_range(op: str, scaled: Decimal) -> tuple[int | None, int | None]:
+    """Inclusive integer bounds for `x op scaled` over integers x."""
+    floor = int(scaled.to_integral_value(ROUND_FLOOR))
+    ceil = int(scaled.to_integral_value(ROUND_CEILING))
+    return {
+        ">": (floor + 1, None),
+        ">=": (ceil, None),
+        "<": (None, ceil - 1),
+        "<=": (None, floor),
+        "=": (ceil, floor),
+    }[op]
+
+
+def iter_terms(node: Node) -> list[Node]:
+    """Every leaf of the tree, in order."""
+    if isinstance(node, And | Or):
+        return [leaf for item in node.items for leaf in iter_terms(item)]
+    if isinstance(node, Not):
+        return iter_terms(node.item)
+    return [node]
+
+
+def label_names(node: Node) -> list[str]:
+    """Every label name the query mentions (in order, without repeats)."""
+    names = [
+        term.name for term in iter_terms(node) if isinstance(term, LabelCondition | CountCondition)
+    ]
+    return list(dict.fromkeys(names))
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+_EXPECTED = {
+    "NAME": "a label name",
+    "STRING": "a quoted name",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "NOT": "NOT",
+    "AND": "AND",
+    "OR": "OR",
+    "COMP": "a comparison (>, >=, <, <=, =)",
+    "NUMBER": "a number",
+    "COUNT": "count(LABEL)",
+    "FILTER_KEY": "a filter (kind:, prefix:, category:, modified:, size:)",
+    "FILTER_VALUE": "a filter value",
+    "$END": "the end of the query",
+}
+_QUOTED_RE = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""")
+_TERM_STARTERS = {"NAME", "STRING", "LPAR", "NOT", "COUNT", "FILTER_KEY"}
+
+
+@cache
+def _parser() -> Any:
+    from lark import Lark
+
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False)
+
+
+def parse_query(text: str) -> Node | None:
+    """Parse query text into an AST; None for an empty query. Raises QueryError when malformed."""
+    if not text.strip():
+        return None
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters", 1)
+    from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedToken as exc:
+        raise _token_error(text, exc) from None
+    except UnexpectedCharacters as exc:
+        raise _character_error(text, exc) from None
+    except UnexpectedInput as exc:  # UnexpectedEOF with other lexers
+        pos = (getattr(exc, "pos_in_stream", None) or len(text)) + 1
+        raise QueryError(f"malformed query at position {pos}", pos) from None
+    except LarkError as exc:
+        raise QueryError(f"malformed query: {exc}", None) from None
+    try:
+        return _build(tree, text, 0)
+    except RecursionError:
+        raise QueryError("the query nests too deeply", 1) from None
+
+
+def _describe(expected: set[str], text: str) -> str:
+    wanted: list[str] = []
+    if expected & _TERM_STARTERS:
+        wanted.append("a label, '(', NOT, count(LABEL) or a filter")
+    if "COMP" in expected:
+        wanted.append(_EXPECTED["COMP"])
+    if "NUMBER" in expected:
+        wanted.append(_EXPECTED["NUMBER"])
+    if "FILTER_VALUE" in expected:
+        wanted.append(_EXPECTED["FILTER_VALUE"])
+    if expected & {"AND", "OR"} and not expected & _TERM_STARTERS:
+        wanted.append("AND, OR")
+    if "RPAR" in expected and text.count("(") > text.count(")"):
+        wanted.append("')'")
+    if "$END" in expected and not wanted:
+        wanted.append(_EXPECTED["$END"])
+    if not wanted:
+        return "something else"
+    return wanted[0] if len(wanted) == 1 else ", ".join(wanted[:-1]) + " or " + wanted[-1]
+
+
+def _found(text: str, pos: int) -> str:
+    if pos >= len(text):
+        return "the end of the query"
+    word = re.match(r"\S+", text[pos:])
+    return f"'{word.group(0) if word else text[pos]}'"
+
+
+def _token_error(text: str, exc: Any) -> QueryError:
+    token = exc.token
+    at_end = token.type == "$END"
+    pos = len(text) if at_end else token.start_pos
+    expected = set(exc.expected)
+    if at_end and "RPAR" in expected and text.count("(") > text.count(")"):
+        message = "expected ')' to close '('"
+    elif token.type == "RPAR" and "$END" in expected:
+        message = "unexpected ')' with no '(' to close"
+    elif str(token)[:1] in ("'", '"') and not _is_closed_quote(str(token)):
+        message = f"unterminated quoted name (add the closing {str(token)[0]})"
+    else:
+        message = f"expected {_describe(expected, text)}, found {_found(text, pos)}"
+    return QueryError(f"malformed query at position {pos + 1}: {message}", pos + 1)
+
+
+def _character_error(text: str, exc: Any) -> QueryError:
+    pos = exc.pos_in_stream
+    char = text[pos]
+    if char in "\"'":
+        message = f"unterminated quoted name (add the closing {char})"
+    elif char == ":":
+        message = "unexpected ':' (filters are kind:, prefix:, category:, modified:, size:)"
+    else:
+        allowed = set(exc.allowed or ())
+        message = f"expected {_describe(allowed, text)}, found {_found(text, pos)}"
+    return QueryError(f"malformed query at position {pos + 1}: {message}", pos + 1)
+
+
+def _is_closed_quote(value: str) -> bool:
+    return bool(_QUOTED_RE.fullmatch(value))
+
+
+def _fail(pos: int, message: str) -> QueryError:
+    return QueryError(f"malformed query at position {pos + 1}: {message}", pos + 1)
+
+
+def _unquote(token: Any) -> str:
+    value = str(token)
+    if token.type == "STRING":
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _build(tree: Any, text: str, depth: int) -> Node:
+    from lark import Token
+
+    if depth > MAX_NESTING:
+        raise QueryError(f"the query nests more than {MAX_NESTING} levels deep", 1)
+    if isinstance(tree, Token):  # a bare name (`?name` inlines it)
+        return _label(tree, None, None)
+    kind = tree.data
+    children = list(tree.children)
+    if kind in ("or_expr", "and_expr"):
+        parts = [
+            _build(child, text, depth + 1)
+            for child in children
+            if not (isinstance(child, Token) and child.type in ("AND", "OR"))
+        ]
+        if kind == "or_expr":
+            return Or(_flatten(Or, parts))
+        return And(_flatten(And, parts))
+    if kind == "atom":  # ( expr )
+        inner = [c for c in children if not (isinstance(c, Token) and c.type in ("LPAR", "RPAR"))]
+        return _build(inner[0], text, depth + 1)
+    if kind == "negation":
+        item = _build(children[1], text, depth + 1)
+        return item.item if isinstance(item, Not) else Not(item)
+    if kind == "label_cond":
+        if len(children) == 1:
+            return _label(children[0], None, None)
+        return _label(children[0], children[1], children[2])
+    if kind == "count_cond":
+        names = [c for c in children if c.type in ("NAME", "STRING")]
+        comp = next(c for c in children if c.type == "COMP")
+        number = next(c for c in children if c.type == "NUMBER")
+        value = _count_value(number)
+        name = _name(names[0])
+        return CountCondition(name, str(comp), value)
+    if kind == "filter":
+        return _filter(children[0], children[1])
+    raise _fail(0, f"unexpected {kind}")  # pragma: no cover - the grammar has no other rules
+
+
+def _flatten(cls: type[And] | type[Or], parts: list[Node]) -> tuple[Node, ...]:
+    flat: list[Node] = []
+    for part in parts:
+        flat.extend(part.items if isinstance(part, cls) else (part,))
+    return tuple(flat)
+
+
+def _name(token: Any) -> str:
+    name = " ".join(_unquote(token).split())
+    if not name:
+        raise _fail(token.start_pos, "the label name is empty")
+    return name
+
+
+def _label(name_token: Any, comp: Any, number: Any) -> LabelCondition:
+    name = _name(name_token)
+    if comp is None:
+        return LabelCondition(name)
+    raw = str(number)
+    digits = raw[:-1] if raw.endswith("%") else raw
+    try:
+        value = Decimal(digits)
+        if not value.is_finite() or not re.fullmatch(r"\d+(\.\d+)?|\.\d+", digits):
+            raise InvalidOperation
+    except InvalidOperation:
+        raise _fail(
+            number.start_pos, f"expected a confidence percent after '{comp}', found '{raw}'"
+        ) from None
+    if value > 100:
+        raise _fail(number.start_pos, f"a confidence is 0-100 percent, found '{raw}'")
+    return LabelCondition(name, str(comp), float(value))
+
+
+def _count_value(number: Any) -> int:
+    raw = str(number)
+    if not re.fullmatch(r"\d{1,9}", raw):
+        raise _fail(number.start_pos, f"expected a whole number of instances, found '{raw}'")
+    return int(raw)
+
+
+# -- filters ---------------------------------------------------------------------------------------
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)", re.IGNORECASE)
+_DATE_RE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
+_OP_RE = re.compile(r"(>=|<=|>|<|=)?(.*)", re.DOTALL)
+
+
+def _filter(key_token: Any, value_token: Any) -> Node:
+    key = str(key_token)[:-1].lower()
+    value = _unquote(value_token)
+    pos = value_token.start_pos
+    if key == "kind":
+        kind = KINDS.get(value.lower())
+        if kind is None:
+            raise _fail(pos, f"expected kind:image or kind:video, found '{value}'")
+        return KindFilter(kind)
+    if key == "prefix":
+        if value.startswith("s3://"):
+            bucket, _, prefix = value[len("s3://") :].partition("/")
+            if not bucket:
+                raise _fail(pos, "expected prefix:s3://BUCKET/PREFIX, found no bucket")
+            return PrefixFilter(prefix, bucket)
+        return PrefixFilter(value)
+    if key == "category":
+        category = " ".join(value.split())
+        if not category:
+            raise _fail(pos, "the category name is empty")
+        return CategoryFilter(category)
+    if key == "modified":
+        return _modified(value, pos)
+    if key == "size":
+        return _size(value, pos)
+    raise _fail(
+        key_token.start_pos,
+        f"unknown filter '{key}:'; expected one of " + ", ".join(f + ":" for f in FILTERS),
+    )
+
+
+def _period(text: str, pos: int) -> tuple[datetime, datetime]:
+    """The [start, end) of a year, month or day written YYYY, YYYY-MM or YYYY-MM-DD."""
+    match = _DATE_RE.fullmatch(text.strip())
+    if not match:
+        raise _fail(pos, f"expected a date YYYY, YYYY-MM or YYYY-MM-DD, found '{text}'")
+    year, month, day = (int(g) if g else None for g in match.groups())
+    try:
+        assert year is not None
+        if month is None:
+            return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+        if day is None:
+            start = datetime(year, month, 1, tzinfo=UTC)
+            days = calendar.monthrange(year, month)[1]
+            return start, start + timedelta(days=days)
+        start = datetime(year, month, day, tzinfo=UTC)
+        return start, start + timedelta(days=1)
+    except (ValueError, OverflowError):
+        raise _fail(pos, f"'{text}' is not a valid date") from None
+
+
+def _modified(value: str, pos: int) -> ModifiedFilter:
+    if ".." in value:
+        left, _, right = value.partition("..")
+        if not left and not right:
+            raise _fail(pos, "expected a date range like 2024-01..2024-06")
+        start = _period(left, pos)[0] if left else None
+        end = _period(right, pos + len(left) + 2)[1] if right else None
+        if start and end and start >= end:
+            raise _fail(pos, f"the range '{value}' ends before it starts")
+        return ModifiedFilter(start, end)
+    op, rest = _split_op(value)
+    start, end = _period(rest, pos + len(op))
+    return {
+        "": ModifiedFilter(start, end),
+        "=": ModifiedFilter(start, end),
+        ">": ModifiedFilter(end, None),
+        ">=": ModifiedFilter(start, None),
+        "<": ModifiedFilter(None, start),
+        "<=": ModifiedFilter(None, end),
+    }[op]
+
+
+def _split_op(value: str) -> tuple[str, str]:
+    match = _OP_RE.fullmatch(value)
+    assert match is not None
+    return match.group(1) or "", match.group(2)
+
+
+def _bytes(text: str, pos: int) -> int:
+    match = _SIZE_RE.fullmatch(text.strip())
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise _fail(pos, f"expected a size like 5MB (B, KB, MB, GB, TB), found '{text}'")
+    return int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def _size(value: str, pos: int) -> SizeFilter:
+    if ".." in value:
+        left, _, right = value.partition("..")
+        if not left and not right:
+            raise _fail(pos, "expected a size range like 1MB..5MB")
+        low = _bytes(left, pos) if left else None
+        high = _bytes(right, pos + len(left) + 2) if right else None
+        return SizeFilter(low, high)
+    op, rest = _split_op(value)
+    size = _bytes(rest, pos + len(op))
+    return {
+        "": SizeFilter(size, size),
+        "=": SizeFilter(size, size),
+        ">": SizeFilter(size + 1, None),
+        ">=": SizeFilter(size, None),
+        "<": SizeFilter(None, size - 1),
+        "<=": SizeFilter(None, size),
+    }[op]
