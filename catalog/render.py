@@ -149,7 +149,9 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
         last = [time.monotonic()]
 
         def log(event: Any) -> None:
-            if event.kind in counts:
+            if event.kind == "jobs":
+                counts["jobs"] = event.count
+            elif event.kind in counts:
                 counts[event.kind] += event.count
             if event.kind in ("failed", "deleted", "log"):
                 console.print(
@@ -183,10 +185,10 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
         task_id = progress.add_task("syncing", total=0, stats="", eta="-")
 
         def update(event: Any) -> None:
-            if event.kind in counts:
-                counts[event.kind] += event.count
-            elif event.kind == "jobs":
+            if event.kind == "jobs":  # a level (jobs running now), not a count of events
                 counts["jobs"] = event.count
+            elif event.kind in counts:
+                counts[event.kind] += event.count
             if event.kind == "failed":
                 progress.console.log(
                     f"[red]failed[/] {event.uri}: {event.detail}", markup=True, highlight=False
@@ -251,6 +253,12 @@ def render_sync_report(report: Any, fmt: str) -> None:
     if report.dry_run:
         data["would_label"] = {"images": report.to_label_images, "videos": report.to_label_videos}
         data["estimated_cost_usd"] = round(report.estimated_cost_usd, 4)
+        data["video_minutes"] = round(report.video_ms_to_label / 60_000, 2)
+    else:
+        data["video_jobs"] = {
+            "started": report.video_jobs_started,
+            "resumed": report.video_jobs_resumed,
+        }
     if fmt == "json":
         write_json_object(data)
         return
@@ -266,6 +274,7 @@ def render_sync_report(report: Any, fmt: str) -> None:
         rows += [
             ("images to label", report.to_label_images),
             ("videos to label", report.to_label_videos),
+            ("video minutes to label", f"{report.video_ms_to_label / 60_000:.1f}"),
             ("unchanged", report.unchanged),
             ("to mark deleted", report.deleted),
         ]
@@ -275,6 +284,10 @@ def render_sync_report(report: Any, fmt: str) -> None:
             ("reused (no Rekognition call)", report.reused),
             ("unchanged", report.unchanged),
             ("videos pending", report.pending),
+            (
+                "video jobs started / resumed",
+                f"{report.video_jobs_started} / {report.video_jobs_resumed}",
+            ),
             ("failed", report.failed),
             ("deleted", report.deleted),
         ]
