@@ -413,6 +413,15 @@ class FakeRekognition:
             job.update(status=status, message=message, labels=labels, metadata=metadata)
 
     def _label_video(self, data: bytes, min_confidence: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        # Decoding and colour-matching in pure Python is slow: the same content gives the same
+        # answer, so it is worked out once per process.
+        cache_key = (hashlib.sha256(data).hexdigest(), min_confidence, self.video_sample_ms)
+        if cache_key not in _VIDEO_LABELS:
+            _VIDEO_LABELS[cache_key] = self._decode_and_label(data, min_confidence)
+        labels, metadata = _VIDEO_LABELS[cache_key]
+        return [dict(item) for item in labels], dict(metadata)
+
+    def _decode_and_label(self, data: bytes, min_confidence: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         import av
 
         labels: list[dict[str, Any]] = []
@@ -442,3 +451,6 @@ class FakeRekognition:
             }
         labels.sort(key=lambda item: (item["Timestamp"], item["Label"]["Name"]))
         return labels, metadata
+
+
+_VIDEO_LABELS: dict[tuple[str, float, int], tuple[list[dict[str, Any]], dict[str, Any]]] = {}
