@@ -574,6 +574,7 @@ class VideoPhase:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._no_more = threading.Event()
+        self._finished = threading.Event()  # set by the scheduler thread as it ends
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._preparing: dict[Future[_Video], _Video] = {}
@@ -625,8 +626,10 @@ class VideoPhase:
         self._no_more.set()
         self._wake.set()
         if self._thread is not None:
-            while self._thread.is_alive():
-                self._thread.join(0.2)  # short joins keep Ctrl-C responsive
+            # An Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
+            # marked as stopped while it still runs (CPython bpo-45274's fix).
+            while not self._finished.wait(0.2):
+                pass
         self._raise_error()
 
     def close(self, pipeline: SyncPipeline) -> None:
@@ -634,7 +637,7 @@ class VideoPhase:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(10.0)  # let a result being written commit
+            self._finished.wait(10.0)  # let a result being written commit
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._merged:
@@ -669,6 +672,8 @@ class VideoPhase:
                 self._wake.wait(self._sleep_s())
         except BaseException as exc:  # handed to the main thread, which ends the run
             self._error = exc
+        finally:
+            self._finished.set()
 
     def _is_done(self) -> bool:
         return (

@@ -93,8 +93,18 @@ def test_video_moments_carry_boxes_at_their_timestamps(
 @pytest.mark.parametrize(
     ("kind", "key", "code", "message"),
     [
-        ("mpeg4", "clips/old.mp4", "UnsupportedCodec", "unsupported codec mpeg4; rerun with --transcode"),
-        ("webm", "clips/web.webm", "UnsupportedCodec", "unsupported codec vp9; rerun with --transcode"),
+        (
+            "mpeg4",
+            "clips/old.mp4",
+            "UnsupportedCodec",
+            "unsupported codec mpeg4; rerun with --transcode",
+        ),
+        (
+            "webm",
+            "clips/web.webm",
+            "UnsupportedCodec",
+            "unsupported codec vp9; rerun with --transcode",
+        ),
     ],
 )
 def test_unsupported_video_fails_before_any_job(
