@@ -314,3 +314,53 @@ def test_show_prints_a_video_timeline(invoke: Any, put: Any, rekognition_double:
     assert "0.5–1.0s" in car and "█" in car
     person = next(line for line in lines if line.startswith("│ Person "))
     assert "0.0–1.5s" in person
+
+
+def test_images_and_videos_sync_together(
+    invoke: Any, put: Any, sessions: Any, rekognition_double: Any
+) -> None:
+    from catalog.models import LabelStat
+    from tests.factories import car_jpeg
+
+    rekognition_double.video_polls = 3
+    for index in range(4):
+        put(f"clips/photo{index}.jpg", car_jpeg(200 + index))
+    put("clips/a.mp4", car_video())
+    put("clips/b.mov", car_video("mov"))
+    result = sync(invoke, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["labelled"], report["pending"], report["failed"]) == (6, 0, 0)
+    with sessions() as session:
+        car = session.execute(
+            select(LabelStat).join(Label, Label.id == LabelStat.label_id).where(Label.name == "Car")
+        ).scalar_one()
+    assert (car.image_count, car.video_count, car.media_count) == (4, 2, 6)
+    assert car.detection_count == 4 + 2 * 2  # one box per image, two moments per video
+
+
+def test_progress_events_count_running_jobs(
+    put: Any, sessions: Any, clients: Any, rekognition_double: Any
+) -> None:
+    from catalog.sync import SyncOptions, run_sync
+    from catalog.uris import parse_uri
+
+    rekognition_double.video_polls = 2
+    for name in ("a", "b", "c"):
+        put(
+            f"clips/{name}.mp4",
+            make_video(blocks=[(RED, (0, 0, 20 + 10 * ord(name) % 7, 30), 0, 1)]),
+        )
+    events: list[Any] = []
+    report = run_sync(
+        parse_uri(ROOT),
+        sessions=sessions,
+        clients=clients,
+        options=SyncOptions(max_video_jobs=2, poll_interval_s=0.01),
+        on_event=events.append,
+    )
+    assert report.labelled == 3
+    jobs = [event.count for event in events if event.kind == "jobs"]
+    assert max(jobs) == 2 and jobs[-1] == 0
+    pending = sum(event.count for event in events if event.kind == "pending")
+    assert pending == 0  # every video that became pending left that state
