@@ -345,18 +345,15 @@ def test_progress_events_count_running_jobs(
     from catalog.sync import SyncOptions, run_sync
     from catalog.uris import parse_uri
 
-    rekognition_double.video_polls = 2
+    rekognition_double.video_polls = 4
     for name in ("a", "b", "c"):
-        put(
-            f"clips/{name}.mp4",
-            make_video(blocks=[(RED, (0, 0, 20 + 10 * ord(name) % 7, 30), 0, 1)]),
-        )
+        put(f"clips/{name}.mp4", car_video())
     events: list[Any] = []
     report = run_sync(
         parse_uri(ROOT),
         sessions=sessions,
         clients=clients,
-        options=SyncOptions(max_video_jobs=2, poll_interval_s=0.01),
+        options=SyncOptions(max_video_jobs=2, poll_interval_s=0.01, reuse=False),
         on_event=events.append,
     )
     assert report.labelled == 3
