@@ -361,3 +361,18 @@ def test_progress_events_count_running_jobs(
     assert max(jobs) == 2 and jobs[-1] == 0
     pending = sum(event.count for event in events if event.kind == "pending")
     assert pending == 0  # every video that became pending left that state
+
+
+def test_sync_help_lists_the_video_options(invoke: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich would shorten long option names
+    result = invoke("sync", "--help", catch_exceptions=False)
+    assert result.exit_code == 0
+    for option in (
+        "--max-video-jobs",
+        "--transcode",
+        "--transcode-prefix",
+        "--notification-topic-arn",
+        "--role-arn",
+        "--poll-interval",
+    ):
+        assert option in result.stdout

@@ -13,7 +13,7 @@ from catalog.errors import EXIT_OBJECTS_FAILED
 def sync_command(
     ctx: typer.Context,
     uri: Annotated[
-        str, typer.Argument(help="What to index: s3://BUCKET[/PREFIX].", show_default=False)
+        str, typer.Argument(help="What to index: s3://BUCKET\\[/PREFIX].", show_default=False)
     ],
     min_confidence: Annotated[
         float, typer.Option(min=0, max=100, help="Lowest label confidence to keep, in percent.")
