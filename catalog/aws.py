@@ -161,13 +161,16 @@ class AWSClients:
                     raise translate_error(exc, f"creating the {service} client") from exc
             return self._clients[service]
 
-    def _config(self) -> Config:
+    def _config(self, retry_mode: str | None = None) -> Config:
         retries: dict[str, Any] = {}
+        if retry_mode is not None:
+            retries["mode"] = retry_mode
         # The user's own AWS_RETRY_MODE / AWS_MAX_ATTEMPTS win over our defaults.
-        if "AWS_RETRY_MODE" not in os.environ:
+        if "AWS_RETRY_MODE" not in os.environ and retry_mode is None:
             retries["mode"] = "adaptive"
         if "AWS_MAX_ATTEMPTS" not in os.environ:
-            retries["total_max_attempts"] = DEFAULT_MAX_ATTEMPTS
+            # Legacy backoff has no cap (2^n seconds), so fewer attempts there.
+            retries["total_max_attempts"] = 5 if retry_mode == "legacy" else DEFAULT_MAX_ATTEMPTS
         return Config(
             retries=retries,  # type: ignore[arg-type]
             max_pool_connections=self._max_pool,
@@ -183,3 +186,26 @@ class AWSClients:
     def rekognition(self) -> Any:
         """The Rekognition client."""
         return self.client("rekognition")
+
+    @property
+    def rekognition_jobs(self) -> Any:
+        """A Rekognition client for video jobs.
+
+        It uses botocore's legacy retry mode, which retries throttling but not
+        LimitExceededException: a full job quota lasts minutes, so the sync queues the video
+        itself instead of sleeping through botocore's retries.
+        """
+        with self._lock:
+            if "rekognition-jobs" not in self._clients:
+                try:
+                    factory: Any = self.session.client
+                    self._clients["rekognition-jobs"] = factory(
+                        "rekognition", config=self._config(retry_mode="legacy")
+                    )
+                except NoRegionError as exc:
+                    raise ConfigError(
+                        "no AWS region is configured for rekognition; pass --region or set AWS_REGION"
+                    ) from exc
+                except BotoCoreError as exc:
+                    raise translate_error(exc, "creating the rekognition client") from exc
+            return self._clients["rekognition-jobs"]

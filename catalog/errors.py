@@ -71,3 +71,7 @@ class ObjectError(Exception):
 
 class ThrottledError(Exception):
     """A throttling error that outlived every retry; the object stays pending, not failed."""
+
+
+class JobLimitError(ThrottledError):
+    """Rekognition's concurrent video-job quota is full (LimitExceededException): queue and wait."""

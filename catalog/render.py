@@ -151,7 +151,9 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
         last = [time.monotonic()]
 
         def log(event: Any) -> None:
-            if event.kind in counts:
+            if event.kind == "jobs":
+                counts["jobs"] = event.count
+            elif event.kind in counts:
                 counts[event.kind] += event.count
             if event.kind in ("failed", "deleted", "log"):
                 console.print(
@@ -186,10 +188,10 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
         task_id = progress.add_task("syncing", total=0, stats="", eta="-")
 
         def update(event: Any) -> None:
-            if event.kind in counts:
-                counts[event.kind] += event.count
-            elif event.kind == "jobs":
+            if event.kind == "jobs":  # a level (jobs running now), not a count of events
                 counts["jobs"] = event.count
+            elif event.kind in counts:
+                counts[event.kind] += event.count
             if event.kind == "failed":
                 progress.console.log(
                     f"[red]failed[/] {escape(event.uri)}: {escape(event.detail)}",
@@ -256,6 +258,12 @@ def render_sync_report(report: Any, fmt: str) -> None:
     if report.dry_run:
         data["would_label"] = {"images": report.to_label_images, "videos": report.to_label_videos}
         data["estimated_cost_usd"] = round(report.estimated_cost_usd, 4)
+        data["video_minutes"] = round(report.video_ms_to_label / 60_000, 2)
+    else:
+        data["video_jobs"] = {
+            "started": report.video_jobs_started,
+            "resumed": report.video_jobs_resumed,
+        }
     if fmt == "json":
         write_json_object(data)
         return
@@ -271,6 +279,7 @@ def render_sync_report(report: Any, fmt: str) -> None:
         rows += [
             ("images to label", report.to_label_images),
             ("videos to label", report.to_label_videos),
+            ("video minutes to label", f"{report.video_ms_to_label / 60_000:.1f}"),
             ("unchanged", report.unchanged),
             ("to mark deleted", report.deleted),
         ]
@@ -280,6 +289,10 @@ def render_sync_report(report: Any, fmt: str) -> None:
             ("reused (no Rekognition call)", report.reused),
             ("unchanged", report.unchanged),
             ("videos pending", report.pending),
+            (
+                "video jobs started / resumed",
+                f"{report.video_jobs_started} / {report.video_jobs_resumed}",
+            ),
             ("failed", report.failed),
             ("deleted", report.deleted),
         ]
@@ -313,12 +326,13 @@ def render_media_detail(detail: Any, fmt: str) -> None:
         f"{detail.kind}, {detail.status}",
         format_bytes(detail.size_bytes),
         f"{detail.width}x{detail.height}" if detail.width else "",
+        *(_video_facts(detail) if detail.kind == "video" else ()),
         f"modified {detail.last_modified_at:%Y-%m-%d %H:%M}" if detail.last_modified_at else "",
         f"labelled by {detail.labeller} {detail.model_version or ''}".strip()
         if detail.labeller
         else "",
     ]
-    console.print(" · ".join(f for f in facts if f), highlight=False, markup=False)
+    console.print(" · ".join(f for f in facts if f), highlight=False, markup=False, soft_wrap=True)
     if detail.error_code:
         console.print(
             f"[red]{escape(detail.error_code)}[/]: {escape(detail.error_message or '')}",
@@ -344,27 +358,54 @@ def render_media_detail(detail: Any, fmt: str) -> None:
     )
 
 
+def _video_facts(detail: Any) -> list[str]:
+    """Duration, codec, container and frame rate of a video, as far as they are known."""
+    facts = []
+    if detail.duration_ms is not None:
+        facts.append(f"{detail.duration_ms / 1000:.1f} s")
+    codec = " in ".join(v for v in (detail.codec, detail.container_format) if v)
+    if codec:
+        facts.append(codec)
+    if detail.frame_rate:
+        facts.append(f"{detail.frame_rate:g} fps")
+    return facts
+
+
 def render_video_timeline(detail: Any, console: Console) -> None:
-    """A video's labels over time: one bar per label, marks where it was seen."""
+    """A video's labels over time: one bar per label, filled where its segments are.
+
+    The bar takes the width the terminal leaves after the other columns (10 to 60 cells).
+    """
     duration = max(
-        [detail.duration_ms or 0, *(ts for label in detail.labels for ts in label.timestamps_ms)]
+        [
+            1,
+            detail.duration_ms or 0,
+            *(ts for label in detail.labels for ts in label.timestamps_ms),
+        ]
     )
-    width = 50
-    table = Table(header_style="bold")
-    table.add_column("label")
-    table.add_column("best", justify="right")
-    table.add_column(f"0 … {duration / 1000:.1f}s")
-    table.add_column("segments")
+    rows = []
     for label in detail.labels:
+        spans = ", ".join(f"{s / 1000:.1f}–{e / 1000:.1f}s" for s, e, _ in label.segments[:3])
+        if len(label.segments) > 3:
+            spans += f" (+{len(label.segments) - 3})"
+        rows.append((label, spans))
+    name_width = max([5, *(len(label.name) for label, _ in rows)])
+    spans_width = max([8, *(len(spans) for _, spans in rows)])
+    # Four columns cost 13 cells of borders and padding; "best" is at most 6 ("100.0%").
+    width = max(10, min(60, console.width - 13 - name_width - 6 - spans_width))
+    end_mark = f"{duration / 1000:.1f}s"
+    table = Table(header_style="bold")
+    table.add_column("label", no_wrap=True)
+    table.add_column("best", justify="right", no_wrap=True)
+    table.add_column("0s" + end_mark.rjust(width - 2), no_wrap=True, min_width=width)
+    table.add_column("segments", no_wrap=True)
+    for label, spans in rows:
         cells = [" "] * width
         for start, end, _ in label.segments:
-            first = int(start / duration * (width - 1)) if duration else 0
-            last = int(end / duration * (width - 1)) if duration else 0
+            first = min(width - 1, int(start / duration * width))
+            last = min(width - 1, int(end / duration * width))
             for i in range(first, last + 1):
                 cells[i] = "█"
-        spans = ", ".join(f"{s / 1000:.1f}–{e / 1000:.1f}s" for s, e, _ in label.segments[:4])
-        if len(label.segments) > 4:
-            spans += f" (+{len(label.segments) - 4})"
         table.add_row(Text(label.name), format_confidence(label.confidence), "".join(cells), spans)
     console.print(table)
 

@@ -55,3 +55,60 @@ def make_image(
 def car_jpeg(width: int = 200, height: int = 150) -> bytes:
     """A JPEG the double labels Car (a solid red block on the left half)."""
     return make_image(width, height, boxes=[(RED, (10, 10, width // 2, height - 10))])
+
+
+# -- videos (PyAV) ---------------------------------------------------------------------------
+
+# kind -> (container format, encoder): the inputs a video library holds.
+VIDEO_KINDS = {
+    "mp4": ("mp4", "libx264"),  # H.264 in MP4: Rekognition reads it as it is
+    "mov": ("mov", "libx264"),  # H.264 in QuickTime MOV: also read as it is
+    "mpeg4": ("mp4", "mpeg4"),  # MPEG-4 Part 2 in MP4: needs transcoding
+    "webm": ("webm", "libvpx-vp9"),  # VP9 in WebM: needs transcoding
+}
+
+# A block: (colour, (x0, y0, x1, y1) in pixels, shown from second, shown until second).
+VideoBlock = tuple[tuple[int, int, int], tuple[int, int, int, int], float, float]
+
+
+def make_video(
+    kind: str = "mp4",
+    blocks: Sequence[VideoBlock] = (),
+    duration_s: float = 2.0,
+    fps: int = 10,
+    width: int = 160,
+    height: int = 120,
+    background: tuple[int, int, int] = WHITE,
+) -> bytes:
+    """A short video (see VIDEO_KINDS) whose coloured blocks appear and vanish at known times."""
+    import av
+
+    fmt, codec = VIDEO_KINDS[kind]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(round(duration_s * fps)):
+            at = index / fps
+            image = Image.new("RGB", (width, height), background)
+            for colour, box, start, end in blocks:
+                if start <= at < end:
+                    image.paste(colour, box)
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def car_video(kind: str = "mp4") -> bytes:
+    """2 s: a red block (Car) from 0.5 s to 1.5 s, a blue one (Person) all along."""
+    return make_video(
+        kind,
+        blocks=[
+            (RED, (10, 10, 80, 70), 0.5, 1.5),
+            (BLUE, (100, 60, 150, 110), 0.0, 2.0),
+        ],
+    )

@@ -230,6 +230,7 @@ class FakeRekognition:
             self.throttle_next = 0
             self.throttled = 0
             self._recent.clear()
+            self._reset_videos()
 
     def count(self, operation: str) -> int:
         """How many calls of one operation were received (throttled ones included)."""
@@ -325,6 +326,230 @@ class FakeRekognition:
         if body.get("MaxLabels"):
             labels = labels[: int(body["MaxLabels"])]
         return {"Labels": labels, "LabelModelVersion": MODEL_VERSION}
+
+    # -- videos -----------------------------------------------------------------------------
+    # Start/GetLabelDetection: a job answers IN_PROGRESS to `video_polls` Gets, then decodes the
+    # video (H.264 in MP4/MOV only, like the service) and reports the colour-block labels of a
+    # frame every `video_sample_ms`, or ends FAILED. Tokens are idempotent for 7 days as in the
+    # service; `expire()` plays the 7 days passing.
+
+    video_polls: int = 1  # Get calls answered IN_PROGRESS before the job finishes
+    max_concurrent_jobs: int = 20  # LimitExceededException above this many running jobs
+    video_sample_ms: int = 500
+    fail_jobs: dict[str, str] = field(default_factory=dict)  # key -> StatusMessage of a FAILED job
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # JobId -> job
+    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (params, JobId)
+    limit_exceeded: int = 0
+    max_results_cap: int = 1000  # the most labels one GetLabelDetection page holds
+
+    def _reset_videos(self) -> None:
+        self.max_results_cap = 1000
+        self.video_polls = 1
+        self.max_concurrent_jobs = 20
+        self.video_sample_ms = 500
+        self.fail_jobs.clear()
+        self.jobs.clear()
+        self.tokens.clear()
+        self.limit_exceeded = 0
+
+    def expire(self, job_id: str | None = None) -> None:
+        """Play 7 days passing for one job (or all): its results and its token are gone."""
+        with self._lock:
+            for jid, job in self.jobs.items():
+                if job_id is None or jid == job_id:
+                    job["expired"] = True
+            for token, (_, jid) in list(self.tokens.items()):
+                if job_id is None or jid == job_id:
+                    del self.tokens[token]
+
+    def running_jobs(self) -> int:
+        """Jobs that have not finished."""
+        with self._lock:
+            return sum(
+                1 for j in self.jobs.values() if j["status"] == "IN_PROGRESS" and not j["expired"]
+            )
+
+    def op_StartLabelDetection(self, body: dict[str, Any]) -> dict[str, Any]:
+        ref = (body.get("Video") or {}).get("S3Object") or {}
+        if not ref.get("Bucket") or not ref.get("Name"):
+            raise RekognitionFault("InvalidParameterException", "Request has invalid parameters")
+        if self.s3 is None:
+            raise RekognitionFault(
+                "InvalidS3ObjectException", "Unable to get object metadata from S3."
+            )
+        try:
+            head = self.s3.head_object(Bucket=ref["Bucket"], Key=ref["Name"])
+        except Exception as exc:
+            raise RekognitionFault(
+                "InvalidS3ObjectException",
+                "Unable to get object metadata from S3. Check object key, region and/or access permissions.",
+            ) from exc
+        if int(head.get("ContentLength", 0)) > 10 * 1024**3:
+            raise RekognitionFault("VideoTooLargeException", "Video size is too large.")
+        params = json.dumps(
+            {k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True
+        )
+        token = body.get("ClientRequestToken")
+        with self._lock:
+            if token and token in self.tokens:
+                known_params, job_id = self.tokens[token]
+                if known_params != params:
+                    raise RekognitionFault(
+                        "IdempotentParameterMismatchException",
+                        "ClientRequestToken: " + token + " was used with different parameters.",
+                    )
+                return {"JobId": job_id}
+            running = sum(
+                1 for j in self.jobs.values() if j["status"] == "IN_PROGRESS" and not j["expired"]
+            )
+            if running >= self.max_concurrent_jobs:
+                self.limit_exceeded += 1
+                raise RekognitionFault(
+                    "LimitExceededException",
+                    f"{running + 1} open Jobs for User 123456789012 Maximum limit: {self.max_concurrent_jobs}",
+                )
+            job_id = hashlib.sha256(
+                f"{len(self.jobs)}:{params}:{time.time_ns()}".encode()
+            ).hexdigest()
+            self.jobs[job_id] = {
+                "status": "IN_PROGRESS",
+                "polls_left": self.video_polls,
+                "bucket": ref["Bucket"],
+                "key": ref["Name"],
+                "min_confidence": float(body.get("MinConfidence", 50.0)),
+                "expired": False,
+                "labels": [],
+                "metadata": None,
+                "message": None,
+            }
+            if token:
+                self.tokens[token] = (params, job_id)
+        return {"JobId": job_id}
+
+    def op_GetLabelDetection(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = body.get("JobId")
+        with self._lock:
+            job = self.jobs.get(job_id or "")
+            if job is None or job["expired"]:
+                raise RekognitionFault(
+                    "ResourceNotFoundException",
+                    "The resource specified in the request cannot be found.",
+                )
+            finish = False
+            if job["status"] == "IN_PROGRESS":
+                if job["polls_left"] > 0:
+                    job["polls_left"] -= 1
+                else:
+                    finish = True
+        if finish:
+            self._finish_job(job)
+        response: dict[str, Any] = {
+            "JobId": job_id,
+            "JobStatus": job["status"],
+            "Video": {"S3Object": {"Bucket": job["bucket"], "Name": job["key"]}},
+            "GetRequestMetadata": {
+                "SortBy": body.get("SortBy", "TIMESTAMP"),
+                "AggregateBy": "TIMESTAMPS",
+            },
+        }
+        if job["status"] == "FAILED":
+            response["StatusMessage"] = job["message"]
+            return response
+        if job["status"] != "SUCCEEDED":
+            return response
+        labels = list(job["labels"])
+        if body.get("SortBy") == "NAME":
+            labels.sort(
+                key=lambda item: (
+                    item["Label"]["Name"],
+                    -item["Label"]["Confidence"],
+                    item["Timestamp"],
+                )
+            )
+        page_size = min(self.max_results_cap, int(body.get("MaxResults") or 1000))
+        offset = 0
+        if body.get("NextToken"):
+            try:
+                token_job, token_offset = (
+                    base64.urlsafe_b64decode(body["NextToken"]).decode().split(":")
+                )
+                offset = int(token_offset)
+                if token_job != job_id:
+                    raise ValueError(token_job)
+            except Exception as exc:
+                raise RekognitionFault(
+                    "InvalidPaginationTokenException", "Invalid pagination token."
+                ) from exc
+        response["Labels"] = labels[offset : offset + page_size]
+        response["VideoMetadata"] = job["metadata"]
+        response["LabelModelVersion"] = MODEL_VERSION
+        if offset + page_size < len(labels):
+            response["NextToken"] = base64.urlsafe_b64encode(
+                f"{job_id}:{offset + page_size}".encode()
+            ).decode()
+        return response
+
+    def _finish_job(self, job: dict[str, Any]) -> None:
+        """Decode the video and label it, or fail it the way the service does."""
+        status, message, labels, metadata = "FAILED", "Unsupported codec/format.", [], None
+        if job["key"] in self.fail_jobs:
+            message = self.fail_jobs[job["key"]]
+        else:
+            try:
+                data = self.s3.get_object(Bucket=job["bucket"], Key=job["key"])["Body"].read()
+                labels, metadata = self._label_video(data, job["min_confidence"])
+                status, message = "SUCCEEDED", None
+            except Exception:
+                pass
+        with self._lock:
+            job.update(status=status, message=message, labels=labels, metadata=metadata)
+
+    def _label_video(
+        self, data: bytes, min_confidence: float
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        # Decoding and colour-matching in pure Python is slow: the same content gives the same
+        # answer, so it is worked out once per process.
+        cache_key = (hashlib.sha256(data).hexdigest(), min_confidence, self.video_sample_ms)
+        if cache_key not in _VIDEO_LABELS:
+            _VIDEO_LABELS[cache_key] = self._decode_and_label(data, min_confidence)
+        labels, metadata = _VIDEO_LABELS[cache_key]
+        return [dict(item) for item in labels], dict(metadata)
+
+    def _decode_and_label(
+        self, data: bytes, min_confidence: float
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        import av
+
+        labels: list[dict[str, Any]] = []
+        with av.open(io.BytesIO(data)) as container:
+            if container.format.name != "mov,mp4,m4a,3gp,3g2,mj2":
+                raise ValueError("container")
+            stream = container.streams.video[0]
+            if stream.codec_context.name != "h264":
+                raise ValueError("codec")
+            next_sample = 0
+            for frame in container.decode(stream):
+                at_ms = round((frame.time or 0.0) * 1000)
+                if at_ms < next_sample:
+                    continue
+                next_sample = at_ms + self.video_sample_ms
+                for label in labels_for_image(frame.to_image(), min_confidence):
+                    labels.append({"Timestamp": at_ms, "Label": label})
+            rate = stream.average_rate or 0
+            metadata = {
+                "Codec": "h264",
+                "DurationMillis": int((container.duration or 0) // 1000),
+                "Format": "QuickTime / MOV",  # what the service reports for MP4 and MOV alike
+                "FrameRate": float(rate),
+                "FrameHeight": stream.codec_context.height,
+                "FrameWidth": stream.codec_context.width,
+                "ColorRange": "LIMITED",
+            }
+        labels.sort(key=lambda item: (item["Timestamp"], item["Label"]["Name"]))
+        return labels, metadata
+
+
+_VIDEO_LABELS: dict[tuple[str, float, int], tuple[list[dict[str, Any]], dict[str, Any]]] = {}
 
 
 def main() -> None:

@@ -89,11 +89,49 @@ def sync_command(
             help="The --model's class names, one per line.", dir_okay=False, show_default=False
         ),
     ] = None,
+    max_video_jobs: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Video label jobs running at once (Rekognition's default quota is 20)."
+        ),
+    ] = 20,
+    transcode: Annotated[
+        bool,
+        typer.Option(
+            "--transcode/--no-transcode",
+            help="Convert videos Rekognition cannot read (not H.264 in MP4/MOV) to H.264 MP4 and "
+            "upload the copy under --transcode-prefix in the same bucket.",
+        ),
+    ] = False,
+    transcode_prefix: Annotated[
+        str, typer.Option(help="Where --transcode writes its copies (skipped when listing).")
+    ] = "catalog-transcoded/",
+    notification_topic_arn: Annotated[
+        str | None,
+        typer.Option(
+            help="SNS topic Rekognition announces finished video jobs on (with --role-arn); "
+            "the sync then stops once every job started instead of polling them.",
+            show_default=False,
+        ),
+    ] = None,
+    role_arn: Annotated[
+        str | None,
+        typer.Option(
+            help="IAM role Rekognition publishes to the SNS topic with.", show_default=False
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Seconds between first status checks of a video job (backs off)."
+        ),
+    ] = 5.0,
 ) -> None:
-    """Label every new or changed image under an S3 prefix or in a folder and store the labels.
+    """Label every new or changed image and video under an S3 prefix or in a folder.
 
-    Unchanged objects are never labelled again; objects gone from the prefix are marked deleted.
-    A folder is labelled offline by OpenCV unless --labeller rekognition is given.
+    Unchanged objects are never labelled again; objects gone from the source are marked deleted.
+    Videos under S3 run as Rekognition jobs beside the images; an interrupted sync resumes its
+    jobs. A folder is labelled offline by OpenCV unless --labeller rekognition is given.
     Exit status: 0 done, 1 some objects failed (see 'catalog failures'), 2 the run could not
     start or finish (bad URI, bucket, credentials), 130 interrupted (finished work is kept).
 
@@ -113,6 +151,12 @@ def sync_command(
         retry_failed=retry_failed,
         dry_run=dry_run,
         concurrency=concurrency,
+        max_video_jobs=max_video_jobs,
+        transcode=transcode,
+        transcode_prefix=transcode_prefix,
+        notification_topic_arn=notification_topic_arn,
+        role_arn=role_arn,
+        poll_interval_s=poll_interval,
     )
     needs_aws = target.is_s3 or labeller == LabellerChoice.rekognition
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None

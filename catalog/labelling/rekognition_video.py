@@ -1,0 +1,254 @@
+"""Start/GetLabelDetection jobs: idempotent starts, status checks, all result pages, expiry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catalog.aws import error_code, error_message, is_credentials_error, translate_error
+from catalog.errors import JobLimitError, ObjectError
+from catalog.labelling import LabelResult, Moment, VideoInfo
+from catalog.labelling.rekognition_image import (
+    LABELLER_NAME,
+    call_with_throttle_retries,
+    parse_label,
+)
+from catalog.models import utcnow
+from catalog.ratelimit import RateLimiter
+
+# Rekognition keeps a job's results for 7 days (aws-facts §2.4); after that the job is gone.
+RESULTS_RETENTION = timedelta(days=7)
+MAX_RESULTS = 1000  # the most GetLabelDetection returns per page
+START_TPS = 5.0  # default StartLabelDetection quota
+GET_TPS = 10.0  # half the default GetLabelDetection quota: polling must not starve result pages
+# Get errors that mean "this job id is unknown here": the results expired (or never existed).
+_GONE_CODES = frozenset({"ResourceNotFoundException", "InvalidParameterException"})
+_FATAL_CODES = frozenset({"AccessDeniedException"})
+
+STATE_RUNNING = "running"
+STATE_SUCCEEDED = "succeeded"
+STATE_FAILED = "failed"
+STATE_EXPIRED = "expired"
+
+
+@dataclass
+class JobStatus:
+    """Where a job stands: running, succeeded (with its result), failed or expired (message)."""
+
+    state: str
+    result: LabelResult | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class VideoJobRequest:
+    """What to label: the S3 object Rekognition reads, and the content it stands for."""
+
+    bucket: str
+    key: str
+    etag: str | None
+    version_id: str | None = None
+    restart_of: str | None = None  # the expired job this one replaces (gives a fresh token)
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_expired(started_at: datetime | None, now: datetime | None = None) -> bool:
+    """True when a job started so long ago that Rekognition no longer keeps its results."""
+    if started_at is None:
+        return False
+    return (now or utcnow()) - started_at >= RESULTS_RETENTION
+
+
+def client_request_token(request: VideoJobRequest, parameters: Mapping[str, Any]) -> str:
+    """A deterministic idempotency token (<= 64 chars of [A-Za-z0-9_-]).
+
+    It is derived from bucket, key, version, ETag and every other request parameter, so a
+    retried start returns the same job, and a start with changed parameters (another
+    --min-confidence) is a new job instead of an IdempotentParameterMismatchException.
+    """
+    material = json.dumps(
+        {
+            "bucket": request.bucket,
+            "key": request.key,
+            "version": request.version_id,
+            "etag": request.etag,
+            "restart_of": request.restart_of,
+            "parameters": parameters,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return "catalog-" + hashlib.sha256(material.encode()).hexdigest()[:56]
+
+
+def parse_video_metadata(data: Mapping[str, Any] | None) -> VideoInfo:
+    """Rekognition's VideoMetadata as VideoInfo."""
+    data = data or {}
+    duration = data.get("DurationMillis")
+    rate = data.get("FrameRate")
+    return VideoInfo(
+        codec=data.get("Codec"),
+        container_format=data.get("Format"),
+        duration_ms=int(duration) if duration is not None else None,
+        frame_rate=round(float(rate), 3) if rate is not None else None,
+        width=int(data["FrameWidth"]) if data.get("FrameWidth") else None,
+        height=int(data["FrameHeight"]) if data.get("FrameHeight") else None,
+    )
+
+
+class RekognitionVideoLabeller:
+    """Labels stored videos with Rekognition's asynchronous label detection."""
+
+    name = LABELLER_NAME
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        min_confidence: float = 50.0,
+        notification_topic_arn: str | None = None,
+        role_arn: str | None = None,
+        start_limiter: RateLimiter | None = None,
+        get_limiter: RateLimiter | None = None,
+    ) -> None:
+        self.client = client
+        self.min_confidence = min_confidence
+        self.notification_topic_arn = notification_topic_arn
+        self.role_arn = role_arn
+        self.start_limiter = start_limiter or RateLimiter(START_TPS)
+        self.get_limiter = get_limiter or RateLimiter(GET_TPS)
+
+    def _parameters(self) -> dict[str, Any]:
+        parameters: dict[str, Any] = {
+            "MinConfidence": float(self.min_confidence),
+            "Features": ["GENERAL_LABELS"],
+        }
+        if self.notification_topic_arn and self.role_arn:
+            parameters["NotificationChannel"] = {
+                "SNSTopicArn": self.notification_topic_arn,
+                "RoleArn": self.role_arn,
+            }
+        return parameters
+
+    def start(self, request: VideoJobRequest) -> str:
+        """StartLabelDetection; returns the JobId.
+
+        Raises JobLimitError when the concurrent-job quota is full (keep the video queued),
+        ObjectError for a per-object refusal, CatalogError for credentials or permissions.
+        """
+        parameters = self._parameters()
+        s3_object: dict[str, str] = {"Bucket": request.bucket, "Name": request.key}
+        if request.version_id:
+            s3_object["Version"] = request.version_id
+        token = client_request_token(request, parameters)
+        try:
+            response = call_with_throttle_retries(
+                self.client.start_label_detection,
+                self.start_limiter,
+                Video={"S3Object": s3_object},
+                ClientRequestToken=token,
+                **parameters,
+            )
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "LimitExceededException":
+                raise JobLimitError(error_message(exc)) from exc
+            raise self._error(exc, "starting Rekognition label detection") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, "starting Rekognition label detection") from exc
+        return str(response["JobId"])
+
+    def check(self, job_id: str, started_at: datetime | None = None) -> JobStatus:
+        """One status check; for a finished job, every result page (sorted by timestamp)."""
+        if is_expired(started_at):
+            return JobStatus(STATE_EXPIRED, message="the job's results are older than 7 days")
+        try:
+            first = self._get(job_id, None)
+        except ClientError as exc:
+            if error_code(exc) in _GONE_CODES:
+                return JobStatus(STATE_EXPIRED, message=error_message(exc))
+            raise self._error(exc, "reading Rekognition label detection results") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, "reading Rekognition label detection results") from exc
+        status = first.get("JobStatus")
+        if status == "IN_PROGRESS":
+            return JobStatus(STATE_RUNNING)
+        if status != "SUCCEEDED":
+            return JobStatus(
+                STATE_FAILED, message=first.get("StatusMessage") or f"the job ended {status}"
+            )
+        try:
+            return JobStatus(STATE_SUCCEEDED, result=self._result(job_id, first))
+        except ClientError as exc:
+            raise self._error(exc, "reading Rekognition label detection results") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, "reading Rekognition label detection results") from exc
+
+    def _get(self, job_id: str, next_token: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"JobId": job_id, "MaxResults": MAX_RESULTS, "SortBy": "TIMESTAMP"}
+        if next_token:
+            kwargs["NextToken"] = next_token
+        response: dict[str, Any] = call_with_throttle_retries(
+            self.client.get_label_detection, self.get_limiter, **kwargs
+        )
+        return response
+
+    def iter_pages(self, job_id: str, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The first page and every page after it, following NextToken."""
+        page = first
+        while True:
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+            page = self._get(job_id, token)
+
+    def _result(self, job_id: str, first: dict[str, Any]) -> LabelResult:
+        moments: list[Moment] = []
+        for page in self.iter_pages(job_id, first):
+            for item in page.get("Labels") or ():
+                label = item.get("Label")
+                if not label or not label.get("Name"):
+                    continue
+                parsed = parse_label(label)
+                if parsed.confidence < self.min_confidence:
+                    continue  # a resumed job may have been started with a lower threshold
+                moments.append(Moment(int(item.get("Timestamp", 0)), parsed))
+        moments.sort(key=lambda moment: moment.timestamp_ms)
+        video = parse_video_metadata(first.get("VideoMetadata"))
+        return LabelResult(
+            labeller=LABELLER_NAME,
+            model_version=first.get("LabelModelVersion"),
+            min_confidence=float(self.min_confidence),
+            moments=moments,
+            width=video.width,
+            height=video.height,
+            video=video,
+            billed_video_ms=video.duration_ms or 0,
+        )
+
+    @staticmethod
+    def _error(exc: Exception, what: str) -> Exception:
+        code = error_code(exc)
+        if is_credentials_error(exc) or code in _FATAL_CODES:
+            return translate_error(exc, what)
+        if isinstance(exc, ClientError):
+            return ObjectError(code or "RekognitionError", error_message(exc))
+        return ObjectError(type(exc).__name__, str(exc))
+
+
+__all__ = [
+    "RESULTS_RETENTION",
+    "JobStatus",
+    "RekognitionVideoLabeller",
+    "VideoJobRequest",
+    "client_request_token",
+    "is_expired",
+    "parse_video_metadata",
+]
