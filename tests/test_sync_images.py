@@ -93,19 +93,26 @@ def test_jpeg_beyond_the_s3_object_limit_is_downscaled_and_sent_as_bytes(
     assert "Bytes" in call["Image"]
 
 
-def test_videos_are_recorded_pending_and_other_files_skipped(
+def test_other_files_are_skipped_and_a_broken_video_fails_with_a_reason(
     clients, sessions, put, rekognition_double
 ):
     put("e/clip.mp4", b"\x00\x00\x00\x18ftypmp42")
     put("e/notes.txt", b"hello")
     put("e/folder/", b"")
-    report = sync(clients, sessions, videos=True)
-    assert report.pending == 1
+    report = sync(clients, sessions, poll_interval_s=0.01)
     assert report.skipped == {"not an image or video": 1}
     with sessions() as session:
         rows = session.execute(select(Media.key, Media.kind, Media.status)).all()
-    assert rows == [("e/clip.mp4", "video", "pending")]
+    assert rows == [("e/clip.mp4", "video", "failed")]
+    assert report.failures[0].code
     assert detect_calls(rekognition_double) == []
+
+
+def test_no_videos_skips_videos(clients, sessions, put, rekognition_double):
+    put("e2/clip.mp4", b"\x00\x00\x00\x18ftypmp42")
+    report = sync(clients, sessions, videos=False)
+    assert report.skipped == {"videos not selected": 1}
+    assert rekognition_double.calls == []
 
 
 def test_archived_objects_are_skipped_not_failed(clients, sessions, put, rekognition_double):
