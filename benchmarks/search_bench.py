@@ -91,8 +91,14 @@ NAIVE_HAS = (
     "AND json_extract(value, '$.Confidence') > ?)"
 )
 NAIVE_QUERIES = {
-    ("page", "Car > 90"): (f"SELECT id FROM naive_media WHERE {NAIVE_HAS} ORDER BY id DESC LIMIT 50", ("Car", 90)),
-    ("page", "rare label"): (f"SELECT id FROM naive_media WHERE {NAIVE_HAS} ORDER BY id DESC LIMIT 50", ("Label2900", 0)),
+    ("page", "Car > 90"): (
+        f"SELECT id FROM naive_media WHERE {NAIVE_HAS} ORDER BY id DESC LIMIT 50",
+        ("Car", 90),
+    ),
+    ("page", "rare label"): (
+        f"SELECT id FROM naive_media WHERE {NAIVE_HAS} ORDER BY id DESC LIMIT 50",
+        ("Label2900", 0),
+    ),
     ("count", "Car > 90"): (f"SELECT count(*) FROM naive_media WHERE {NAIVE_HAS}", ("Car", 90)),
 }
 
@@ -100,7 +106,19 @@ NAIVE_QUERIES = {
 def process_ms(db_path: str, runs: int) -> float:
     """Median wall time of `python -m catalog search` as a whole process."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "catalog", "--db", db_path, "search", "Car > 90", "--format", "json", "--limit", "50"]
+    command = [
+        sys.executable,
+        "-m",
+        "catalog",
+        "--db",
+        db_path,
+        "search",
+        "Car > 90",
+        "--format",
+        "json",
+        "--limit",
+        "50",
+    ]
     times = []
     for _ in range(runs + 1):
         started = time.perf_counter()
@@ -110,7 +128,9 @@ def process_ms(db_path: str, runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--media", type=int, default=1_000_000)
     parser.add_argument("--db", default="/work/bench/search-1m.db")
     parser.add_argument("--reuse", action="store_true", help="time an existing file, do not build")
@@ -158,17 +178,23 @@ def main() -> None:
                 f"[{result.count:,}] target <= {TARGETS_MS[('count', name)]}"
             )
     whole = process_ms(db_path, 5)
-    print(f"  `catalog search 'Car > 90' --format json --limit 50` whole process: {whole:.0f} ms (target <= 1000)")
+    print(
+        f"  `catalog search 'Car > 90' --format json --limit 50` whole process: {whole:.0f} ms (target <= 1000)"
+    )
 
     if not args.no_naive:
         naive_path = db_path + ".naive"
         built = naive_table(db_path, naive_path)
-        print(f"\nnaive JSON-column baseline ({naive_path}, built in {built:.0f} s), median of 3 runs:")
+        print(
+            f"\nnaive JSON-column baseline ({naive_path}, built in {built:.0f} s), median of 3 runs:"
+        )
         conn = sqlite3.connect(naive_path)
         for key, (sql, params) in NAIVE_QUERIES.items():
             ms, _ = median_ms(lambda s=sql, p=params: conn.execute(s, p).fetchall(), 3)
             ratio = ms / results[key] if results.get(key) else float("nan")
-            print(f"  {key[0]:<5} {key[1]:<12} naive {ms:10.1f} ms  product {results[key]:8.2f} ms  ratio {ratio:,.0f}x")
+            print(
+                f"  {key[0]:<5} {key[1]:<12} naive {ms:10.1f} ms  product {results[key]:8.2f} ms  ratio {ratio:,.0f}x"
+            )
         conn.close()
 
 

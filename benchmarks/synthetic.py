@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from catalog.bulkload import BulkBatch, analyze, bulk_load, insert_labels, rebuild_summaries
+from catalog.bulkload import (
+    BulkBatch,
+    analyze,
+    bulk_load,
+    create_indexes,
+    drop_secondary_indexes,
+    insert_labels,
+    rebuild_summaries,
+)
 from catalog.db import open_catalogue
 
 VOCABULARY = 3000
@@ -139,14 +147,18 @@ def _video_rows(
         label_id = int(ids[rank])
         stamps = range(first * 500, (first + per_label) * 500, 500)
         out.moments.extend(
-            zip([media_id] * per_label, [label_id] * per_label, stamps, lconfs, lcounts, strict=True)
+            zip(
+                [media_id] * per_label, [label_id] * per_label, stamps, lconfs, lcounts, strict=True
+            )
         )
         best = max(lconfs)
         out.detections.append((label_id, media_id, best, max(lcounts), per_label))
         out.segments.append((media_id, label_id, first * 500, (first + per_label - 1) * 500, best))
 
 
-def build(path: str, n_media: int, log: Any = print) -> dict[str, float]:
+def build(
+    path: str, n_media: int, log: Any = print, defer_indexes: bool = True
+) -> dict[str, float]:
     """Create the catalogue file at `path`; returns timings in seconds."""
     engine, _ = open_catalogue(f"sqlite:///{path}")
     started = time.perf_counter()
@@ -156,6 +168,7 @@ def build(path: str, n_media: int, log: Any = print) -> dict[str, float]:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         connection.commit()
         with connection.begin():
+            dropped = drop_secondary_indexes(connection) if defer_indexes else []
             names = label_names()
             id_by_name = insert_labels(connection, names, ALIASES, CATEGORIES)
         label_ids = [id_by_name[n] for n in names]
@@ -168,6 +181,8 @@ def build(path: str, n_media: int, log: Any = print) -> dict[str, float]:
             if time.perf_counter() - last > 30:
                 last = time.perf_counter()
                 log(f"  {done:,} media, {rows:,} rows, {last - started:.0f}s")
+        with connection.begin():
+            create_indexes(connection, dropped)
         loaded = time.perf_counter()
         with connection.begin():
             rebuild_summaries(connection)

@@ -93,7 +93,9 @@ def insert_labels(
         for a in dict.fromkeys(items)
     ]
     if alias_rows:
-        connection.execute(insert(LabelAlias).prefix_with("OR IGNORE", dialect="sqlite"), alias_rows)
+        connection.execute(
+            insert(LabelAlias).prefix_with("OR IGNORE", dialect="sqlite"), alias_rows
+        )
     category_rows = [
         {"label_id": existing[n], "category": c, "category_folded": fold(c)}
         for n, items in (categories or {}).items()
@@ -144,6 +146,28 @@ def bulk_load(connection: Connection, batches: Iterable[BulkBatch]) -> int:
     return total
 
 
+BULK_TABLES = (Media, Detection, Instance, VideoMoment, VideoSegment)
+
+
+def drop_secondary_indexes(connection: Connection) -> list[Any]:
+    """Drop the bulk tables' secondary indexes (rebuilding them once is faster than upkeep).
+
+    Returns the dropped indexes for `create_indexes`; unique constraints stay in place.
+    """
+    dropped = []
+    for model in BULK_TABLES:
+        for index in sorted(model.__table__.indexes, key=lambda i: str(i.name)):  # type: ignore[attr-defined]
+            index.drop(connection, checkfirst=True)
+            dropped.append(index)
+    return dropped
+
+
+def create_indexes(connection: Connection, indexes: Sequence[Any]) -> None:
+    """Recreate indexes dropped by `drop_secondary_indexes`."""
+    for index in indexes:
+        index.create(connection, checkfirst=True)
+
+
 def rebuild_summaries(connection: Connection) -> None:
     """Recompute label_stats, label_histograms and media_totals from the stored rows."""
     is_image = case((Media.kind == "image", 1), else_=0)
@@ -182,9 +206,7 @@ def rebuild_summaries(connection: Connection) -> None:
     hist = select(Detection.label_id, bin_.label("bin"), func.count()).group_by(
         Detection.label_id, bin_
     )
-    connection.execute(
-        insert(LabelHistogram).from_select(["label_id", "bin", "media_count"], hist)
-    )
+    connection.execute(insert(LabelHistogram).from_select(["label_id", "bin", "media_count"], hist))
     totals = select(
         Media.kind,
         Media.status,
@@ -211,6 +233,8 @@ __all__ = [
     "BulkBatch",
     "analyze",
     "bulk_load",
+    "create_indexes",
+    "drop_secondary_indexes",
     "insert_batch",
     "insert_labels",
     "rebuild_summaries",
