@@ -161,7 +161,7 @@ def main() -> None:
     with sessions() as session:
         print(f"\nmedian of {args.runs} warm runs through catalog.search (ms):")
         for name, query in PAGE_QUERIES.items():
-            ms, ids = median_ms(lambda q=query: first_page_ids(session, q, 50), args.runs)
+            ms, _ids = median_ms(lambda q=query: first_page_ids(session, q, 50), args.runs)
             full, hits = median_ms(
                 lambda q=query: list(search(session, q, limit=50).hits), args.runs
             )

@@ -31,7 +31,6 @@ from catalog.models import (
 )
 from catalog.store import fold
 
-
 # Column orders of the tuple rows a BulkBatch carries for the large tables.
 DETECTION_COLUMNS = ("label_id", "media_id", "confidence_x100", "instance_count", "detection_count")
 INSTANCE_COLUMNS = (
@@ -200,7 +199,7 @@ def rebuild_summaries(connection: Connection) -> None:
             stats,
         )
     )
-    bin_ = func.min(literal(9), Detection.confidence_x100 // 1000)
+    bin_: Any = func.min(literal(9), Detection.confidence_x100 // 1000)
     if connection.dialect.name != "sqlite":
         bin_ = func.least(literal(9), Detection.confidence_x100 // 1000)
     hist = select(Detection.label_id, bin_.label("bin"), func.count()).group_by(

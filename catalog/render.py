@@ -481,9 +481,9 @@ def render_labels(labels: Sequence[Any], fmt: str, total: int | None = None) -> 
     elif fmt == "jsonl":
         write_jsonl(records)
     elif fmt == "csv":
-        rows = ({**r, "aliases": "; ".join(r["aliases"])} for r in records)
+        flat = ({**r, "aliases": "; ".join(r["aliases"])} for r in records)
         columns = ["label", "media_count", "image_count", "video_count", "mean_confidence"]
-        write_csv(rows, [*columns, "aliases"])
+        write_csv(flat, [*columns, "aliases"])
     else:
         if not labels:
             note("No labels match.")

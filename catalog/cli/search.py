@@ -117,7 +117,7 @@ def labels_command(
         ),
     ] = None,
 ) -> None:
-    """List the catalogue's labels with how many media carry each, most common first.
+    """List the catalogue's vocabulary: every label, how many media carry it, and its aliases.
 
     Example: catalog labels car --format json
     """
