@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     true,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -48,7 +49,6 @@ from catalog.models import (
     LabelAlias,
     LabelCategory,
     LabelHistogram,
-    LabelStat,
     Media,
     VideoMoment,
 )
@@ -115,16 +115,15 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
     labels: dict[str, set[int]] = {name: set() for name in wanted}
     names: dict[int, str] = {}
     if wanted:
-        for label_id, name, folded in session.execute(
-            select(Label.id, Label.name, Label.name_folded).where(Label.name_folded.in_(wanted))
-        ):
-            labels[folded].add(label_id)
-            names[label_id] = name
-        for label_id, name, folded in session.execute(
-            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded)
+        by_name = select(Label.id, Label.name, Label.name_folded.label("folded")).where(
+            Label.name_folded.in_(wanted)
+        )
+        by_alias = (
+            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded.label("folded"))
             .join(Label, Label.id == LabelAlias.label_id)
             .where(LabelAlias.alias_folded.in_(wanted))
-        ):
+        )
+        for label_id, name, folded in session.execute(union_all(by_name, by_alias)):
             labels[folded].add(label_id)
             names[label_id] = name
     cats: dict[str, set[int]] = {name: set() for name in categories}
@@ -135,22 +134,17 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
             )
         ):
             cats[folded].add(label_id)
-    ids = sorted(names)
     counts: dict[int, int] = {}
     hists: dict[int, dict[int, int]] = {}
-    if ids:
-        counts = {
-            label_id: count
-            for label_id, count in session.execute(
-                select(LabelStat.label_id, LabelStat.media_count).where(LabelStat.label_id.in_(ids))
-            )
-        }
+    if names:
+        # The histogram's bins add up to label_stats.media_count: one query gives both.
         for label_id, bin_, count in session.execute(
             select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
-                LabelHistogram.label_id.in_(ids)
+                LabelHistogram.label_id.in_(sorted(names))
             )
         ):
             hists.setdefault(label_id, {})[bin_] = count
+            counts[label_id] = counts.get(label_id, 0) + count
     return Resolution(
         labels={name: tuple(sorted(v)) for name, v in labels.items()},
         categories={name: tuple(sorted(v)) for name, v in cats.items()},

