@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -220,3 +222,41 @@ def test_empty_query_selects_every_non_deleted_media(catalogue: sessionmaker[Ses
 def test_matching_media_ids_raises_query_error() -> None:
     with pytest.raises(QueryError, match="position 6"):
         matching_media_ids("Car >")
+
+
+TERMS = st.sampled_from(
+    [
+        "Car", "car > 90", "Car >= 90", "Car < 80", "Automobile", "Person >= 80", "Dog",
+        "Dog > 90", "Cat", "Companion", "count(Person) >= 3", "count(Person) < 3", "Caar",
+        "kind:video", "kind:image", "prefix:img/", "size:>5MB", "modified:2024-01..2024-06",
+        "category:'Vehicles and Automotive'",
+    ]
+)  # fmt: skip
+
+
+def _queries() -> st.SearchStrategy[str]:
+    return st.recursive(
+        TERMS,
+        lambda inner: st.one_of(
+            st.tuples(inner, st.sampled_from([" AND ", " OR ", " "]), inner).map(
+                lambda t: f"({t[0]}{t[1]}{t[2]})"
+            ),
+            inner.map(lambda q: f"NOT {q}"),
+        ),
+        max_leaves=6,
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=_queries())
+def test_planned_search_agrees_with_the_plain_filter(
+    catalogue: sessionmaker[Session], query: str
+) -> None:
+    with catalogue() as session:
+        plain = set(session.scalars(matching_media_ids(query)))
+        hits = [h.media_id for h in search(session, query).hits]
+        assert sorted(hits, reverse=True) == hits  # newest first
+        assert set(hits) == plain
+        assert count_matches(session, query).count == len(plain)
