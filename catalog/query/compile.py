@@ -112,6 +112,7 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
     categories = list(
         dict.fromkeys(fold(t.category) for t in terms if isinstance(t, CategoryFilter))
     )
+    connection = session.connection()  # Core execution: no ORM overhead on the hot path
     labels: dict[str, set[int]] = {name: set() for name in wanted}
     names: dict[int, str] = {}
     if wanted:
@@ -123,12 +124,12 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
             .join(Label, Label.id == LabelAlias.label_id)
             .where(LabelAlias.alias_folded.in_(wanted))
         )
-        for label_id, name, folded in session.execute(union_all(by_name, by_alias)):
+        for label_id, name, folded in connection.execute(union_all(by_name, by_alias)):
             labels[folded].add(label_id)
             names[label_id] = name
     cats: dict[str, set[int]] = {name: set() for name in categories}
     if categories:
-        for label_id, folded in session.execute(
+        for label_id, folded in connection.execute(
             select(LabelCategory.label_id, LabelCategory.category_folded).where(
                 LabelCategory.category_folded.in_(categories)
             )
@@ -138,7 +139,7 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
     hists: dict[int, dict[int, int]] = {}
     if names:
         # The histogram's bins add up to label_stats.media_count: one query gives both.
-        for label_id, bin_, count in session.execute(
+        for label_id, bin_, count in connection.execute(
             select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
                 LabelHistogram.label_id.in_(sorted(names))
             )
