@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import open_catalogue
 from catalog.errors import QueryError
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment
-from catalog.models import Media
+from catalog.models import (
+    Detection,
+    LabelHistogram,
+    LabelStat,
+    Media,
+    MediaTotal,
+    VideoMoment,
+)
 from catalog.search import count_matches, matching_media_ids, search
 from catalog.sources import SourceObject
 from catalog.store import mark_deleted, record_pending, store_result
@@ -260,3 +268,35 @@ def test_planned_search_agrees_with_the_plain_filter(
         assert sorted(hits, reverse=True) == hits  # newest first
         assert set(hits) == plain
         assert count_matches(session, query).count == len(plain)
+
+
+def test_bulk_load_rebuilds_exact_summaries(tmp_path: Path) -> None:
+    from benchmarks import synthetic
+
+    path = tmp_path / "bulk.db"
+    synthetic.build(str(path), 300, log=lambda _m: None)
+    engine, sessions = open_catalogue(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        stats = connection.execute(
+            select(LabelStat.label_id, LabelStat.media_count, LabelStat.confidence_sum_x100)
+        ).all()
+        recomputed = connection.execute(
+            select(Detection.label_id, func.count(), func.sum(Detection.confidence_x100)).group_by(
+                Detection.label_id
+            )
+        ).all()
+        assert sorted(stats) == sorted(recomputed)
+        histogram_total = connection.execute(select(func.sum(LabelHistogram.media_count))).scalar()
+        assert (
+            histogram_total
+            == connection.execute(select(func.count()).select_from(Detection)).scalar()
+        )
+        totals = dict(
+            connection.execute(select(MediaTotal.kind, MediaTotal.media_count)).tuples().all()
+        )
+        assert sum(totals.values()) == 300
+        assert set(totals) == {"image", "video"}
+        assert connection.execute(select(func.count()).select_from(VideoMoment)).scalar()
+    with sessions() as session:
+        planned = count_matches(session, "Car > 90 OR NOT Person").count
+        assert planned == len(session.scalars(matching_media_ids("Car > 90 OR NOT Person")).all())
