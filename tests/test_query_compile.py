@@ -152,3 +152,20 @@ def test_query_text_never_reaches_the_sql_text(sessions: sessionmaker[Session]) 
         assert session.scalars(matching_media_ids(HOSTILE, session=session)).all() == []
         assert "media" in inspect(session.get_bind()).get_table_names()
         assert session.scalar(select(func.count()).select_from(Label)) == 7
+
+
+def test_wide_ors_scan_media_instead_of_exploding_into_unions() -> None:
+    text = " AND ".join(f"(Car OR Dog{i})" for i in range(40))
+    many = Resolution(
+        labels={"car": (CAR,), **{f"dog{i}": (100 + i,) for i in range(40)}},
+        categories={},
+        names={CAR: "Car"},
+        media_counts={CAR: 10, **{100 + i: 5 for i in range(40)}},
+    )
+    node = parse_query(text)
+    assert node is not None
+    result = plan(resolve(node, many), many)
+    assert result is not None
+    from catalog.query.compile import _leaves
+
+    assert sum(1 for _ in _leaves(result)) <= 32

@@ -432,8 +432,23 @@ def _cost(node: Resolved, res: Resolution) -> int | None:
     return None
 
 
+MAX_UNION_BRANCHES = 32  # beyond this a media scan with probes beats a huge compound select
+
+
 def plan(node: Resolved, res: Resolution) -> Plan | None:
-    """Choose drivers: the most selective positive label term of each AND; OR -> union."""
+    """Choose drivers: the most selective positive label term of each AND; OR -> union.
+
+    A plan that would need more than MAX_UNION_BRANCHES scans (a wide category, nested ORs
+    distributed over an AND) scans media instead and probes every term.
+    """
+    result = _plan(node, res)
+    if result is not None and sum(1 for _ in _leaves(result)) > MAX_UNION_BRANCHES:
+        return Scan(None, (node,))
+    return result
+
+
+def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> Plan | None:
+    """`budget`: how many scans an OR may still fan out into (distribution multiplies them)."""
     if node == _FALSE:
         return None
     if node == _TRUE:
@@ -441,12 +456,18 @@ def plan(node: Resolved, res: Resolution) -> Plan | None:
     if isinstance(node, LabelTerm):
         return Scan(node, ())
     if isinstance(node, Or):
-        branches = [plan(item, res) for item in node.items]
+        if len(node.items) > budget:
+            return Scan(None, (node,))
+        share = max(1, budget // len(node.items))
+        branches = [_plan(item, res, share) for item in node.items]
         kept = tuple(b for b in branches if b is not None)
         return UnionPlan(kept) if kept else None
     if isinstance(node, And):
         costed = [
-            (c, i) for i, item in enumerate(node.items) if (c := _cost(item, res)) is not None
+            (c, i)
+            for i, item in enumerate(node.items)
+            if (c := _cost(item, res)) is not None
+            and not (isinstance(item, Or) and len(item.items) > budget)
         ]
         if not costed:
             return Scan(None, node.items)
@@ -456,9 +477,10 @@ def plan(node: Resolved, res: Resolution) -> Plan | None:
         if isinstance(driver, LabelTerm):
             return Scan(driver, rest)
         if isinstance(driver, Or):
-            return plan(_make_or([_make_and([item, *rest]) for item in driver.items]), res)
+            distributed = _make_or([_make_and([item, *rest]) for item in driver.items])
+            return _plan(distributed, res, budget)
         assert isinstance(driver, And)
-        return plan(_make_and([*driver.items, *rest]), res)
+        return _plan(_make_and([*driver.items, *rest]), res, budget)
     return Scan(None, (node,))
 
 
