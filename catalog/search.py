@@ -240,6 +240,11 @@ def _meets(term: Any, confidence_x100: int, instance_count: int) -> bool:
     return (term.low is None or value >= term.low) and (term.high is None or value <= term.high)
 
 
+def _is_bare(term: Any) -> bool:
+    """A label term without bounds: any moment of the label meets it."""
+    return term.low is None and term.high is None
+
+
 def _term_value(table: Any, term: Any) -> Any:
     return table.confidence_x100 if term.field_name == "confidence" else table.instance_count
 
@@ -282,14 +287,17 @@ def _load_hits(
         moments: dict[tuple[int, int], list[int]] = defaultdict(list)
         video_ids = [i for i in ids if i in rows and rows[i].kind == KIND_VIDEO]
         if video_ids:
+            bare = sorted({t.label_id for t in query_plan.positive_terms if _is_bare(t)})
             met = or_(
+                VideoMoment.label_id.in_(bare),
                 *(
                     and_(
                         VideoMoment.label_id == term.label_id,
                         *_bounds(_term_value(VideoMoment, term), term.low, term.high),
                     )
                     for term in query_plan.positive_terms
-                )
+                    if not _is_bare(term)
+                ),
             )
             for media_id, label_id, ts in connection.execute(
                 select(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)

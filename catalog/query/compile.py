@@ -315,7 +315,17 @@ def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
     if isinstance(node, And):
         return and_(*(condition(item, media_id) for item in node.items))
     if isinstance(node, Or):
-        return or_(*(condition(item, media_id) for item in node.items))
+        # Labels without bounds (a category, an alias naming many labels) share one probe.
+        items: tuple[Resolved, ...] = node.items
+        bare = [i for i in items if isinstance(i, LabelTerm) and i.low is None and i.high is None]
+        rest = [condition(i, media_id) for i in items if i not in bare]
+        if len(bare) > 1:
+            det = aliased(Detection)
+            ids = sorted({term.label_id for term in bare})
+            rest.append(exists().where(det.media_id == media_id, det.label_id.in_(ids)))
+        else:
+            rest += [condition(i, media_id) for i in bare]
+        return or_(*rest)
     if isinstance(node, Not):
         return not_(condition(node.item, media_id))
     return _media_filter(node)
