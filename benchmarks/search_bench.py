@@ -67,10 +67,11 @@ def median_ms(fn: Callable[[], Any], runs: int, warm_up: bool = True) -> tuple[f
 
 def naive_table(db_path: str, naive_path: str) -> float:
     """Build the naive baseline (one JSON array of labels per media) in a side file; seconds."""
-    if Path(naive_path).exists():
-        return 0.0
     started = time.perf_counter()
     conn = sqlite3.connect(naive_path)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'naive_media'").fetchone():
+        conn.close()
+        return 0.0
     conn.execute("PRAGMA main.journal_mode=OFF")
     conn.execute("ATTACH DATABASE ? AS cat", (db_path,))
     conn.execute("CREATE TABLE naive_media(id INTEGER PRIMARY KEY, kind TEXT, labels TEXT)")
