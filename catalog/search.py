@@ -182,9 +182,30 @@ def count_matches(session: Session, query: str) -> CountResult:
 
     node = parse_query(query)
     query_plan, res = plan_query(session, node)
-    stmt = count_select(query_plan, empty_query=node is None)
-    count = int(session.connection().execute(stmt).scalar_one())
+    count = _count_from_summaries(query_plan, res)
+    if count is None:
+        stmt = count_select(query_plan, empty_query=node is None)
+        count = int(session.connection().execute(stmt).scalar_one())
     return CountResult(query, count, _hints(session, node, res))
+
+
+def _count_from_summaries(query_plan: Any, res: Any) -> int | None:
+    """The exact count of a one-label query from the summary tables, when they hold it.
+
+    `Car` is label_stats' media count; `Car >= 90` the sum of its 10-point histogram bins from
+    90 up. Both are kept exact in the same transaction as every write.
+    """
+    from catalog.query.compile import LabelTerm
+
+    term = query_plan.resolved
+    if not isinstance(term, LabelTerm) or term.field_name != "confidence" or term.high is not None:
+        return None
+    if not term.low:
+        return int(res.media_counts.get(term.label_id, 0))
+    if term.low % 1000:
+        return None
+    bins = res.histograms.get(term.label_id, {})
+    return int(sum(n for b, n in bins.items() if b >= term.low // 1000))
 
 
 def first_page_ids(session: Session, query: str, limit: int = 50) -> list[int]:

@@ -49,8 +49,11 @@ def moto_endpoint() -> Iterator[str]:
 def rekognition_double(moto_endpoint: str) -> Iterator[FakeRekognition]:
     """The Rekognition stand-in, reading objects from the moto S3."""
     s3 = boto3.client(
-        "s3", endpoint_url=moto_endpoint, region_name=REGION,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     fake = FakeRekognition(s3=s3)
     fake.endpoint = fake.start()  # type: ignore[attr-defined]
@@ -60,7 +63,10 @@ def rekognition_double(moto_endpoint: str) -> Iterator[FakeRekognition]:
 
 @pytest.fixture
 def aws_env(
-    monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, rekognition_double: FakeRekognition, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    moto_endpoint: str,
+    rekognition_double: FakeRekognition,
+    tmp_path: Path,
 ) -> Iterator[dict[str, str]]:
     """Dummy credentials and endpoint overrides, exactly as a user would set them."""
     for name in list(os.environ):
@@ -134,6 +140,8 @@ def invoke(db_url: str) -> Callable[..., Any]:
     runner = CliRunner()
 
     def _invoke(*args: str, catch_exceptions: bool = True, input: str | None = None) -> Any:
-        return runner.invoke(app, ["--db", db_url, *args], catch_exceptions=catch_exceptions, input=input)
+        return runner.invoke(
+            app, ["--db", db_url, *args], catch_exceptions=catch_exceptions, input=input
+        )
 
     return _invoke

@@ -30,7 +30,12 @@ _MODEL = botocore.session.get_session().get_service_model("rekognition")
 
 # colour -> (label, parents, aliases, categories)
 PALETTE: dict[tuple[int, int, int], tuple[str, list[str], list[str], list[str]]] = {
-    (255, 0, 0): ("Car", ["Vehicle", "Transportation"], ["Automobile"], ["Vehicles and Automotive"]),
+    (255, 0, 0): (
+        "Car",
+        ["Vehicle", "Transportation"],
+        ["Automobile"],
+        ["Vehicles and Automotive"],
+    ),
     (0, 0, 255): ("Person", [], ["Human"], ["Person Description"]),
     (0, 255, 0): ("Dog", ["Animal", "Canine", "Mammal", "Pet"], ["Puppy"], ["Animals and Pets"]),
     (255, 255, 0): ("Cat", ["Animal", "Mammal", "Pet"], ["Kitten"], ["Animals and Pets"]),
@@ -48,8 +53,14 @@ class RekognitionFault(Exception):
         self.status = status
 
 
-def _label(name: str, confidence: float, parents: list[str], aliases: list[str], categories: list[str],
-           instances: list[dict[str, Any]]) -> dict[str, Any]:
+def _label(
+    name: str,
+    confidence: float,
+    parents: list[str],
+    aliases: list[str],
+    categories: list[str],
+    instances: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "Name": name,
         "Confidence": confidence,
@@ -90,13 +101,25 @@ def labels_for_image(image: Image.Image, min_confidence: float = 55.0) -> list[d
         if confidence < min_confidence:
             continue
         box = {
-            "Left": x0 / width, "Top": y0 / height,
-            "Width": (x1 - x0 + 1) / width, "Height": (y1 - y0 + 1) / height,
+            "Left": x0 / width,
+            "Top": y0 / height,
+            "Width": (x1 - x0 + 1) / width,
+            "Height": (y1 - y0 + 1) / height,
         }
-        labels.append(_label(name, confidence, parents, aliases, categories,
-                             [{"BoundingBox": box, "Confidence": confidence}]))
+        labels.append(
+            _label(
+                name,
+                confidence,
+                parents,
+                aliases,
+                categories,
+                [{"BoundingBox": box, "Confidence": confidence}],
+            )
+        )
         for parent in parents:
-            labels.append(_label(parent, confidence, [p for p in parents if p != parent], [], categories, []))
+            labels.append(
+                _label(parent, confidence, [p for p in parents if p != parent], [], categories, [])
+            )
     brightness = ImageStat.Stat(rgb.convert("L")).mean[0]
     scene = ("Daylight", 80.0) if brightness >= 128 else ("Night", 70.0)
     if scene[1] >= min_confidence:
@@ -196,7 +219,9 @@ class FakeRekognition:
             self._throttle()
             handler = getattr(self, f"op_{operation}", None)
             if handler is None:
-                raise RekognitionFault("InvalidParameterException", f"{operation} is not supported here")
+                raise RekognitionFault(
+                    "InvalidParameterException", f"{operation} is not supported here"
+                )
             response = handler(body)
             validate_parameters(response, _MODEL.operation_model(operation).output_shape)
             return 200, response
@@ -229,12 +254,15 @@ class FakeRekognition:
         ref = image.get("S3Object") or {}
         key = ref.get("Name")
         if self.s3 is None:
-            raise RekognitionFault("InvalidS3ObjectException", "Unable to get object metadata from S3.")
+            raise RekognitionFault(
+                "InvalidS3ObjectException", "Unable to get object metadata from S3."
+            )
         try:
             obj = self.s3.get_object(Bucket=ref.get("Bucket"), Key=key)
         except Exception as exc:
             raise RekognitionFault(
-                "InvalidS3ObjectException", "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+                "InvalidS3ObjectException",
+                "Unable to get object metadata from S3. Check object key, region and/or access permissions.",
             ) from exc
         data = obj["Body"].read()
         if len(data) > 15 * 1024 * 1024:
@@ -253,9 +281,13 @@ class FakeRekognition:
             fmt = image.format
             image.load()
         except Exception as exc:
-            raise RekognitionFault("InvalidImageFormatException", "Request has invalid image format") from exc
+            raise RekognitionFault(
+                "InvalidImageFormatException", "Request has invalid image format"
+            ) from exc
         if fmt not in ("JPEG", "PNG"):
-            raise RekognitionFault("InvalidImageFormatException", "Request has invalid image format")
+            raise RekognitionFault(
+                "InvalidImageFormatException", "Request has invalid image format"
+            )
         if min(image.size) < 80:
             raise RekognitionFault("InvalidParameterException", "Request has invalid parameters")
         labels = labels_for_image(image, float(body.get("MinConfidence", 55.0)))
