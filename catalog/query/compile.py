@@ -137,11 +137,12 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
             cats[folded].add(label_id)
     counts: dict[int, int] = {}
     hists: dict[int, dict[int, int]] = {}
-    if names:
+    estimated = sorted(set(names).union(*cats.values()))
+    if estimated:
         # The histogram's bins add up to label_stats.media_count: one query gives both.
         for label_id, bin_, count in connection.execute(
             select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
-                LabelHistogram.label_id.in_(sorted(names))
+                LabelHistogram.label_id.in_(estimated)
             )
         ):
             hists.setdefault(label_id, {})[bin_] = count
