@@ -297,7 +297,7 @@ def _load_hits(
                 Media.size_bytes,
                 Media.last_modified_at,
             ).where(Media.id.in_(ids))
-        )
+        ).all()
     }
     terms: dict[int, list[Any]] = defaultdict(list)
     for term in query_plan.positive_terms:
@@ -324,7 +324,7 @@ def _load_hits(
                 select(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)
                 .where(VideoMoment.media_id.in_(video_ids), met)
                 .order_by(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)
-            ):
+            ).all():
                 moments[(media_id, label_id)].append(ts)
         for media_id, label_id, conf, count in connection.execute(
             select(
@@ -335,7 +335,7 @@ def _load_hits(
             )
             .where(Detection.media_id.in_(ids), Detection.label_id.in_(label_ids))
             .order_by(Detection.media_id, Detection.confidence_x100.desc(), Detection.label_id)
-        ):
+        ).all():
             is_video = rows[media_id].kind == KIND_VIDEO
             seen = moments.get((media_id, label_id))
             if not seen and not any(_meets(t, conf, count) for t in terms[label_id]):
