@@ -588,3 +588,134 @@ def render_report_summary(result: Any, path: Any) -> None:
         note(f"no thumbnail for {message}")
     if len(result.thumbnail_errors) > 5:
         note(f"... and {len(result.thumbnail_errors) - 5} more without thumbnails")
+
+
+# -- search and labels ---------------------------------------------------------------------------
+
+
+def render_hints(hints: Iterable[str]) -> None:
+    """Search hints ("did you mean ...") on stderr, one per line."""
+    for hint in hints:
+        note(hint)
+
+
+def _format_timestamps(timestamps_ms: Sequence[int], most: int = 6) -> str:
+    shown = ", ".join(f"{ts / 1000:g}s" for ts in timestamps_ms[:most])
+    if len(timestamps_ms) > most:
+        shown += f" (+{len(timestamps_ms) - most})"
+    return shown
+
+
+def _search_csv_rows(hits: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    for hit in hits:
+        base = {
+            "uri": hit.uri,
+            "kind": hit.kind,
+            "size_bytes": hit.size_bytes,
+            "last_modified_at": hit.last_modified_at.isoformat() if hit.last_modified_at else "",
+            "url": hit.url or "",
+        }
+        if not hit.matches:
+            yield {**base, "label": "", "confidence": "", "timestamps_ms": ""}
+        for match in hit.matches:
+            stamps = match.timestamps_ms
+            yield {
+                **base,
+                "label": match.label,
+                "confidence": match.confidence,
+                "timestamps_ms": " ".join(str(t) for t in stamps) if stamps is not None else "",
+            }
+
+
+def render_search_hits(result: Any, fmt: str, limit: int | None = None) -> None:
+    """`catalog search` results: a table, a JSON list, JSON Lines, or CSV (one row per match)."""
+    records = (hit.to_dict() for hit in result.hits)
+    if fmt == "json":
+        write_json(records)
+        return
+    if fmt == "jsonl":
+        write_jsonl(records)
+        return
+    if fmt == "csv":
+        columns = ["uri", "kind", "label", "confidence", "timestamps_ms", "size_bytes"]
+        columns += ["last_modified_at", "url"]
+        write_csv(_search_csv_rows(result.hits), columns)
+        return
+    rows = []
+    with_urls = False
+    for hit in result.hits:
+        matches = "; ".join(
+            f"{m.label} {format_confidence(m.confidence)}"
+            + (f" @ {_format_timestamps(m.timestamps_ms)}" if m.timestamps_ms else "")
+            for m in hit.matches
+        )
+        modified = f"{hit.last_modified_at:%Y-%m-%d}" if hit.last_modified_at else ""
+        row = [hit.uri, hit.kind, matches, modified, format_bytes(hit.size_bytes)]
+        if hit.url:
+            with_urls = True
+            row.append(hit.url)
+        rows.append(row)
+    if not rows:
+        note(f"No media match '{result.query}'.")
+        return
+    title = f"{len(rows)} media"
+    if limit is not None and len(rows) >= limit:
+        title += f" (the first {limit}; --limit 0 shows all, --count counts them)"
+    table = Table(title=title, header_style="bold")
+    table.add_column("uri", overflow="fold", ratio=3)
+    table.add_column("kind")
+    table.add_column("matches", ratio=3)
+    table.add_column("modified", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    if with_urls:
+        table.add_column("url", overflow="fold", ratio=3)
+    for row in rows:
+        table.add_row(*(row if with_urls else row[:5]))
+    stdout_console().print(table)
+
+
+def render_search_count(result: Any, fmt: str) -> None:
+    """`catalog search --count`: the number alone, or {"query", "count"} for JSON formats."""
+    if fmt in ("json", "jsonl"):
+        sys.stdout.write(json.dumps({"query": result.query, "count": result.count}) + "\n")
+    elif fmt == "csv":
+        write_csv([{"query": result.query, "count": result.count}], ["query", "count"])
+    else:
+        sys.stdout.write(f"{result.count}\n")
+    sys.stdout.flush()
+
+
+def render_labels(labels: Sequence[Any], fmt: str, total: int | None = None) -> None:
+    """`catalog labels`: the vocabulary with media counts."""
+    records = (label.to_dict() for label in labels)
+    if fmt == "json":
+        write_json(records)
+    elif fmt == "jsonl":
+        write_jsonl(records)
+    elif fmt == "csv":
+        flat = ({**r, "aliases": "; ".join(r["aliases"])} for r in records)
+        columns = ["label", "media_count", "image_count", "video_count", "mean_confidence"]
+        write_csv(flat, [*columns, "aliases"])
+    else:
+        if not labels:
+            note("No labels match.")
+            return
+        rows = [
+            (
+                r["label"],
+                r["media_count"],
+                r["image_count"],
+                r["video_count"],
+                format_confidence(r["mean_confidence"]),
+                ", ".join(r["aliases"]),
+            )
+            for r in records
+        ]
+        shown = len(rows)
+        title = f"{shown} labels" if total in (None, shown) else f"{shown} of {total} labels"
+        write_table(
+            rows,
+            ["label", "media", "images", "videos", "mean confidence", "aliases"],
+            title=title,
+            justify={"media": "right", "images": "right", "videos": "right"},
+        )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.models import (
@@ -171,7 +171,7 @@ def search(
     query_plan, res = plan_query(session, node)
     hints = _hints(session, node, res)
     stmt = _ordered_ids(query_plan, sort, limit, empty_query=node is None)
-    ids = list(session.scalars(stmt))
+    ids = list(session.connection().execute(stmt).scalars())
     return SearchResult(query, _iter_hits(session, ids, query_plan, res, presign), hints)
 
 
@@ -182,8 +182,30 @@ def count_matches(session: Session, query: str) -> CountResult:
 
     node = parse_query(query)
     query_plan, res = plan_query(session, node)
-    count = session.execute(count_select(query_plan, empty_query=node is None)).scalar_one()
-    return CountResult(query, int(count), _hints(session, node, res))
+    count = _count_from_summaries(query_plan, res)
+    if count is None:
+        stmt = count_select(query_plan, empty_query=node is None)
+        count = int(session.connection().execute(stmt).scalar_one())
+    return CountResult(query, count, _hints(session, node, res))
+
+
+def _count_from_summaries(query_plan: Any, res: Any) -> int | None:
+    """The exact count of a one-label query from the summary tables, when they hold it.
+
+    `Car` is label_stats' media count; `Car >= 90` the sum of its 10-point histogram bins from
+    90 up. Both are kept exact in the same transaction as every write.
+    """
+    from catalog.query.compile import LabelTerm
+
+    term = query_plan.resolved
+    if not isinstance(term, LabelTerm) or term.field_name != "confidence" or term.high is not None:
+        return None
+    if not term.low:
+        return int(res.media_counts.get(term.label_id, 0))
+    if term.low % 1000:
+        return None
+    bins = res.histograms.get(term.label_id, {})
+    return int(sum(n for b, n in bins.items() if b >= term.low // 1000))
 
 
 def first_page_ids(session: Session, query: str, limit: int = 50) -> list[int]:
@@ -193,7 +215,8 @@ def first_page_ids(session: Session, query: str, limit: int = 50) -> list[int]:
 
     node = parse_query(query)
     query_plan, _ = plan_query(session, node)
-    return list(session.scalars(newest_page(query_plan, limit, empty_query=node is None)))
+    stmt = newest_page(query_plan, limit, empty_query=node is None)
+    return list(session.connection().execute(stmt).scalars())
 
 
 def _ordered_ids(query_plan: Any, sort: str, limit: int | None, *, empty_query: bool) -> Any:
@@ -238,6 +261,22 @@ def _meets(term: Any, confidence_x100: int, instance_count: int) -> bool:
     return (term.low is None or value >= term.low) and (term.high is None or value <= term.high)
 
 
+def _is_bare(term: Any) -> bool:
+    """A label term without bounds: any moment of the label meets it."""
+    return term.low is None and term.high is None
+
+
+def _term_value(table: Any, term: Any) -> Any:
+    return table.confidence_x100 if term.field_name == "confidence" else table.instance_count
+
+
+def _bounds(column: Any, low: int | None, high: int | None) -> list[Any]:
+    return [
+        *([column >= low] if low is not None else []),
+        *([column <= high] if high is not None else []),
+    ]
+
+
 def _load_hits(
     session: Session,
     ids: Sequence[int],
@@ -245,9 +284,10 @@ def _load_hits(
     res: Any,
     presign: Presigner | None,
 ) -> list[SearchHit]:
+    connection = session.connection()
     rows = {
         row.id: row
-        for row in session.execute(
+        for row in connection.execute(
             select(
                 Media.id,
                 Media.source,
@@ -257,7 +297,7 @@ def _load_hits(
                 Media.size_bytes,
                 Media.last_modified_at,
             ).where(Media.id.in_(ids))
-        )
+        ).all()
     }
     terms: dict[int, list[Any]] = defaultdict(list)
     for term in query_plan.positive_terms:
@@ -268,20 +308,25 @@ def _load_hits(
         moments: dict[tuple[int, int], list[int]] = defaultdict(list)
         video_ids = [i for i in ids if i in rows and rows[i].kind == KIND_VIDEO]
         if video_ids:
-            for media_id, label_id, ts, conf, count in session.execute(
-                select(
-                    VideoMoment.media_id,
-                    VideoMoment.label_id,
-                    VideoMoment.timestamp_ms,
-                    VideoMoment.confidence_x100,
-                    VideoMoment.instance_count,
-                )
-                .where(VideoMoment.media_id.in_(video_ids), VideoMoment.label_id.in_(label_ids))
+            bare = sorted({t.label_id for t in query_plan.positive_terms if _is_bare(t)})
+            met = or_(
+                VideoMoment.label_id.in_(bare),
+                *(
+                    and_(
+                        VideoMoment.label_id == term.label_id,
+                        *_bounds(_term_value(VideoMoment, term), term.low, term.high),
+                    )
+                    for term in query_plan.positive_terms
+                    if not _is_bare(term)
+                ),
+            )
+            for media_id, label_id, ts in connection.execute(
+                select(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)
+                .where(VideoMoment.media_id.in_(video_ids), met)
                 .order_by(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)
-            ):
-                if any(_meets(t, conf, count) for t in terms[label_id]):
-                    moments[(media_id, label_id)].append(ts)
-        for media_id, label_id, conf, count in session.execute(
+            ).all():
+                moments[(media_id, label_id)].append(ts)
+        for media_id, label_id, conf, count in connection.execute(
             select(
                 Detection.media_id,
                 Detection.label_id,
@@ -290,7 +335,7 @@ def _load_hits(
             )
             .where(Detection.media_id.in_(ids), Detection.label_id.in_(label_ids))
             .order_by(Detection.media_id, Detection.confidence_x100.desc(), Detection.label_id)
-        ):
+        ).all():
             is_video = rows[media_id].kind == KIND_VIDEO
             seen = moments.get((media_id, label_id))
             if not seen and not any(_meets(t, conf, count) for t in terms[label_id]):

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import open_catalogue
 from catalog.errors import QueryError
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment
-from catalog.models import Media
+from catalog.models import (
+    Detection,
+    LabelHistogram,
+    LabelStat,
+    Media,
+    MediaTotal,
+    VideoMoment,
+)
 from catalog.search import count_matches, matching_media_ids, search
 from catalog.sources import SourceObject
 from catalog.store import mark_deleted, record_pending, store_result
@@ -220,3 +230,75 @@ def test_empty_query_selects_every_non_deleted_media(catalogue: sessionmaker[Ses
 def test_matching_media_ids_raises_query_error() -> None:
     with pytest.raises(QueryError, match="position 6"):
         matching_media_ids("Car >")
+
+
+TERMS = st.sampled_from(
+    [
+        "Car", "car > 90", "Car >= 90", "Car < 80", "Automobile", "Person >= 80", "Dog",
+        "Dog > 90", "Cat", "Companion", "count(Person) >= 3", "count(Person) < 3", "Caar",
+        "kind:video", "kind:image", "prefix:img/", "size:>5MB", "modified:2024-01..2024-06",
+        "category:'Vehicles and Automotive'",
+    ]
+)  # fmt: skip
+
+
+def _queries() -> st.SearchStrategy[str]:
+    return st.recursive(
+        TERMS,
+        lambda inner: st.one_of(
+            st.tuples(inner, st.sampled_from([" AND ", " OR ", " "]), inner).map(
+                lambda t: f"({t[0]}{t[1]}{t[2]})"
+            ),
+            inner.map(lambda q: f"NOT {q}"),
+        ),
+        max_leaves=6,
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=_queries())
+def test_planned_search_agrees_with_the_plain_filter(
+    catalogue: sessionmaker[Session], query: str
+) -> None:
+    with catalogue() as session:
+        plain = set(session.scalars(matching_media_ids(query)))
+        hits = [h.media_id for h in search(session, query).hits]
+        assert sorted(hits, reverse=True) == hits  # newest first
+        assert set(hits) == plain
+        assert count_matches(session, query).count == len(plain)
+
+
+def test_bulk_load_rebuilds_exact_summaries(tmp_path: Path) -> None:
+    from benchmarks import synthetic
+
+    path = tmp_path / "bulk.db"
+    synthetic.build(str(path), 300, log=lambda _m: None)
+    engine, sessions = open_catalogue(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        stats = connection.execute(
+            select(LabelStat.label_id, LabelStat.media_count, LabelStat.confidence_sum_x100)
+        ).all()
+        recomputed = connection.execute(
+            select(Detection.label_id, func.count(), func.sum(Detection.confidence_x100)).group_by(
+                Detection.label_id
+            )
+        ).all()
+        assert sorted(stats) == sorted(recomputed)
+        histogram_total = connection.execute(select(func.sum(LabelHistogram.media_count))).scalar()
+        assert (
+            histogram_total
+            == connection.execute(select(func.count()).select_from(Detection)).scalar()
+        )
+        totals = dict(
+            connection.execute(select(MediaTotal.kind, MediaTotal.media_count)).tuples().all()
+        )
+        assert sum(totals.values()) == 300
+        assert set(totals) == {"image", "video"}
+        assert connection.execute(select(func.count()).select_from(VideoMoment)).scalar()
+    with sessions() as session:
+        # One-label counts come from the summaries; the others from SQL: both must agree.
+        for query in ("Car", "Car >= 90", "Car > 90", "Car > 90 OR NOT Person", "Dog >= 50"):
+            plain = session.scalars(matching_media_ids(query)).all()
+            assert count_matches(session, query).count == len(plain), query

@@ -87,9 +87,11 @@ def main_callback(
 
 def _register() -> None:
     from catalog.cli import db, show, sync
+    from catalog.cli import search as search_cli
 
     sync.register(app)
     show.register(app)
+    search_cli.register(app)
     app.add_typer(db.app, name="db")
     from catalog.cli import stats as stats_cli
 

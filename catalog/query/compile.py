@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     true,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -48,7 +49,6 @@ from catalog.models import (
     LabelAlias,
     LabelCategory,
     LabelHistogram,
-    LabelStat,
     Media,
     VideoMoment,
 )
@@ -112,45 +112,41 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
     categories = list(
         dict.fromkeys(fold(t.category) for t in terms if isinstance(t, CategoryFilter))
     )
+    connection = session.connection()  # Core execution: no ORM overhead on the hot path
     labels: dict[str, set[int]] = {name: set() for name in wanted}
     names: dict[int, str] = {}
     if wanted:
-        for label_id, name, folded in session.execute(
-            select(Label.id, Label.name, Label.name_folded).where(Label.name_folded.in_(wanted))
-        ):
-            labels[folded].add(label_id)
-            names[label_id] = name
-        for label_id, name, folded in session.execute(
-            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded)
+        by_name = select(Label.id, Label.name, Label.name_folded.label("folded")).where(
+            Label.name_folded.in_(wanted)
+        )
+        by_alias = (
+            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded.label("folded"))
             .join(Label, Label.id == LabelAlias.label_id)
             .where(LabelAlias.alias_folded.in_(wanted))
-        ):
+        )
+        for label_id, name, folded in connection.execute(union_all(by_name, by_alias)):
             labels[folded].add(label_id)
             names[label_id] = name
     cats: dict[str, set[int]] = {name: set() for name in categories}
     if categories:
-        for label_id, folded in session.execute(
+        for label_id, folded in connection.execute(
             select(LabelCategory.label_id, LabelCategory.category_folded).where(
                 LabelCategory.category_folded.in_(categories)
             )
         ):
             cats[folded].add(label_id)
-    ids = sorted(names)
     counts: dict[int, int] = {}
     hists: dict[int, dict[int, int]] = {}
-    if ids:
-        counts = {
-            label_id: count
-            for label_id, count in session.execute(
-                select(LabelStat.label_id, LabelStat.media_count).where(LabelStat.label_id.in_(ids))
-            )
-        }
-        for label_id, bin_, count in session.execute(
+    estimated = sorted(set(names).union(*cats.values()))
+    if estimated:
+        # The histogram's bins add up to label_stats.media_count: one query gives both.
+        for label_id, bin_, count in connection.execute(
             select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
-                LabelHistogram.label_id.in_(ids)
+                LabelHistogram.label_id.in_(estimated)
             )
         ):
             hists.setdefault(label_id, {})[bin_] = count
+            counts[label_id] = counts.get(label_id, 0) + count
     return Resolution(
         labels={name: tuple(sorted(v)) for name, v in labels.items()},
         categories={name: tuple(sorted(v)) for name, v in cats.items()},
@@ -320,7 +316,17 @@ def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
     if isinstance(node, And):
         return and_(*(condition(item, media_id) for item in node.items))
     if isinstance(node, Or):
-        return or_(*(condition(item, media_id) for item in node.items))
+        # Labels without bounds (a category, an alias naming many labels) share one probe.
+        items: tuple[Resolved, ...] = node.items
+        bare = [i for i in items if isinstance(i, LabelTerm) and i.low is None and i.high is None]
+        rest = [condition(i, media_id) for i in items if i not in bare]
+        if len(bare) > 1:
+            det = aliased(Detection)
+            ids = sorted({term.label_id for term in bare})
+            rest.append(exists().where(det.media_id == media_id, det.label_id.in_(ids)))
+        else:
+            rest += [condition(i, media_id) for i in bare]
+        return or_(*rest)
     if isinstance(node, Not):
         return not_(condition(node.item, media_id))
     return _media_filter(node)
@@ -437,8 +443,23 @@ def _cost(node: Resolved, res: Resolution) -> int | None:
     return None
 
 
+MAX_UNION_BRANCHES = 32  # beyond this a media scan with probes beats a huge compound select
+
+
 def plan(node: Resolved, res: Resolution) -> Plan | None:
-    """Choose drivers: the most selective positive label term of each AND; OR -> union."""
+    """Choose drivers: the most selective positive label term of each AND; OR -> union.
+
+    A plan that would need more than MAX_UNION_BRANCHES scans (a wide category, nested ORs
+    distributed over an AND) scans media instead and probes every term.
+    """
+    result = _plan(node, res)
+    if result is not None and sum(1 for _ in _leaves(result)) > MAX_UNION_BRANCHES:
+        return Scan(None, (node,))
+    return result
+
+
+def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> Plan | None:
+    """`budget`: how many scans an OR may still fan out into (distribution multiplies them)."""
     if node == _FALSE:
         return None
     if node == _TRUE:
@@ -446,12 +467,18 @@ def plan(node: Resolved, res: Resolution) -> Plan | None:
     if isinstance(node, LabelTerm):
         return Scan(node, ())
     if isinstance(node, Or):
-        branches = [plan(item, res) for item in node.items]
+        if len(node.items) > budget:
+            return Scan(None, (node,))
+        share = max(1, budget // len(node.items))
+        branches = [_plan(item, res, share) for item in node.items]
         kept = tuple(b for b in branches if b is not None)
         return UnionPlan(kept) if kept else None
     if isinstance(node, And):
         costed = [
-            (c, i) for i, item in enumerate(node.items) if (c := _cost(item, res)) is not None
+            (c, i)
+            for i, item in enumerate(node.items)
+            if (c := _cost(item, res)) is not None
+            and not (isinstance(item, Or) and len(item.items) > budget)
         ]
         if not costed:
             return Scan(None, node.items)
@@ -461,9 +488,10 @@ def plan(node: Resolved, res: Resolution) -> Plan | None:
         if isinstance(driver, LabelTerm):
             return Scan(driver, rest)
         if isinstance(driver, Or):
-            return plan(_make_or([_make_and([item, *rest]) for item in driver.items]), res)
+            distributed = _make_or([_make_and([item, *rest]) for item in driver.items])
+            return _plan(distributed, res, budget)
         assert isinstance(driver, And)
-        return plan(_make_and([*driver.items, *rest]), res)
+        return _plan(_make_and([*driver.items, *rest]), res, budget)
     return Scan(None, (node,))
 
 

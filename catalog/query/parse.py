@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -186,11 +186,18 @@ def _parser() -> Any:
     from lark import Lark
 
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False)
+    # cache=True keeps the built LALR tables in the temp directory (keyed by grammar and lark
+    # version), which takes about 0.1 s off every `catalog search` start.
+    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False, cache=True)
 
 
 def parse_query(text: str) -> Node | None:
     """Parse query text into an AST; None for an empty query. Raises QueryError when malformed."""
+    return _parse(text)
+
+
+@lru_cache(maxsize=256)  # ASTs are immutable; errors are not cached and raise again
+def _parse(text: str) -> Node | None:
     if not text.strip():
         return None
     if len(text) > MAX_QUERY_LENGTH:

@@ -1,0 +1,135 @@
+"""`catalog search` and `catalog labels`: query the catalogue and discover its vocabulary."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from catalog.cli.options import FormatOpt, OutputFormat, aws_clients, sessions
+
+SEARCH_HELP = (
+    "Find media by label, confidence, instance count, kind, key, category, date and size.\n\n"
+    "[bold]Language[/bold]: names are case-insensitive; AND, OR, NOT in any case; parentheses "
+    "group; two conditions side by side mean AND.\n\n"
+    "  [cyan]Car[/]                          has the label at all\n"
+    "  [cyan]Car > 90[/]   [cyan]Car >= 90%[/]        best confidence in percent (also <, <=, =)\n"
+    '  [cyan]"Traffic Light" >= 80[/]        quote names that hold spaces\n'
+    "  [cyan]count(Person) >= 3[/]           instances (bounding boxes) of a label\n"
+    "  [cyan]Car>90 Person>=80 NOT Dog[/]    AND by juxtaposition\n"
+    "  [cyan]kind:image[/]  [cyan]kind:video[/]\n"
+    "  [cyan]prefix:photos/2024/[/]          key prefix (or prefix:s3://BUCKET/PREFIX)\n"
+    '  [cyan]category:"Vehicles and Automotive"[/]\n'
+    "  [cyan]modified:2024-01..2024-06[/]    last modified: YYYY[-MM[-DD]], open ends ok\n"
+    "  [cyan]size:>5MB[/]                    size; B, KB, MB, GB, TB (decimal); 1MB..5MB\n\n"
+    "[bold]Aliases[/bold]: a name matches every label whose name or Rekognition alias equals it "
+    "(case-insensitively), ORed together: [cyan]Automobile[/] finds media labelled Car, whose "
+    "alias is Automobile. Unknown names match nothing, and a 'did you mean' hint goes to stderr; "
+    "[cyan]catalog labels[/] lists the vocabulary.\n\n"
+    "[bold]Videos[/bold] match a label condition when any moment meets it; [cyan]NOT Dog[/] "
+    "means no moment has a Dog.\n\n"
+    "[bold]Results[/bold] are newest first (most recently catalogued media first) unless --sort "
+    "says otherwise. Each lists the labels the query names (outside NOT) that the item meets, "
+    "with the best confidence, and for videos the moments (timestamps_ms) that met the "
+    "condition.\n\n"
+    "Example: catalog search 'Car > 90 AND NOT Dog' --format json --limit 20"
+)
+
+
+class SortOrder(StrEnum):
+    """Result orders."""
+
+    newest = "newest"
+    confidence = "confidence"
+    key = "key"
+    modified = "modified"
+
+
+def search_command(
+    ctx: typer.Context,
+    query: Annotated[
+        str, typer.Argument(help="The query, e.g. 'Car > 90 AND NOT Dog'.", show_default=False)
+    ],
+    output: FormatOpt = OutputFormat.table,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            min=0,
+            help="Most results to show (0: all). Default: 50 for table, all for other formats.",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        SortOrder,
+        typer.Option(
+            "--sort",
+            help="newest (media id, newest first), confidence (best of the named labels), "
+            "key, or modified (newest first).",
+        ),
+    ] = SortOrder.newest,
+    count: Annotated[
+        bool, typer.Option("--count", help="Print only the number of matches.")
+    ] = False,
+    urls: Annotated[
+        bool, typer.Option("--urls", help="Add a presigned GET URL to every result.")
+    ] = False,
+    expires: Annotated[
+        int, typer.Option("--expires", min=1, max=604800, help="Presigned URL lifetime, seconds.")
+    ] = 3600,
+) -> None:
+    from catalog import render
+    from catalog.search import count_matches, s3_presigner, search
+
+    with sessions(ctx)() as session:
+        if count:
+            counted = count_matches(session, query)
+            render.render_hints(counted.hints)
+            render.render_search_count(counted, output.value)
+            return
+        if limit is None:
+            limit = 50 if output == OutputFormat.table else 0
+        presign = s3_presigner(aws_clients(ctx), expires) if urls else None
+        result = search(session, query, limit=limit or None, sort=sort.value, presign=presign)
+        render.render_hints(result.hints)
+        render.render_search_hits(result, output.value, limit=limit or None)
+
+
+search_command.__doc__ = SEARCH_HELP
+
+
+def labels_command(
+    ctx: typer.Context,
+    pattern: Annotated[
+        str | None,
+        typer.Argument(
+            help="Show only names (or aliases) containing this text; * and ? are wildcards.",
+            show_default=False,
+        ),
+    ] = None,
+    output: FormatOpt = OutputFormat.table,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", "-n", min=0, help="Most labels to show (0: all).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """List the catalogue's vocabulary: every label, how many media carry it, and its aliases.
+
+    Example: catalog labels car --format json
+    """
+    from catalog import render
+    from catalog.search import list_labels
+
+    with sessions(ctx)() as session:
+        labels = list_labels(session, pattern)
+    render.render_labels(labels[:limit] if limit else labels, output.value, total=len(labels))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the app."""
+    app.command("search")(search_command)
+    app.command("labels")(labels_command)
