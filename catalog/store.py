@@ -236,11 +236,28 @@ def load_key_range(
     return [StoredMedia(*row) for row in rows if row.key.startswith(prefix)]
 
 
-def get_media(session: Session, source: str, bucket: str, key: str) -> Media | None:
-    """The media row for one object, if any."""
-    return session.execute(
-        select(Media).where(Media.source == source, Media.bucket == bucket, Media.key == key)
-    ).scalar_one_or_none()
+def stored_media(media: Media) -> StoredMedia:
+    """The diff's view of one media row."""
+    return StoredMedia(
+        media.id,
+        media.key,
+        media.etag,
+        int(media.size_bytes or 0),
+        media.status,
+        media.kind,
+        int(media.attempts or 0),
+        media.job_id,
+    )
+
+
+def get_media(
+    session: Session, source: str, bucket: str, key: str, *, for_update: bool = False
+) -> Media | None:
+    """The media row for one object, if any (locked against other writers with for_update)."""
+    query = select(Media).where(Media.source == source, Media.bucket == bucket, Media.key == key)
+    if for_update:
+        query = query.with_for_update()  # PostgreSQL row lock; SQLite locks the whole file anyway
+    return session.execute(query).scalar_one_or_none()
 
 
 def find_reusable(
@@ -456,7 +473,8 @@ def _move_totals(session: Session, before: _TotalsKey | None, after: _TotalsKey 
             "duration_ms": table.c.duration_ms + stmt.excluded.duration_ms,
         },
     )
-    for change in changes:
+    # One lock order for concurrent writers (PostgreSQL would otherwise deadlock now and then).
+    for change in sorted(changes, key=lambda c: (c["kind"], c["status"])):
         session.execute(stmt, [change])
 
 
@@ -543,7 +561,7 @@ def _apply_object(media: Media, obj: SourceObject) -> None:
 
 def upsert_media(session: Session, obj: SourceObject, kind: str) -> tuple[Media, _TotalsKey | None]:
     """The media row for `obj` (created when new), and its totals key before any change."""
-    media = get_media(session, obj.source, obj.bucket, obj.key)
+    media = get_media(session, obj.source, obj.bucket, obj.key, for_update=True)
     if media is None:
         media = Media(
             source=obj.source,
@@ -560,6 +578,30 @@ def upsert_media(session: Session, obj: SourceObject, kind: str) -> tuple[Media,
         session.flush()
         return media, None
     return media, _totals_key(media)
+
+
+def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any) -> Media:
+    """Insert a new pending row for `obj` (with `extra` columns, e.g. a claim).
+
+    A plain INSERT: raises IntegrityError when the row exists, so of several processes racing
+    to record the same new object exactly one succeeds.
+    """
+    media = Media(
+        source=obj.source,
+        bucket=obj.bucket,
+        key=obj.key,
+        kind=kind,
+        status=STATUS_PENDING,
+        attempts=0,
+        size_bytes=obj.size_bytes,
+        first_seen_at=utcnow(),
+        **extra,
+    )
+    _apply_object(media, obj)
+    session.add(media)
+    session.flush()
+    _move_totals(session, None, _totals_key(media))
+    return media
 
 
 def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
@@ -826,6 +868,30 @@ def add_billing(session: Session, run_id: int | None, images: int = 0, video_ms:
     )
 
 
+def is_stale_sequencer(stored: str | None, incoming: str | None) -> bool:
+    """True when an S3 event's sequencer is older than the one already applied to the key.
+
+    Sequencers are hex strings comparable for one key only: right-pad the shorter with zeros,
+    then compare. Events without one (moto, some producers) are never stale.
+    """
+    if not stored or not incoming:
+        return False
+    width = max(len(stored), len(incoming))
+    return incoming.upper().ljust(width, "0") < stored.upper().ljust(width, "0")
+
+
+def record_sequencer(
+    session: Session, source: str, bucket: str, key: str, sequencer: str | None
+) -> None:
+    """Remember the newest S3 event sequencer applied to an object's row."""
+    if not sequencer:
+        return
+    media = get_media(session, source, bucket, key)
+    if media is not None and not is_stale_sequencer(media.sequencer, sequencer):
+        media.sequencer = sequencer[:64]
+        session.flush()
+
+
 def set_failed_pending(session: Session, media_id: int, code: str, message: str) -> None:
     """Mark an existing row failed by id (a video job that ended FAILED)."""
     media = session.get(Media, media_id)
@@ -850,6 +916,7 @@ __all__ = [
     "find_reusable",
     "finish_sync_run",
     "get_media",
+    "insert_pending",
     "load_key_range",
     "load_result",
     "mark_deleted",
@@ -858,4 +925,5 @@ __all__ = [
     "start_sync_run",
     "store_failure",
     "store_result",
+    "stored_media",
 ]

@@ -28,7 +28,9 @@ def find_bindir() -> Path | None:
     """The newest PostgreSQL server bin directory on this machine, if any."""
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     return Path(candidates[-1]).parent if candidates else None
 
@@ -65,8 +67,15 @@ class PostgresServer:
             shutil.chown(self.root, SERVER_USER)
             shutil.chown(self.socket_dir, SERVER_USER)
         self._run(
-            self.bindir / "initdb", "-D", self.data, "-U", self.user, "--auth=trust",
-            "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
+            self.bindir / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
         )
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir} -c fsync=off "
@@ -74,8 +83,17 @@ class PostgresServer:
             "-c shared_buffers=128MB"
         )
         self._run(
-            self.bindir / "pg_ctl", "-D", self.data, "-o", options, "-l", self.root / "server.log",
-            "-w", "-t", "60", "start",
+            self.bindir / "pg_ctl",
+            "-D",
+            self.data,
+            "-o",
+            options,
+            "-l",
+            self.root / "server.log",
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self._wait_ready()
 
