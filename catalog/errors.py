@@ -71,3 +71,7 @@ class ObjectError(Exception):
 
 class ThrottledError(Exception):
     """A throttling error that outlived every retry; the object stays pending, not failed."""
+
+
+class MalformedEventError(Exception):
+    """A queue message that is not an S3 event notification; left for the redrive policy."""

@@ -92,6 +92,10 @@ def _register() -> None:
     show.register(app)
     app.add_typer(db.app, name="db")
 
+    from catalog.cli import worker
+
+    worker.register(app)
+
 
 _register()
 
