@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -129,12 +130,14 @@ class EventApplier:
         self.sessions = sessions
         self.make_pipeline = make_pipeline
         self.pipelines: dict[str, SyncPipeline] = {}
+        self._lock = threading.Lock()
 
     def pipeline(self, bucket: str) -> SyncPipeline:
-        """The pipeline (and its source) for one bucket, built on first use."""
-        if bucket not in self.pipelines:
-            self.pipelines[bucket] = self.make_pipeline(S3Source(self.s3_client, bucket, ""))
-        return self.pipelines[bucket]
+        """The pipeline (and its source) for one bucket, built on first use (thread-safe)."""
+        with self._lock:
+            if bucket not in self.pipelines:
+                self.pipelines[bucket] = self.make_pipeline(S3Source(self.s3_client, bucket, ""))
+            return self.pipelines[bucket]
 
     def apply(self, event: ObjectEvent) -> bool:
         """Apply one event; True when it is settled (committed or not needed), False to retry.

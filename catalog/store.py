@@ -100,12 +100,20 @@ class _Vocabulary:
         with self._lock:
             cache = self._ids[bind_key]
             missing = [name for name in wanted if name not in cache]
+        found: dict[str, int] = {}
         if missing:
+            visible = {
+                name
+                for (name,) in session.execute(select(Label.name).where(Label.name.in_(missing)))
+            }
             found = self._create(session, missing, wanted)
             with self._lock:
-                cache.update(found)
+                # Cache only labels other transactions already committed: the ones this
+                # transaction creates are invisible to other connections (threads, processes)
+                # until it commits, and gone if it rolls back.
+                cache.update({name: found[name] for name in visible if name in found})
         with self._lock:
-            return {name: cache[name] for name in wanted}
+            return {name: cache[name] if name in cache else found[name] for name in wanted}
 
     def _create(
         self, session: Session, names: list[str], details: dict[str, DetectedLabel | None]

@@ -253,7 +253,7 @@ class Worker:
             except (ClientError, BotoCoreError) as exc:
                 log.warning("could not extend message %s: %s", held.message_id, exc)
         with self.sessions.begin() as session:
-            for pipeline in self.applier.pipelines.values():
+            for pipeline in list(self.applier.pipelines.values()):
                 claims.renew_claims(session, owner=pipeline.claim_owner, lease_s=timeout)
 
     # -- messages ----------------------------------------------------------------------------
@@ -294,7 +294,7 @@ class Worker:
                 self.report.returned += 1
 
     def _finish_runs(self) -> None:
-        for pipeline in self.applier.pipelines.values():
+        for pipeline in list(self.applier.pipelines.values()):
             report = pipeline.report
             if report.run_id is None:
                 continue
