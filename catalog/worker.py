@@ -113,6 +113,7 @@ class Worker:
         self.report = WorkerReport(queue_url=options.queue_url)
         self._stop = threading.Event()
         self._fatal: CatalogError | None = None
+        self._report_lock = threading.Lock()
 
     # -- pipelines ---------------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class Worker:
                         self._release(message)
                         continue
                     held = _Held(message["MessageId"], message["ReceiptHandle"], time.monotonic())
-                    in_flight[pool.submit(self._handle, message)] = held
+                    in_flight[pool.submit(self._handle, message, held)] = held
             while in_flight:
                 self._heartbeat(in_flight)
                 self._collect(in_flight, timeout=1.0)
@@ -218,7 +219,7 @@ class Worker:
     def _delete(self, held: _Held) -> None:
         try:
             self.sqs.delete_message(QueueUrl=self.options.queue_url, ReceiptHandle=held.receipt)
-            self.report.deleted += 1
+            self._count("deleted")
         except (ClientError, BotoCoreError) as exc:
             # The receipt expired (the message went back to the queue): it will be seen again
             # and settle as unchanged.
@@ -258,15 +259,26 @@ class Worker:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def _handle(self, message: dict[str, Any]) -> bool:
-        """Process one message (in a pool thread); True when it may be deleted."""
+    def _handle(self, message: dict[str, Any], held: _Held) -> bool:
+        """Process one message (in a pool thread) and delete it once settled; True if deleted."""
+        if self._process(message):
+            self._delete(held)
+            return True
+        return False
+
+    def _count(self, name: str) -> None:
+        with self._report_lock:
+            setattr(self.report, name, getattr(self.report, name) + 1)
+
+    def _process(self, message: dict[str, Any]) -> bool:
+        """Apply one message's events; True when they are all committed (or need nothing)."""
         try:
             events = parse_message(message.get("Body") or "")
             if not events:
-                self.report.test_events += 1
+                self._count("test_events")
             return self.applier.apply_all(events)
         except MalformedEventError as exc:
-            self.report.malformed += 1
+            self._count("malformed")
             self.on_event(
                 SyncEvent("log", "", f"message {message.get('MessageId')} left to redrive: {exc}")
             )
@@ -287,11 +299,9 @@ class Worker:
             return
         done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
-            held = in_flight.pop(future)
-            if future.result():
-                self._delete(held)
-            else:
-                self.report.returned += 1
+            in_flight.pop(future)
+            if not future.result():
+                self._count("returned")
 
     def _finish_runs(self) -> None:
         for pipeline in list(self.applier.pipelines.values()):
