@@ -157,7 +157,13 @@ def test_worker_leaves_malformed_messages_to_the_redrive_policy(
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.create_queue(QueueName="poison")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="this is not an event")
-    report = run_worker(url, until=lambda: False, timeout=2)
+    def received() -> bool:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 1
+
+    report = run_worker(url, until=received)
     assert report.malformed >= 1
     assert report.deleted == 0
     assert _queue_depth(url) == 1
