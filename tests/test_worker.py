@@ -157,6 +157,7 @@ def test_worker_leaves_malformed_messages_to_the_redrive_policy(
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.create_queue(QueueName="poison")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="this is not an event")
+
     def received() -> bool:
         attrs = sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
