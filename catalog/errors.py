@@ -75,3 +75,7 @@ class ThrottledError(Exception):
 
 class JobLimitError(ThrottledError):
     """Rekognition's concurrent video-job quota is full (LimitExceededException): queue and wait."""
+
+
+class MalformedEventError(Exception):
+    """A queue message that is not an S3 event notification; left for the redrive policy."""

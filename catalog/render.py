@@ -719,3 +719,81 @@ def render_labels(labels: Sequence[Any], fmt: str, total: int | None = None) -> 
             title=title,
             justify={"media": "right", "images": "right", "videos": "right"},
         )
+
+
+# -- event-driven ingestion ----------------------------------------------------------------------
+
+
+def worker_events(enabled: bool = True) -> Callable[[Any], None]:
+    """An event handler for long-running workers: one plain stderr line per object outcome."""
+    if not enabled:
+        return lambda _event: None
+    import threading
+
+    console = stderr_console()
+    lock = threading.Lock()
+    shown = ("labelled", "reused", "failed", "deleted", "pending", "log")
+
+    def log(event: Any) -> None:
+        if event.kind not in shown:
+            return
+        with lock:
+            console.print(
+                f"{event.kind}: {event.uri} {event.detail}".replace("  ", " ").strip(),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    return log
+
+
+def render_worker_report(report: Any, fmt: str) -> None:
+    """What a queue worker did before it stopped: JSON on stdout, or one line on stderr."""
+    data = {
+        "queue_url": report.queue_url,
+        "received": report.received,
+        "deleted": report.deleted,
+        "returned": report.returned,
+        "malformed": report.malformed,
+        "test_events": report.test_events,
+        "labelled": report.total("labelled"),
+        "reused": report.total("reused"),
+        "unchanged": report.total("unchanged"),
+        "pending": report.total("pending"),
+        "failed": report.total("failed"),
+        "deleted_objects": report.total("deleted"),
+        "stopped_by": report.stopped_by,
+        "elapsed_s": round(report.elapsed_s, 3),
+    }
+    if fmt == "json":
+        write_json_object(data)
+        return
+    note(
+        f"Worker stopped ({report.stopped_by or 'done'}) after {report.elapsed_s:.1f}s: "
+        f"{data['received']} messages, {data['labelled']} labelled, {data['reused']} reused, "
+        f"{data['unchanged']} unchanged, {data['failed']} failed, "
+        f"{data['deleted_objects']} marked deleted, {data['returned']} returned to the queue."
+    )
+
+
+def render_notify_setup(report: Any, fmt: str) -> None:
+    """The outcome of `notify setup`."""
+    data = {
+        "bucket": report.bucket,
+        "prefix": report.prefix,
+        "queue_arn": report.queue_arn,
+        "configuration_id": report.configuration_id,
+        "notification_added": report.notification_added,
+        "queue_policy_updated": report.queue_policy_updated,
+    }
+    if fmt == "json":
+        write_json_object(data)
+        return
+    where = f"s3://{report.bucket}/{report.prefix}"
+    if report.notification_added:
+        note(f"{where}: ObjectCreated/ObjectRemoved events now go to {report.queue_arn}.")
+    else:
+        note(f"{where}: events already go to {report.queue_arn}; nothing changed.")
+    if report.queue_policy_updated:
+        note("The queue's access policy now lets the bucket send to it.")

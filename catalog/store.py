@@ -98,12 +98,20 @@ class _Vocabulary:
         with self._lock:
             cache = self._ids[bind_key]
             missing = [name for name in wanted if name not in cache]
+        found: dict[str, int] = {}
         if missing:
+            visible = {
+                name
+                for (name,) in session.execute(select(Label.name).where(Label.name.in_(missing)))
+            }
             found = self._create(session, missing, wanted)
             with self._lock:
-                cache.update(found)
+                # Cache only labels other transactions already committed: the ones this
+                # transaction creates are invisible to other connections (threads, processes)
+                # until it commits, and gone if it rolls back.
+                cache.update({name: found[name] for name in visible if name in found})
         with self._lock:
-            return {name: cache[name] for name in wanted}
+            return {name: cache[name] if name in cache else found[name] for name in wanted}
 
     def _create(
         self, session: Session, names: list[str], details: dict[str, DetectedLabel | None]
@@ -257,11 +265,30 @@ def touch_media(session: Session, media_id: int, last_modified_at: datetime | No
     )
 
 
-def get_media(session: Session, source: str, bucket: str, key: str) -> Media | None:
-    """The media row for one object, if any."""
-    return session.execute(
-        select(Media).where(Media.source == source, Media.bucket == bucket, Media.key == key)
-    ).scalar_one_or_none()
+def stored_media(media: Media) -> StoredMedia:
+    """The diff's view of one media row."""
+    return StoredMedia(
+        media.id,
+        media.key,
+        media.etag,
+        int(media.size_bytes or 0),
+        media.status,
+        media.kind,
+        int(media.attempts or 0),
+        media.job_id,
+        last_modified_at=media.last_modified_at,
+        error_code=media.error_code,
+    )
+
+
+def get_media(
+    session: Session, source: str, bucket: str, key: str, *, for_update: bool = False
+) -> Media | None:
+    """The media row for one object, if any (locked against other writers with for_update)."""
+    query = select(Media).where(Media.source == source, Media.bucket == bucket, Media.key == key)
+    if for_update:
+        query = query.with_for_update()  # PostgreSQL row lock; SQLite locks the whole file anyway
+    return session.execute(query).scalar_one_or_none()
 
 
 def find_reusable(
@@ -503,7 +530,8 @@ def _move_totals(session: Session, before: _TotalsKey | None, after: _TotalsKey 
                 "duration_ms": after.duration_ms,
             }
         )
-    for change in changes:
+    # One lock order for concurrent writers (PostgreSQL would otherwise deadlock now and then).
+    for change in sorted(changes, key=lambda c: (c["kind"], c["status"])):
         session.execute(_UPSERT_TOTALS, change)
 
 
@@ -572,7 +600,7 @@ def _apply_object(media: Media, obj: SourceObject) -> None:
 
 def upsert_media(session: Session, obj: SourceObject, kind: str) -> tuple[Media, _TotalsKey | None]:
     """The media row for `obj` (created when new), and its totals key before any change."""
-    media = get_media(session, obj.source, obj.bucket, obj.key)
+    media = get_media(session, obj.source, obj.bucket, obj.key, for_update=True)
     if media is None:
         media = Media(
             source=obj.source,
@@ -589,6 +617,30 @@ def upsert_media(session: Session, obj: SourceObject, kind: str) -> tuple[Media,
         session.flush()
         return media, None
     return media, _totals_key(media)
+
+
+def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any) -> Media:
+    """Insert a new pending row for `obj` (with `extra` columns, e.g. a claim).
+
+    A plain INSERT: raises IntegrityError when the row exists, so of several processes racing
+    to record the same new object exactly one succeeds.
+    """
+    media = Media(
+        source=obj.source,
+        bucket=obj.bucket,
+        key=obj.key,
+        kind=kind,
+        status=STATUS_PENDING,
+        attempts=0,
+        size_bytes=obj.size_bytes,
+        first_seen_at=utcnow(),
+        **extra,
+    )
+    _apply_object(media, obj)
+    session.add(media)
+    session.flush()
+    _move_totals(session, None, _totals_key(media))
+    return media
 
 
 def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
@@ -855,6 +907,30 @@ def add_billing(session: Session, run_id: int | None, images: int = 0, video_ms:
     )
 
 
+def is_stale_sequencer(stored: str | None, incoming: str | None) -> bool:
+    """True when an S3 event's sequencer is older than the one already applied to the key.
+
+    Sequencers are hex strings comparable for one key only: right-pad the shorter with zeros,
+    then compare. Events without one (moto, some producers) are never stale.
+    """
+    if not stored or not incoming:
+        return False
+    width = max(len(stored), len(incoming))
+    return incoming.upper().ljust(width, "0") < stored.upper().ljust(width, "0")
+
+
+def record_sequencer(
+    session: Session, source: str, bucket: str, key: str, sequencer: str | None
+) -> None:
+    """Remember the newest S3 event sequencer applied to an object's row."""
+    if not sequencer:
+        return
+    media = get_media(session, source, bucket, key)
+    if media is not None and not is_stale_sequencer(media.sequencer, sequencer):
+        media.sequencer = sequencer[:64]
+        session.flush()
+
+
 def set_failed_pending(session: Session, media_id: int, code: str, message: str) -> None:
     """Mark an existing row failed by id (a video job that ended FAILED)."""
     media = session.get(Media, media_id)
@@ -879,6 +955,7 @@ __all__ = [
     "find_reusable",
     "finish_sync_run",
     "get_media",
+    "insert_pending",
     "load_key_range",
     "load_result",
     "mark_deleted",
@@ -887,6 +964,7 @@ __all__ = [
     "start_sync_run",
     "store_failure",
     "store_result",
+    "stored_media",
     "touch_media",
 ]
 

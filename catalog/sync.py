@@ -23,8 +23,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import claims, store
 from catalog import media as media_rules
-from catalog import store
 from catalog.aws import (
     AWSClients,
     error_code,
@@ -200,6 +200,11 @@ class SyncPipeline:
         self.report = SyncReport(source=_root_uri(source), dry_run=options.dry_run)
         # (etag, size) of content being labelled now -> objects waiting to reuse its result.
         self._content_in_flight: dict[tuple[str, int], list[_Task]] = {}
+        # Work claims shared with other processes on the same catalogue (see catalog.claims).
+        self.claim_owner = claims.make_owner()
+        self.claim_lease_s = claims.DEFAULT_LEASE_S
+        self._claims_renewed_at = time.monotonic()
+        self._step_lock = threading.RLock()
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -220,6 +225,8 @@ class SyncPipeline:
         try:
             for task in self._iter_tasks():
                 if self.options.dry_run:
+                    continue
+                if not self._claim(task):
                     continue
                 if self._wait_for_same_content(task):
                     continue
@@ -248,6 +255,7 @@ class SyncPipeline:
                     images=self.report.to_label_images, video_ms=self.report.video_ms_to_label
                 )
             elif self.report.run_id is not None:
+                self._release_claims()
                 with self.sessions.begin() as session:
                     store.finish_sync_run(session, self.report.run_id, status, self.report.counts())
         return self.report
@@ -514,6 +522,7 @@ class SyncPipeline:
     # -- storing (main thread) ---------------------------------------------------------------
 
     def _collect(self, in_flight: dict[Future[_Outcome], _Task], *, block: bool) -> None:
+        self._renew_claims_if_due()
         if not in_flight:
             return
         done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
@@ -550,6 +559,59 @@ class SyncPipeline:
         error = outcome.error or ObjectError("Unknown", "no result")
         for failed in (task, *waiting):
             self.record_failure(failed.obj, failed.kind, error)
+
+    # -- claims shared with other processes -------------------------------------------------
+
+    def _claim(self, task: _Task) -> bool:
+        """Claim the object's row; False (and a skip) when another process has it or did it."""
+        if claims.claim_object(
+            self.sessions,
+            task.obj,
+            task.kind,
+            task.stored,
+            owner=self.claim_owner,
+            lease_s=self.claim_lease_s,
+        ):
+            return True
+        self._skip(task.obj, "handled by another process")
+        return False
+
+    def _renew_claims_if_due(self) -> None:
+        if time.monotonic() - self._claims_renewed_at < self.claim_lease_s / 3:
+            return
+        self._claims_renewed_at = time.monotonic()
+        with self.sessions.begin() as session:
+            claims.renew_claims(session, owner=self.claim_owner, lease_s=self.claim_lease_s)
+
+    def _release_claims(self) -> None:
+        with self.sessions.begin() as session:
+            claims.release_claims(session, owner=self.claim_owner)
+
+    # -- one object at a time (queue workers, Lambda) ------------------------------------------
+
+    def process_object(self, obj: SourceObject) -> bool:
+        """Diff, claim, label (or reuse) and store one object now, as a listing sync would.
+
+        The per-object step of `catalog worker` and the Lambda handler; videos take the same
+        path as in a listing sync (recorded pending). Thread-safe. Returns False when another
+        process holds the object's claim (try again later), True when the object is settled.
+        """
+        with self._step_lock:
+            with self.sessions() as session:
+                row = store.get_media(session, obj.source, obj.bucket, obj.key)
+                stored = store.stored_media(row) if row is not None else None
+            task = self._diff(obj, stored)
+            if task is None:
+                return True
+            if not self._claim(task):
+                return False
+            content = self._content_key(task.obj)
+            if content is not None and self._reuse_stored(task, content):
+                return True
+        outcome = self._label(task)
+        with self._step_lock:
+            self._store(outcome)
+        return True
 
     def record_failure(self, obj: SourceObject, kind: str, error: ObjectError) -> None:
         """Store a per-object failure and report it."""

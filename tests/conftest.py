@@ -18,6 +18,8 @@ from catalog.aws import AWSClients
 from catalog.db import open_catalogue
 from tests.rekognition_double import FakeRekognition
 
+pytest_plugins = ["tests.pg"]
+
 REGION = "us-east-1"
 BUCKET = "media-library"
 
@@ -114,9 +116,16 @@ def put(s3: Any, bucket: str) -> Callable[..., str]:
     return _put
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A real SQLite file catalogue."""
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A real catalogue: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'catalog.db'}"
 
 

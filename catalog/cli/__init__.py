@@ -97,6 +97,10 @@ def _register() -> None:
 
     stats_cli.register(app)
 
+    from catalog.cli import worker
+
+    worker.register(app)
+
 
 _register()
 

@@ -85,6 +85,29 @@ class S3Source:
         except BotoCoreError as exc:
             raise ObjectError(type(exc).__name__, str(exc)) from exc
 
+    def head(self, key: str) -> SourceObject | None:
+        """HeadObject: the object as it is now, or None when it no longer exists."""
+        try:
+            item = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if is_credentials_error(exc) or error_code(exc) in ("403", "AccessDenied"):
+                raise translate_error(exc, f"reading s3://{self.bucket}/{key}") from exc
+            raise ObjectError(error_code(exc) or "S3Error", error_message(exc)) from exc
+        except BotoCoreError as exc:
+            raise ObjectError(type(exc).__name__, str(exc)) from exc
+        return SourceObject(
+            source="s3",
+            bucket=self.bucket,
+            key=key,
+            size_bytes=int(item.get("ContentLength", 0)),
+            etag=normalise_etag(item.get("ETag")),
+            last_modified_at=item.get("LastModified"),
+            storage_class=item.get("StorageClass") or "STANDARD",
+            restored='ongoing-request="false"' in str(item.get("Restore") or ""),
+        )
+
 
 def _is_folder(item: dict[str, Any]) -> bool:
     return str(item.get("Key", "")).endswith("/") and int(item.get("Size", 0)) == 0

@@ -1,0 +1,148 @@
+"""Work claims: which process labels which object, under leases that expire when it dies.
+
+Several `catalog sync` processes, queue workers and Lambda invocations may share one catalogue.
+Before labelling an object a process claims its media row: a new object's row is inserted as
+pending with the claim (the unique (source, bucket, key) constraint lets exactly one insert win);
+an existing row is taken with a conditional UPDATE that succeeds only when the row is unclaimed
+or its lease has expired, and only while the row is still in the state the caller diffed (its
+`status` and `attempts` unchanged: every stored result or failure bumps `attempts`), so an object
+someone else finished meanwhile is not labelled again. On PostgreSQL the row is first locked with
+`SELECT ... FOR UPDATE SKIP LOCKED`, so claimers never queue behind each other. Storing a result or
+a failure releases the claim; a process that dies leaves a lease that simply runs out.
+
+Lease times are the claimers' own clocks (UTC); keep the machines' clocks in sync (NTP).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog import store
+from catalog.models import STATUS_PENDING, Media, utcnow
+from catalog.sources import SourceObject
+from catalog.store import StoredMedia
+
+DEFAULT_LEASE_S = 300.0
+
+
+def make_owner() -> str:
+    """A claim owner id unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _is_free() -> object:
+    return or_(Media.claimed_by.is_(None), Media.claim_expires_at < utcnow())
+
+
+def claim_object(
+    sessions: sessionmaker[Session],
+    obj: SourceObject,
+    kind: str,
+    stored: StoredMedia | None,
+    *,
+    owner: str,
+    lease_s: float = DEFAULT_LEASE_S,
+) -> bool:
+    """Claim one object for labelling; False when another live process has it or finished it.
+
+    `stored` is the row as the caller saw it when deciding to label (None: no row then).
+    Commits its own short transaction.
+    """
+    expires = utcnow() + timedelta(seconds=lease_s)
+    if stored is None:
+        try:
+            with sessions.begin() as session:
+                store.insert_pending(session, obj, kind, claimed_by=owner, claim_expires_at=expires)
+        except IntegrityError:
+            return False  # another process inserted (and so claimed) it first
+        return True
+    with sessions.begin() as session:
+        unchanged = and_(
+            Media.id == stored.id,
+            Media.status == stored.status,
+            Media.attempts == stored.attempts,
+            or_(Media.claimed_by == owner, _is_free()),  # type: ignore[arg-type]
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            locked = session.execute(
+                select(Media.id).where(unchanged).with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if locked is None:
+                return False
+        result = session.execute(
+            update(Media)
+            .where(unchanged)
+            .values(claimed_by=owner, claim_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def claim_pending(
+    session: Session, *, owner: str, limit: int, lease_s: float = DEFAULT_LEASE_S
+) -> list[int]:
+    """Claim up to `limit` unclaimed pending media rows (oldest first); returns their ids.
+
+    PostgreSQL skips rows other claimers hold locked right now (`FOR UPDATE SKIP LOCKED`);
+    SQLite serialises writers, so its conditional UPDATE is atomic on its own.
+    """
+    expires = utcnow() + timedelta(seconds=lease_s)
+    query = (
+        select(Media.id)
+        .where(Media.status == STATUS_PENDING, _is_free())  # type: ignore[arg-type]
+        .order_by(Media.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.execute(query).scalars())
+    claimed: list[int] = []
+    for media_id in ids:
+        result = session.execute(
+            update(Media)
+            .where(Media.id == media_id, _is_free())  # type: ignore[arg-type]
+            .values(claimed_by=owner, claim_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            claimed.append(media_id)
+    return claimed
+
+
+def renew_claims(session: Session, *, owner: str, lease_s: float = DEFAULT_LEASE_S) -> int:
+    """Push back the expiry of every claim `owner` holds (a heartbeat for long work)."""
+    result = session.execute(
+        update(Media)
+        .where(Media.claimed_by == owner)
+        .values(claim_expires_at=utcnow() + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def release_claims(session: Session, *, owner: str) -> int:
+    """Drop every claim `owner` still holds (work it will not finish), so others may take it."""
+    result = session.execute(
+        update(Media)
+        .where(Media.claimed_by == owner)
+        .values(claimed_by=None, claim_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def is_claimed_by_other(session: Session, media_id: int, owner: str) -> bool:
+    """True when a live lease of another process holds the row."""
+    row = session.execute(
+        select(Media.claimed_by, Media.claim_expires_at).where(Media.id == media_id)
+    ).one_or_none()
+    if row is None or row.claimed_by is None or row.claimed_by == owner:
+        return False
+    return row.claim_expires_at is not None and row.claim_expires_at > utcnow()

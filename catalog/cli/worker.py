@@ -1,0 +1,141 @@
+"""`catalog worker`, `catalog notify setup` and `catalog iam-policy`: event-driven ingestion."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sessions
+
+notify_app = typer.Typer(
+    name="notify",
+    help="Manage the S3 event notifications that feed 'catalog worker'.",
+    no_args_is_help=True,
+)
+
+
+def worker_command(
+    ctx: typer.Context,
+    queue: Annotated[
+        str, typer.Option("--queue", help="SQS queue URL receiving the bucket's S3 events.")
+    ],
+    min_confidence: Annotated[
+        float, typer.Option(min=0, max=100, help="Lowest label confidence to keep, in percent.")
+    ] = 50.0,
+    max_labels: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Most labels to keep per image.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Messages processed at once.")
+    ] = 8,
+    tps: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Most Rekognition requests this worker starts per second (0: no cap); "
+            "split the account's quota between the workers.",
+        ),
+    ] = 0.0,
+    wait_time: Annotated[
+        int, typer.Option(min=1, max=20, help="SQS long-poll wait in seconds.")
+    ] = 20,
+    visibility_timeout: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            max=43200,
+            help="Seconds a received message (and its object's claim) stays with this worker; "
+            "extended while work runs, so a dead worker's messages return after this long.",
+        ),
+    ] = 300,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No line per object on stderr.")
+    ] = False,
+    output: DetailFormatOpt = DetailFormat.table,
+) -> None:
+    """Label objects as they arrive: consume S3 event notifications from an SQS queue.
+
+    ObjectCreated events label the object (as 'catalog sync' would), ObjectRemoved events mark it
+    deleted. A message is deleted only after its result is committed; one that cannot be
+    processed is left for the queue's redrive policy. SIGTERM or Ctrl-C stops receiving,
+    finishes the work in flight, and exits 0. Run as many workers as you like.
+
+    Example: catalog --db postgresql://catalog@db/catalog worker --queue https://sqs.eu-west-1.amazonaws.com/123456789012/media-events
+    """
+    from catalog import render
+    from catalog.sync import SyncOptions
+    from catalog.worker import WorkerOptions, run_worker
+
+    options = WorkerOptions(queue, concurrency, wait_time, visibility_timeout)
+    sync_options = SyncOptions(min_confidence=min_confidence, max_labels=max_labels)
+    clients = aws_clients(ctx, max_pool_connections=concurrency + 8)
+    report = run_worker(
+        clients=clients,
+        sessions=sessions(ctx),
+        options=options,
+        sync_options=sync_options,
+        tps=tps or None,
+        on_event=render.worker_events(quiet is False),
+    )
+    render.render_worker_report(report, output.value)
+
+
+@notify_app.command("setup")
+def notify_setup_command(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="s3://BUCKET[/PREFIX] to watch.", show_default=False)],
+    queue: Annotated[str, typer.Option("--queue", help="SQS queue URL to send the events to.")],
+    queue_policy: Annotated[
+        bool,
+        typer.Option(
+            "--queue-policy/--no-queue-policy",
+            help="Add a statement to the queue's access policy letting this bucket send to it.",
+        ),
+    ] = True,
+    output: DetailFormatOpt = DetailFormat.table,
+) -> None:
+    """Send a prefix's ObjectCreated/ObjectRemoved events to an SQS queue (idempotent).
+
+    The bucket's other notification configurations are kept.
+
+    Example: catalog notify setup s3://my-photos/2024/ --queue https://sqs.eu-west-1.amazonaws.com/123456789012/media-events
+    """
+    from catalog import render
+    from catalog.notifications import setup_notifications
+    from catalog.uris import parse_uri
+
+    report = setup_notifications(
+        parse_uri(uri, allow_local=False),
+        queue,
+        clients=aws_clients(ctx),
+        queue_policy=queue_policy,
+    )
+    render.render_notify_setup(report, output.value)
+
+
+def iam_policy_command(
+    uri: Annotated[
+        str, typer.Argument(help="s3://BUCKET[/PREFIX] the tool will read.", show_default=False)
+    ],
+    queue: Annotated[
+        str | None,
+        typer.Option("--queue", help="SQS queue ARN (or URL) a worker will consume."),
+    ] = None,
+) -> None:
+    """Print the least-privilege IAM policy (JSON) this tool needs for a prefix.
+
+    Example: catalog iam-policy s3://my-photos/2024/ --queue arn:aws:sqs:eu-west-1:123456789012:media-events
+    """
+    from catalog import render
+    from catalog.iam import iam_policy
+    from catalog.uris import parse_uri
+
+    render.write_json_object(iam_policy(parse_uri(uri, allow_local=False), queue))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the app."""
+    app.command("worker")(worker_command)
+    app.command("iam-policy")(iam_policy_command)
+    app.add_typer(notify_app, name="notify")

@@ -1,0 +1,198 @@
+"""The queue worker against moto SQS fed by real bucket notifications (in-process)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from sqlalchemy import select
+
+from catalog.aws import AWSClients
+from catalog.db import open_catalogue
+from catalog.models import Media
+from catalog.notifications import setup_notifications
+from catalog.sync import SyncOptions
+from catalog.uris import parse_uri
+from catalog.worker import Worker, WorkerOptions, WorkerReport
+from tests.conftest import REGION
+from tests.factories import car_jpeg
+
+PREFIX = "incoming/"
+
+
+@pytest.fixture
+def db_url(tmp_path: Any) -> str:
+    """Event handling does not depend on the backend: SQLite here; the multi-process worker
+    tests (test_worker_processes.py) run on PostgreSQL."""
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture
+def queue_url(aws_env: dict[str, str], bucket: str) -> str:
+    """A queue receiving the bucket's events for incoming/ (its TestEvent is waiting in it)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="media-events")["QueueUrl"]
+    setup_notifications(parse_uri(f"s3://{bucket}/{PREFIX}"), url, clients=AWSClients())
+    return str(url)
+
+
+def _queue_depth(url: str) -> int:
+    sqs = boto3.client("sqs", region_name=REGION)
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+@pytest.fixture
+def run_worker(db_url: str, clients: AWSClients) -> Iterator[Callable[..., WorkerReport]]:
+    """run_worker(queue_url, until=predicate) runs a worker in a thread until the predicate holds."""
+    _, sessions = open_catalogue(db_url)
+
+    def _run(
+        url: str, until: Callable[[], bool], timeout: float = 30.0, **opts: Any
+    ) -> WorkerReport:
+        options = WorkerOptions(url, concurrency=4, wait_time_s=1, visibility_timeout_s=5, **opts)
+        worker = Worker(clients, sessions, options, SyncOptions())
+        result: list[WorkerReport] = []
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                result.append(worker.run())
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while not until() and time.monotonic() < deadline and thread.is_alive():
+                time.sleep(0.1)
+        finally:
+            worker.stop("test")
+            thread.join(30)
+        if errors:
+            raise errors[0]
+        return result[0]
+
+    yield _run
+
+
+def _media(db_url: str) -> dict[str, str]:
+    _, sessions = open_catalogue(db_url)
+    with sessions() as session:
+        return {key: status for key, status in session.execute(select(Media.key, Media.status))}
+
+
+def test_worker_labels_created_objects_and_ignores_the_test_event(
+    db_url: str, put: Any, queue_url: str, run_worker: Any, rekognition_double: Any
+) -> None:
+    put(f"{PREFIX}car.jpg", car_jpeg())
+    report = run_worker(queue_url, until=lambda: _queue_depth(queue_url) == 0)
+    assert _media(db_url) == {f"{PREFIX}car.jpg": "labelled"}
+    assert rekognition_double.count("DetectLabels") == 1
+    assert report.test_events == 1
+    assert report.deleted == 2  # the TestEvent and the object's event
+
+
+def test_worker_decodes_plus_encoded_keys(
+    db_url: str, put: Any, queue_url: str, run_worker: Any
+) -> None:
+    key = f"{PREFIX}summer holiday/red car+1.jpg"
+    put(key, car_jpeg())
+    run_worker(queue_url, until=lambda: _queue_depth(queue_url) == 0)
+    assert _media(db_url) == {key: "labelled"}
+
+
+def test_worker_marks_removed_objects_deleted(
+    db_url: str, s3: Any, put: Any, bucket: str, queue_url: str, run_worker: Any
+) -> None:
+    put(f"{PREFIX}car.jpg", car_jpeg())
+    run_worker(queue_url, until=lambda: _queue_depth(queue_url) == 0)
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}car.jpg")
+    report = run_worker(queue_url, until=lambda: _queue_depth(queue_url) == 0)
+    assert _media(db_url) == {f"{PREFIX}car.jpg": "deleted"}
+    assert report.total("deleted") == 1
+
+
+def test_worker_ignores_objects_outside_the_notified_prefix(
+    db_url: str, put: Any, queue_url: str, run_worker: Any
+) -> None:
+    put("elsewhere/car.jpg", car_jpeg())
+    put(f"{PREFIX}car.jpg", car_jpeg())
+    run_worker(queue_url, until=lambda: _queue_depth(queue_url) == 0)
+    assert _media(db_url) == {f"{PREFIX}car.jpg": "labelled"}
+
+
+def test_worker_unwraps_sns_envelopes(
+    db_url: str, s3: Any, bucket: str, aws_env: Any, run_worker: Any
+) -> None:
+    s3.put_object(Bucket=bucket, Key="sns/car.jpg", Body=car_jpeg())
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="via-sns")["QueueUrl"]
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": "sns/car.jpg", "size": 1}},
+    }
+    envelope = {"Type": "Notification", "Message": json.dumps({"Records": [record]})}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(envelope))
+    run_worker(url, until=lambda: _queue_depth(url) == 0)
+    assert _media(db_url) == {"sns/car.jpg": "labelled"}
+
+
+def test_worker_leaves_malformed_messages_to_the_redrive_policy(
+    db_url: str, aws_env: Any, run_worker: Any
+) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="poison")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="this is not an event")
+
+    def received() -> bool:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 1
+
+    report = run_worker(url, until=received)
+    assert report.malformed >= 1
+    assert report.deleted == 0
+    assert _queue_depth(url) == 1
+
+
+def test_worker_drops_events_older_than_the_stored_sequencer(
+    db_url: str, s3: Any, bucket: str, aws_env: Any, run_worker: Any
+) -> None:
+    s3.put_object(Bucket=bucket, Key="seq/car.jpg", Body=car_jpeg())
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="sequenced")["QueueUrl"]
+
+    def send(name: str, sequencer: str) -> None:
+        record = {
+            "eventName": name,
+            "s3": {
+                "bucket": {"name": bucket},
+                "object": {"key": "seq/car.jpg", "sequencer": sequencer},
+            },
+        }
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Records": [record]}))
+
+    send("ObjectCreated:Put", "0055AED6DCD90281E6")
+    run_worker(url, until=lambda: _queue_depth(url) == 0)
+    s3.delete_object(Bucket=bucket, Key="seq/car.jpg")
+    send("ObjectRemoved:Delete", "0055AED6DCD90281E5")  # older than the stored one: dropped
+    run_worker(url, until=lambda: _queue_depth(url) == 0)
+    assert _media(db_url) == {"seq/car.jpg": "labelled"}
+    send("ObjectRemoved:Delete", "0055AED6DCD90281E7")
+    run_worker(url, until=lambda: _queue_depth(url) == 0)
+    assert _media(db_url) == {"seq/car.jpg": "deleted"}
