@@ -37,6 +37,27 @@ def make_owner() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def is_dead_local_owner(owner: str) -> bool:
+    """True when `owner` is a process on this machine that no longer runs (killed, crashed).
+
+    Its leases need not run out: a re-run on the same machine takes its objects at once.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:80] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _is_free() -> object:
     return or_(Media.claimed_by.is_(None), Media.claim_expires_at < utcnow())
 
@@ -64,11 +85,17 @@ def claim_object(
             return False  # another process inserted (and so claimed) it first
         return True
     with sessions.begin() as session:
+        holder = session.execute(
+            select(Media.claimed_by).where(Media.id == stored.id)
+        ).scalar_one_or_none()
+        takeable: list[object] = [Media.claimed_by == owner, _is_free()]
+        if holder and is_dead_local_owner(holder):
+            takeable.append(Media.claimed_by == holder)
         unchanged = and_(
             Media.id == stored.id,
             Media.status == stored.status,
             Media.attempts == stored.attempts,
-            or_(Media.claimed_by == owner, _is_free()),  # type: ignore[arg-type]
+            or_(*takeable),  # type: ignore[arg-type]
         )
         if session.get_bind().dialect.name == "postgresql":
             locked = session.execute(

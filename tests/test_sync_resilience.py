@@ -151,8 +151,9 @@ def test_expired_credentials_mid_run_keep_stored_labels(invoke, put, rekognition
     assert result.exit_code == 2
     assert "expired" in result.stderr
     with sessions() as session:
-        statuses = dict(session.execute(select(Media.key, Media.status)).all())
-    assert statuses == {"exp/a.jpg": "labelled"}
+        rows = session.execute(select(Media.key, Media.status, Media.claimed_by)).all()
+    # The stored labels survive; the object in flight waits, unclaimed, for the next run.
+    assert sorted(rows) == [("exp/a.jpg", "labelled", None), ("exp/b.jpg", "pending", None)]
 
 
 def test_access_denied_to_rekognition_is_a_whole_run_error(invoke, put, rekognition_double):
