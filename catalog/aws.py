@@ -146,22 +146,23 @@ class AWSClients:
         """The region the chain resolved (None when nothing configured one)."""
         return self.session.region_name
 
-    def client(self, service: str) -> Any:
-        """The shared client for `service`, built on first use."""
+    def client(self, service: str, *, retry_mode: str | None = None) -> Any:
+        """The shared client for `service` (and retry mode), built on first use."""
+        name = f"{service}/{retry_mode or 'default'}"
         with self._lock:
-            if service not in self._clients:
+            if name not in self._clients:
                 try:
                     factory: Any = self.session.client
-                    self._clients[service] = factory(service, config=self._config())
+                    self._clients[name] = factory(service, config=self._config(service, retry_mode))
                 except NoRegionError as exc:
                     raise ConfigError(
                         f"no AWS region is configured for {service}; pass --region or set AWS_REGION"
                     ) from exc
                 except BotoCoreError as exc:
                     raise translate_error(exc, f"creating the {service} client") from exc
-            return self._clients[service]
+            return self._clients[name]
 
-    def _config(self, retry_mode: str | None = None) -> Config:
+    def _config(self, service: str, retry_mode: str | None = None) -> Config:
         retries: dict[str, Any] = {}
         if retry_mode is not None:
             retries["mode"] = retry_mode
@@ -175,6 +176,8 @@ class AWSClients:
             retries=retries,  # type: ignore[arg-type]
             max_pool_connections=self._max_pool,
             user_agent_extra="catalog",
+            # Presigned URLs must be SigV4: newer regions and SSE-KMS objects refuse SigV2.
+            signature_version="s3v4" if service == "s3" else None,
         )
 
     @property
@@ -195,17 +198,4 @@ class AWSClients:
         LimitExceededException: a full job quota lasts minutes, so the sync queues the video
         itself instead of sleeping through botocore's retries.
         """
-        with self._lock:
-            if "rekognition-jobs" not in self._clients:
-                try:
-                    factory: Any = self.session.client
-                    self._clients["rekognition-jobs"] = factory(
-                        "rekognition", config=self._config(retry_mode="legacy")
-                    )
-                except NoRegionError as exc:
-                    raise ConfigError(
-                        "no AWS region is configured for rekognition; pass --region or set AWS_REGION"
-                    ) from exc
-                except BotoCoreError as exc:
-                    raise translate_error(exc, "creating the rekognition client") from exc
-            return self._clients["rekognition-jobs"]
+        return self.client("rekognition", retry_mode="legacy")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -129,11 +130,41 @@ def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
         ) from exc
 
 
+_REVISION_RE = re.compile(r"^(down_)?revision(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.M)
+
+
+def scripted_head_revision() -> str | None:
+    """The head revision read straight from the scripts' text (no Alembic import: fast start-up).
+
+    A test checks it against Alembic's own answer (`head_revision`).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations_dir() / "versions").glob("*.py"):
+        for down, value in _REVISION_RE.findall(path.read_text(encoding="utf-8")):
+            (parents if down else revisions).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The database's revision from alembic_version, without loading Alembic (None if absent)."""
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        return None
+
+
 def ensure_schema(engine: Engine) -> None:
     """Make sure the schema is at head: SQLite is upgraded on first use, others must be current."""
     key = engine.url.render_as_string(hide_password=True)
     with _upgrade_lock:
         if key in _upgraded:
+            return
+        quick_head = scripted_head_revision()
+        if quick_head is not None and _stored_revision(engine) == quick_head:
+            _upgraded.add(key)  # the common case, decided without importing Alembic
             return
         current = current_revision(engine)
         head = head_revision()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,30 @@ from catalog.config import DATABASE_ENV, Settings
 from catalog.errors import EXIT_INTERRUPTED, CatalogError
 
 log = logging.getLogger("catalog")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is emitted (it can be swapped at run time)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return None
+
+
+def _configure_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 class CatalogGroup(TyperGroup):
@@ -76,10 +101,7 @@ def main_callback(
     ] = False,
 ) -> None:
     """Index, search and report on an image and video library kept in Amazon S3."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(verbose)
     if not verbose:
         logging.getLogger("botocore").setLevel(logging.ERROR)
     ctx.obj = Settings.resolve(db=db, profile=profile, region=region, verbose=verbose)

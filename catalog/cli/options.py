@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.aws import AWSClients
 from catalog.config import Settings
+
+if TYPE_CHECKING:  # boto3 is heavy: imported only by the commands that talk to AWS
+    from catalog.aws import AWSClients
 
 
 class OutputFormat(StrEnum):
@@ -59,5 +61,7 @@ def sessions(ctx: typer.Context) -> sessionmaker[Session]:
 
 def aws_clients(ctx: typer.Context, max_pool_connections: int = 50) -> AWSClients:
     """The run's AWS clients, from --profile/--region and the standard chain."""
+    from catalog.aws import AWSClients
+
     current = settings(ctx)
     return AWSClients(current.profile, current.region, max_pool_connections=max_pool_connections)
