@@ -1,0 +1,492 @@
+"""The video phase of a sync: Rekognition label-detection jobs started, resumed and polled.
+
+Runs beside the image pipeline in catalog.sync, which hands it every new, changed or pending
+video; see VideoPhase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog import media as media_rules
+from catalog import store
+from catalog.aws import (
+    AWSClients,
+    error_code,
+    error_message,
+    is_credentials_error,
+    translate_error,
+)
+from catalog.errors import CatalogError, JobLimitError, ObjectError, UsageError
+from catalog.labelling import LabelResult
+from catalog.labelling.rekognition_video import (
+    STATE_EXPIRED,
+    STATE_RUNNING,
+    STATE_SUCCEEDED,
+    RekognitionVideoLabeller,
+    VideoJobRequest,
+)
+from catalog.models import KIND_VIDEO, utcnow
+from catalog.sources import SourceObject
+from catalog.sync import (
+    FailureRecord,
+    SyncEvent,
+    SyncOptions,
+    SyncPipeline,
+)
+from catalog.video import (
+    ProbeResult,
+    check_limits,
+    probe_s3,
+    transcode_to_mp4,
+    transcoded_key,
+    unsupported_reason,
+)
+
+
+@dataclass
+class _Video:
+    """One video on its way through the phase."""
+
+    obj: SourceObject
+    media_id: int
+    retry: bool = False  # it failed before: a stored job is replaced, not resumed
+    job_id: str | None = None
+    job_key: str | None = None
+    started_at: datetime | None = None
+    probe: ProbeResult | None = None
+    restart_of: str | None = None
+    restarts: int = 0
+    check_errors: int = 0
+    poll_every_s: float = 0.0
+    next_poll_at: float = 0.0
+
+
+MAX_CHECK_ERRORS = 3  # a job whose status cannot be read this many times in a row fails
+MAX_RESTARTS = 1  # expired jobs started again per video and run
+
+
+class VideoPhase:
+    """Labels videos with asynchronous Rekognition jobs while the image pipeline keeps going.
+
+    The pipeline hands every new, changed or pending video to `submit`; a scheduler thread
+    resumes stored jobs, probes (and with --transcode converts) the rest in a small pool,
+    starts jobs within --max-video-jobs (a full quota keeps them queued), polls running jobs
+    with backoff and stores each result in its own transaction. A JobId is committed the moment
+    its job starts, so a killed sync resumes the job instead of paying for another.
+    """
+
+    def __init__(self, s3: Any, labeller: RekognitionVideoLabeller, options: SyncOptions) -> None:
+        self.s3 = s3
+        self.labeller = labeller
+        self.options = options
+        self.poll_interval_s = max(0.001, options.poll_interval_s)
+        self.max_poll_interval_s = max(self.poll_interval_s, min(60.0, 6 * self.poll_interval_s))
+        # With an SNS channel, jobs report there: the sync waits only until every job started.
+        self.wait_for_jobs = not options.notification_topic_arn
+        self._pipeline: SyncPipeline | None = None
+        self._intake: queue.SimpleQueue[_Video] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._no_more = threading.Event()
+        self._finished = threading.Event()  # set by the scheduler thread as it ends
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._preparing: dict[Future[_Video], _Video] = {}
+        self._ready: deque[_Video] = deque()
+        self._running: list[_Video] = []
+        self._start_blocked_until = 0.0
+        self._start_backoff_s = 0.0
+        self._jobs_shown = -1
+        self._error: BaseException | None = None
+        self._merged = False
+        # Counted here and added to the report at the end (the main thread owns the report).
+        self.labelled = 0
+        self.reused = 0
+        self.failed = 0
+        self.started = 0
+        self.resumed = 0
+        self.failures: list[FailureRecord] = []
+
+    # -- called by the pipeline (main thread) -------------------------------------------------
+
+    def estimate_ms(self, obj: SourceObject) -> int:
+        """A dry run's duration estimate for one video: probed through ranged reads (0 if not)."""
+        try:
+            return (
+                probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id).duration_ms
+                or 0
+            )
+        except ObjectError:
+            return 0
+
+    def submit(
+        self, pipeline: SyncPipeline, obj: SourceObject, media_id: int, *, retry: bool = False
+    ) -> None:
+        """Queue one pending video; the scheduler thread starts on the first one."""
+        self._raise_error()
+        if self._thread is None:
+            self._pipeline = pipeline
+            self._pool = ThreadPoolExecutor(
+                max_workers=max(1, min(4, self.options.max_video_jobs)),
+                thread_name_prefix="video-prepare",
+            )
+            self._thread = threading.Thread(target=self._run, name="video-jobs", daemon=True)
+            self._thread.start()
+        self._intake.put(_Video(obj, media_id, retry=retry))
+        self._wake.set()
+
+    def __call__(self, pipeline: SyncPipeline) -> None:
+        """After the images: wait until every video is labelled, failed, or (with SNS) started."""
+        self._no_more.set()
+        self._wake.set()
+        if self._thread is not None:
+            # An Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
+            # marked as stopped while it still runs (CPython bpo-45274's fix).
+            while not self._finished.wait(0.2):
+                pass
+        self._raise_error()
+
+    def close(self, pipeline: SyncPipeline) -> None:
+        """Stop the scheduler (on any exit) and add what it did to the report."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._finished.wait(10.0)  # let a result being written commit
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._merged:
+            return
+        self._merged = True
+        report = pipeline.report
+        report.labelled += self.labelled
+        report.reused += self.reused
+        report.failed += self.failed
+        report.failures.extend(self.failures)
+        report.pending -= self.labelled + self.reused + self.failed
+        report.video_jobs_started += self.started
+        report.video_jobs_resumed += self.resumed
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- the scheduler thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                self._take_intake()
+                self._take_prepared()
+                self._start_ready()
+                self._poll_due()
+                self._show_jobs()
+                if self._is_done():
+                    return
+                self._wake.wait(self._sleep_s())
+        except BaseException as exc:  # handed to the main thread, which ends the run
+            self._error = exc
+        finally:
+            self._finished.set()
+
+    def _is_done(self) -> bool:
+        return (
+            self._no_more.is_set()
+            and self._intake.empty()
+            and not self._preparing
+            and not self._ready
+            and (not self._running or not self.wait_for_jobs)
+        )
+
+    def _sleep_s(self) -> float:
+        now = time.monotonic()
+        due = [item.next_poll_at for item in self._running]
+        if self._ready and len(self._running) < self.options.max_video_jobs:
+            due.append(self._start_blocked_until)
+        if not due:
+            return 5.0  # nothing is due: submissions and prepared videos wake us
+        return min(5.0, max(0.0, min(due) - now))
+
+    def _emit(self, event: SyncEvent) -> None:
+        assert self._pipeline is not None
+        self._pipeline.on_event(event)
+
+    def _show_jobs(self) -> None:
+        if len(self._running) != self._jobs_shown:
+            self._jobs_shown = len(self._running)
+            self._emit(SyncEvent("jobs", count=self._jobs_shown))
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]:
+        assert self._pipeline is not None
+        return self._pipeline.sessions
+
+    @property
+    def _run_id(self) -> int | None:
+        assert self._pipeline is not None
+        return self._pipeline.report.run_id
+
+    def _take_intake(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._intake.get_nowait()
+            except queue.Empty:
+                return
+            with self._sessions() as session:
+                job = store.get_video_job(session, item.media_id)
+            if job.job_id and not item.retry:
+                item.job_id, item.job_key, item.started_at = job.job_id, job.job_key, job.started_at
+                item.poll_every_s = self.poll_interval_s
+                item.next_poll_at = 0.0  # look at a resumed job at once
+                self._running.append(item)
+                self.resumed += 1
+                continue
+            if job.job_id:
+                item.restart_of = job.job_id  # a new job, not the failed one again
+            if self._reuse(item):
+                continue
+            self._prepare_later(item)
+
+    def _reuse(self, item: _Video) -> bool:
+        """Copy the labels of an already-labelled video with the same content, if any."""
+        obj = item.obj
+        if not self.options.reuse or obj.is_multipart_etag or not obj.etag:
+            return False
+        with self._sessions.begin() as session:
+            source_id = store.find_reusable(
+                session,
+                etag=obj.etag,
+                size_bytes=obj.size_bytes,
+                min_confidence=self.options.min_confidence,
+                labeller=self.labeller.name,
+                kind=KIND_VIDEO,
+                exclude_media_id=item.media_id,
+            )
+            if source_id is None:
+                return False
+            result = store.load_result(session, source_id, self.options.min_confidence)
+            store.store_result(
+                session,
+                obj,
+                KIND_VIDEO,
+                result,
+                sync_run_id=self._run_id,
+                reused_from_media_id=source_id,
+            )
+        self.reused += 1
+        self._emit(SyncEvent("pending", obj.uri, count=-1))
+        self._emit(SyncEvent("reused", obj.uri))
+        return True
+
+    def _prepare_later(self, item: _Video) -> None:
+        assert self._pool is not None
+        future = self._pool.submit(self._prepare, item)
+        self._preparing[future] = item
+        future.add_done_callback(lambda _f: self._wake.set())
+
+    def _take_prepared(self) -> None:
+        for future in [f for f in self._preparing if f.done()]:
+            item = self._preparing.pop(future)
+            try:
+                self._ready.append(future.result())
+            except ObjectError as exc:
+                self._fail(item, exc)
+            except CatalogError:
+                raise
+            except Exception as exc:
+                self._fail(item, ObjectError(type(exc).__name__, str(exc) or repr(exc)))
+
+    # -- preparing (pool threads): probe, check, transcode ---------------------------------------
+
+    def _prepare(self, item: _Video) -> _Video:
+        obj = item.obj
+        check_limits(obj.size_bytes)
+        probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
+        check_limits(obj.size_bytes, probed)
+        item.probe = probed
+        reason = unsupported_reason(probed)
+        if reason is None:
+            item.job_key = obj.key
+        elif not self.options.transcode:
+            raise reason
+        else:
+            item.job_key = self._transcode(obj)
+        return item
+
+    def _transcode(self, obj: SourceObject) -> str:
+        """An H.264 MP4 copy under --transcode-prefix (made once per content); returns its key."""
+        target = transcoded_key(self.options.transcode_prefix, obj.key)
+        try:
+            head = self.s3.head_object(Bucket=obj.bucket, Key=target)
+            if head.get("Metadata", {}).get(_SOURCE_ETAG_METADATA) == (obj.etag or ""):
+                return target  # made by an earlier run from this very content
+        except ClientError as exc:
+            if is_credentials_error(exc):
+                raise translate_error(exc, f"reading s3://{obj.bucket}/{target}") from exc
+        with tempfile.TemporaryDirectory(prefix="catalog-transcode-") as folder:
+            original = Path(folder) / ("original" + media_rules.extension(obj.key))
+            copy = Path(folder) / "copy.mp4"
+            try:
+                extra = {"VersionId": obj.version_id} if obj.version_id else None
+                self.s3.download_file(obj.bucket, obj.key, str(original), ExtraArgs=extra)
+                transcode_to_mp4(original, copy)
+                self.s3.upload_file(
+                    str(copy),
+                    obj.bucket,
+                    target,
+                    ExtraArgs={
+                        "ContentType": "video/mp4",
+                        "Metadata": {_SOURCE_ETAG_METADATA: obj.etag or ""},
+                    },
+                )
+            except (ClientError, BotoCoreError) as exc:
+                if is_credentials_error(exc):
+                    raise translate_error(exc, f"transcoding {obj.uri}") from exc
+                raise ObjectError(
+                    error_code(exc) or "S3Error", f"transcoding: {error_message(exc)}"
+                ) from exc
+        return target
+
+    # -- starting and polling jobs -----------------------------------------------------------------
+
+    def _start_ready(self) -> None:
+        while (
+            self._ready
+            and len(self._running) < self.options.max_video_jobs
+            and time.monotonic() >= self._start_blocked_until
+            and not self._stop.is_set()
+        ):
+            item = self._ready.popleft()
+            obj = item.obj
+            request = VideoJobRequest(
+                bucket=obj.bucket,
+                key=item.job_key or obj.key,
+                etag=obj.etag,
+                version_id=obj.version_id if item.job_key == obj.key else None,
+                restart_of=item.restart_of,
+            )
+            try:
+                job_id = self.labeller.start(request)
+            except JobLimitError as exc:
+                self._ready.appendleft(item)
+                if not self._start_backoff_s:
+                    self._emit(SyncEvent("log", detail=f"video job quota full, waiting: {exc}"))
+                self._start_backoff_s = min(
+                    60.0, max(self.poll_interval_s, 2 * self._start_backoff_s)
+                )
+                self._start_blocked_until = time.monotonic() + self._start_backoff_s
+                return
+            except ObjectError as exc:
+                self._fail(item, exc)
+                continue
+            self._start_backoff_s = 0.0
+            item.job_id, item.started_at = job_id, utcnow()
+            with self._sessions.begin() as session:  # committed now: a crash resumes this job
+                store.set_video_job(
+                    session,
+                    item.media_id,
+                    job_id=job_id,
+                    job_key=request.key,
+                    started_at=item.started_at,
+                )
+            self.started += 1
+            item.poll_every_s = self.poll_interval_s
+            item.next_poll_at = time.monotonic() + self.poll_interval_s
+            self._running.append(item)
+
+    def _poll_due(self) -> None:
+        now = time.monotonic()
+        for item in [i for i in self._running if i.next_poll_at <= now]:
+            if self._stop.is_set():
+                return
+            assert item.job_id is not None
+            try:
+                status = self.labeller.check(item.job_id, item.started_at)
+            except ObjectError as exc:
+                item.check_errors += 1
+                if item.check_errors >= MAX_CHECK_ERRORS:
+                    self._running.remove(item)
+                    self._fail(item, exc)
+                else:
+                    self._poll_later(item)
+                continue
+            item.check_errors = 0
+            if status.state == STATE_RUNNING:
+                self._poll_later(item)
+                continue
+            self._running.remove(item)
+            if status.state == STATE_SUCCEEDED and status.result is not None:
+                self._store(item, status.result)
+            elif status.state == STATE_EXPIRED and item.restarts < MAX_RESTARTS:
+                item.restarts += 1
+                item.restart_of, item.job_id = item.job_id, None
+                self._prepare_later(item)
+            elif status.state == STATE_EXPIRED:
+                self._fail(item, ObjectError("ResultsExpired", status.message))
+            else:
+                self._fail(item, ObjectError("VideoJobFailed", status.message))
+
+    def _poll_later(self, item: _Video) -> None:
+        item.poll_every_s = min(self.max_poll_interval_s, item.poll_every_s * 1.5)
+        item.next_poll_at = time.monotonic() + item.poll_every_s
+
+    # -- storing (scheduler thread, one transaction each) -----------------------------------------
+
+    def _store(self, item: _Video, result: LabelResult) -> None:
+        obj = item.obj
+        if item.job_key and item.job_key != obj.key:
+            # Rekognition described the transcoded copy; the catalogue describes the original.
+            probed = item.probe
+            if probed is None:
+                with contextlib.suppress(ObjectError):
+                    probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
+            if probed is not None and result.video is not None:
+                result.video.codec = probed.codec
+                result.video.container_format = probed.container_format
+        with self._sessions.begin() as session:
+            store.store_result(session, obj, KIND_VIDEO, result, sync_run_id=self._run_id)
+            store.add_billing(session, self._run_id, video_ms=result.billed_video_ms)
+        self.labelled += 1
+        self._emit(SyncEvent("pending", obj.uri, count=-1))
+        self._emit(SyncEvent("labelled", obj.uri, "video"))
+
+    def _fail(self, item: _Video, error: ObjectError) -> None:
+        obj = item.obj
+        with self._sessions.begin() as session:
+            store.store_failure(session, obj, KIND_VIDEO, error.code, error.message)
+        self.failed += 1
+        self.failures.append(FailureRecord(obj.uri, KIND_VIDEO, error.code, error.message))
+        self._emit(SyncEvent("pending", obj.uri, count=-1))
+        self._emit(SyncEvent("failed", obj.uri, f"{error.code}: {error.message}"))
+
+
+_SOURCE_ETAG_METADATA = "catalog-source-etag"
+
+
+def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
+    """The video phase for one S3 sync, or a UsageError for options that cannot work."""
+    if options.notification_topic_arn and not options.role_arn:
+        raise UsageError("--notification-topic-arn needs --role-arn (the role Rekognition uses)")
+    if options.transcode and not options.transcode_prefix.strip("/"):
+        raise UsageError("--transcode-prefix must name a folder, e.g. catalog-transcoded/")
+    labeller = RekognitionVideoLabeller(
+        clients.rekognition_jobs,
+        min_confidence=options.min_confidence,
+        notification_topic_arn=options.notification_topic_arn,
+        role_arn=options.role_arn,
+    )
+    return VideoPhase(clients.s3, labeller, options)
