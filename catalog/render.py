@@ -289,13 +289,17 @@ def render_sync_report(report: Any, fmt: str) -> None:
             ("reused (no Rekognition call)", report.reused),
             ("unchanged", report.unchanged),
             ("videos pending", report.pending),
-            (
-                "video jobs started / resumed",
-                f"{report.video_jobs_started} / {report.video_jobs_resumed}",
-            ),
             ("failed", report.failed),
             ("deleted", report.deleted),
         ]
+        if report.video_jobs_started or report.video_jobs_resumed:
+            rows.insert(
+                -2,
+                (
+                    "video jobs started / resumed",
+                    f"{report.video_jobs_started} / {report.video_jobs_resumed}",
+                ),
+            )
     for reason, count in sorted(report.skipped.items()):
         rows.append((f"skipped: {reason}", count))
     for name, value in rows:
