@@ -32,12 +32,15 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _configure_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING
     root = logging.getLogger()
-    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    handler.setLevel(level)  # loggers set to a lower level of their own still stay quiet here
+    root.setLevel(level)
 
 
 class CatalogGroup(TyperGroup):

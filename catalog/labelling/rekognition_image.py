@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catalog.aws import (
+    THROTTLING_CODES,
     error_code,
     error_message,
     is_credentials_error,
@@ -52,6 +53,22 @@ def parse_label(data: Mapping[str, Any]) -> DetectedLabel:
     )
 
 
+def watch_throttling(client: Any, operation: str, limiter: RateLimiter) -> None:
+    """Tell `limiter` about every throttling answer, including those botocore retries itself."""
+
+    def on_attempt(response: Any = None, **_: Any) -> None:
+        if response is not None and isinstance(response, tuple) and len(response) == 2:
+            parsed = response[1] or {}
+            if parsed.get("Error", {}).get("Code") in THROTTLING_CODES:
+                limiter.throttled()
+
+    client.meta.events.register(
+        f"needs-retry.rekognition.{operation}",
+        on_attempt,
+        unique_id=f"catalog-limiter-{id(limiter)}",
+    )
+
+
 def call_with_throttle_retries(call: Any, limiter: RateLimiter | None, **kwargs: Any) -> Any:
     """Call a Rekognition operation; throttling is retried with backoff beyond botocore's own."""
     for attempt in range(THROTTLE_ROUNDS + 1):
@@ -84,6 +101,8 @@ class RekognitionImageLabeller:
         self.min_confidence = min_confidence
         self.max_labels = max_labels
         self.limiter = limiter
+        if limiter is not None:
+            watch_throttling(client, "DetectLabels", limiter)
 
     def label_image(self, image: ImageInput) -> LabelResult:
         """Call DetectLabels for one image (S3 reference or bytes)."""
