@@ -21,18 +21,6 @@ from catalog.stats import matching_media
 from catalog.uris import format_uri
 
 BATCH_SIZE = 1000
-CSV_COLUMNS = (
-    "uri",
-    "bucket",
-    "key",
-    "kind",
-    "last_modified",
-    "label",
-    "confidence",
-    "instance_count",
-    "instances",
-)
-
 
 @dataclass(frozen=True)
 class ExportRow:

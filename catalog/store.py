@@ -602,29 +602,12 @@ def upsert_media(session: Session, obj: SourceObject, kind: str) -> tuple[Media,
     """The media row for `obj` (created when new), and its totals key before any change."""
     media = get_media(session, obj.source, obj.bucket, obj.key, for_update=True)
     if media is None:
-        media = Media(
-            source=obj.source,
-            bucket=obj.bucket,
-            key=obj.key,
-            kind=kind,
-            status=STATUS_PENDING,
-            attempts=0,
-            size_bytes=obj.size_bytes,
-            first_seen_at=utcnow(),
-        )
-        _apply_object(media, obj)
-        session.add(media)
-        session.flush()
-        return media, None
+        return _add_media(session, obj, kind), None
     return media, _totals_key(media)
 
 
-def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any) -> Media:
-    """Insert a new pending row for `obj` (with `extra` columns, e.g. a claim).
-
-    A plain INSERT: raises IntegrityError when the row exists, so of several processes racing
-    to record the same new object exactly one succeeds.
-    """
+def _add_media(session: Session, obj: SourceObject, kind: str, **extra: Any) -> Media:
+    """A new pending media row for `obj` (with `extra` columns), flushed."""
     media = Media(
         source=obj.source,
         bucket=obj.bucket,
@@ -639,6 +622,16 @@ def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any)
     _apply_object(media, obj)
     session.add(media)
     session.flush()
+    return media
+
+
+def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any) -> Media:
+    """Insert a new pending row for `obj` (with `extra` columns, e.g. a claim).
+
+    A plain INSERT: raises IntegrityError when the row exists, so of several processes racing
+    to record the same new object exactly one succeeds.
+    """
+    media = _add_media(session, obj, kind, **extra)
     _move_totals(session, None, _totals_key(media))
     return media
 
