@@ -22,6 +22,7 @@ from catalog.uris import format_uri
 
 BATCH_SIZE = 1000
 
+
 @dataclass(frozen=True)
 class ExportRow:
     """One label on one media item, with its boxes."""

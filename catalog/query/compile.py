@@ -267,17 +267,7 @@ def detection_filter(det: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
     column = _term_column(det, term.field_name)
     if term.high is None:
         return conditions + _range(column, term.low, None)
-    moment = aliased(VideoMoment)
-    in_moment = (
-        exists()
-        .where(
-            moment.media_id == det.media_id,
-            moment.label_id == det.label_id,
-            *_range(_term_column(moment, term.field_name), term.low, term.high),
-        )
-        .correlate(det)
-    )
-    return [*conditions, or_(and_(*_range(column, term.low, term.high)), in_moment)]
+    return [*conditions, _met_by_item_or_moment(det, term.field_name, term.low, term.high)]
 
 
 def _exists_term(term: LabelTerm, media_id: Any) -> ColumnElement[bool]:
@@ -373,17 +363,7 @@ def media_condition(node: Node) -> ColumnElement[bool]:
         if high is None:
             conditions += _range(column, low, None)
         else:
-            moment = aliased(VideoMoment)
-            in_moment = (
-                exists()
-                .where(
-                    moment.media_id == det.media_id,
-                    moment.label_id == det.label_id,
-                    *_range(_term_column(moment, field_name), low, high),
-                )
-                .correlate(det)
-            )
-            conditions.append(or_(and_(*_range(column, low, high)), in_moment))
+            conditions.append(_met_by_item_or_moment(det, field_name, low, high))
         return exists().where(*conditions)
     if isinstance(node, CategoryFilter):
         det = aliased(Detection)
@@ -566,3 +546,22 @@ def count_select(query_plan: QueryPlan, *, empty_query: bool = False) -> Select[
     if isinstance(stmt, Select):
         return stmt.with_only_columns(func.count(), maintain_column_froms=True)
     return select(func.count()).select_from(stmt.subquery())
+
+
+def _met_by_item_or_moment(det: Any, field_name: str, low: Any, high: Any) -> ColumnElement[bool]:
+    """The item's best value lies in [low, high], or (a video) one of its moments' values does.
+
+    An upper bound needs the moments: a video whose best confidence is above it may still have
+    a moment inside the range.
+    """
+    moment = aliased(VideoMoment)
+    in_moment = (
+        exists()
+        .where(
+            moment.media_id == det.media_id,
+            moment.label_id == det.label_id,
+            *_range(_term_column(moment, field_name), low, high),
+        )
+        .correlate(det)
+    )
+    return or_(and_(*_range(_term_column(det, field_name), low, high)), in_moment)
