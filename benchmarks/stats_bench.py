@@ -158,7 +158,11 @@ def main() -> None:
 
         return run
 
-    results: dict[str, object] = {"catalogue": str(args.path), "media": media, "labels": len(labels)}
+    results: dict[str, object] = {
+        "catalogue": str(args.path),
+        "media": media,
+        "labels": len(labels),
+    }
     for name, fn in (
         ("default_view", default_view),
         (f"histogram[{common.name}, {common.media_count} media]", histogram(common.name)),

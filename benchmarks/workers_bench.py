@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight per worker")
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--rate-limit", type=float, default=50.0)
+    parser.add_argument(
+        "--upload-rate", type=float, default=60.0, help="images uploaded per second"
+    )
     args = parser.parse_args()
 
     bindir = find_bindir()
@@ -85,24 +88,6 @@ def main() -> None:
         sqs = boto3.client("sqs", region_name=REGION)
         queue = sqs.create_queue(QueueName="bench-events")["QueueUrl"]
         setup_notifications(parse_uri(f"s3://{BUCKET}/{PREFIX}"), queue, clients=AWSClients())
-        print(f"uploading {args.images} images (each one sends an S3 event to the queue)...")
-        from PIL import Image
-
-        from tests.rekognition_double import labels_for_image
-
-        sample = make_image(200, 150, boxes=[(RED, (5, 5, 100, 75))])
-        canned = labels_for_image(Image.open(io.BytesIO(sample)), 50.0)
-        for i in range(args.images):
-            # Distinct bytes per image, so no result is reused: every image is a Rekognition call.
-            width = 100 + i % 400
-            height = 100 + (i // 400) % 400
-            data = make_image(width, height, boxes=[(RED, (5, 5, width // 2, height // 2))])
-            key = f"{PREFIX}img-{i:05d}.jpg"
-            s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-            # The double's answer is computed once here, not per call: its pure-Python pixel
-            # scan would otherwise make the double (in this process, under one GIL) the
-            # bottleneck instead of the 50 requests/s cap being measured.
-            fake.canned[key] = canned
         fake.latency_s = args.latency
         fake.rate_limit = args.rate_limit
         tps = args.rate_limit / args.workers * 0.95  # each worker's share of the account quota
@@ -135,6 +120,30 @@ def main() -> None:
                     text=True,
                 )
             )
+        print(
+            f"uploading {args.images} images at {args.upload_rate:.0f}/s while the workers run "
+            "(each upload sends an S3 event to the queue)..."
+        )
+        from PIL import Image
+
+        from tests.rekognition_double import labels_for_image
+
+        sample = make_image(200, 150, boxes=[(RED, (5, 5, 100, 75))])
+        canned = labels_for_image(Image.open(io.BytesIO(sample)), 50.0)
+        for i in range(args.images):
+            # Paced like a live library: moto's SQS scans its whole queue on every receive,
+            # so a backlog of thousands would measure moto, not the workers.
+            time.sleep(max(0.0, started + i / args.upload_rate - time.monotonic()))
+            # Distinct bytes per image, so no result is reused: every image is a Rekognition call.
+            width = 100 + i % 400
+            height = 100 + (i // 400) % 400
+            data = make_image(width, height, boxes=[(RED, (5, 5, width // 2, height // 2))])
+            key = f"{PREFIX}img-{i:05d}.jpg"
+            # The double's answer is computed once here, not per call: its pure-Python pixel
+            # scan would otherwise make the double (in this process, under one GIL) the
+            # bottleneck instead of the 50 requests/s cap being measured.
+            fake.canned[key] = canned
+            s3.put_object(Bucket=BUCKET, Key=key, Body=data)
         labelled = 0
         while labelled < args.images:
             time.sleep(0.5)
