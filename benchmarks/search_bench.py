@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import synthetic  # noqa: E402
-from catalog.db import open_catalogue  # noqa: E402
-from catalog.search import count_matches, first_page_ids, search  # noqa: E402
+from catalog.read.search import count_matches, first_page_ids, search  # noqa: E402
+from catalog.store.engine import open_catalogue  # noqa: E402
 
 PAGE_QUERIES = {
     "Car > 90": "Car > 90",

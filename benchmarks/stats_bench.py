@@ -20,22 +20,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from catalog.labelling import BoundingBox
+from catalog.store.media import add_billing, start_sync_run, store_result
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from catalog import stats, store  # noqa: E402
-from catalog.db import open_catalogue  # noqa: E402
-from catalog.labelling import (  # noqa: E402
-    BoundingBox,
-    DetectedLabel,
-    Instance,
-    LabelResult,
-    Moment,
-    VideoInfo,
-)
-from catalog.models import Label, LabelStat, Media  # noqa: E402
-from catalog.sources import SourceObject  # noqa: E402
+from catalog.labelling import DetectedLabel, Instance, LabelResult, Moment, VideoInfo
+from catalog.read.breakdowns import find_label, label_histogram, label_spread
+from catalog.read.stats import library_stats
+from catalog.sources import SourceObject
+from catalog.store.engine import open_catalogue
+from catalog.store.schema import Label, LabelStat, Media
 
 VOCABULARY = 3000
 OBJECT_LABELS = 450  # the first 15% get boxes
@@ -55,7 +52,7 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
     started = time.perf_counter()
     base = datetime(2020, 1, 1, tzinfo=UTC)
     with sessions.begin() as session:
-        run_id = store.start_sync_run(session, "s3://bench/", "rekognition").id
+        run_id = start_sync_run(session, "s3://bench/", "rekognition").id
     for first in range(0, count, 500):
         with sessions.begin() as session:
             for i in range(first, min(first + 500, count)):
@@ -86,8 +83,8 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
                         moments=moments,
                         video=VideoInfo("h264", "mp4", 30_000, 25.0, 1280, 720),
                     )
-                    store.store_result(session, obj, "video", result, sync_run_id=run_id)
-                    store.add_billing(session, run_id, video_ms=30_000)
+                    store_result(session, obj, "video", result, sync_run_id=run_id)
+                    add_billing(session, run_id, video_ms=30_000)
                 else:
                     labels = []
                     for name in picked:
@@ -102,8 +99,8 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
                         )
                         labels.append(DetectedLabel(name, c, boxes))
                     result = LabelResult("rekognition", "3.0", 50.0, labels=labels)
-                    store.store_result(session, obj, "image", result, sync_run_id=run_id)
-                    store.add_billing(session, run_id, images=1)
+                    store_result(session, obj, "image", result, sync_run_id=run_id)
+                    add_billing(session, run_id, images=1)
         done = min(first + 500, count)
         if done % 10_000 == 0 or done == count:
             rate = done / (time.perf_counter() - started)
@@ -149,12 +146,12 @@ def main() -> None:
 
     def default_view() -> object:
         with sessions() as session:
-            return stats.library_stats(session)
+            return library_stats(session)
 
     def histogram(name: str) -> Callable[[], object]:
         def run() -> object:
             with sessions() as session:
-                return stats.label_histogram(session, stats.find_label(session, name).id)
+                return label_histogram(session, find_label(session, name).id)
 
         return run
 
@@ -174,7 +171,7 @@ def main() -> None:
 
         def spread() -> object:
             with sessions() as session:
-                return stats.label_spread(session, common.name)
+                return label_spread(session, common.name)
 
         median, worst = _median_ms(spread, 3)
         results[f"label_spread[{common.name}] (scans; no target)"] = {

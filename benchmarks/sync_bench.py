@@ -30,9 +30,10 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from catalog.aws import AWSClients  # noqa: E402
-from catalog.db import open_catalogue  # noqa: E402
-from catalog.sync import SyncOptions, run_sync  # noqa: E402
+from catalog.aws.clients import AWSClients  # noqa: E402
+from catalog.ingest.sync import run_sync  # noqa: E402
+from catalog.ingest.types import SyncOptions  # noqa: E402
+from catalog.store.engine import open_catalogue  # noqa: E402
 from catalog.uris import parse_uri  # noqa: E402
 from tests.factories import RED, make_image  # noqa: E402
 

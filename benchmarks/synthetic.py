@@ -4,7 +4,7 @@ N media: about 90% images with 5-25 distinct labels each, drawn from a Zipf-Mand
 vocabulary of 3,000 labels (p(r) ~ 1/(r+1)); confidence = 100 - 50*Beta(a_label, 3) (50-100,
 mean about 86); about 15% of labels are objects with 0-6 boxes per image. About 10% videos with
 60-600 moments (500 ms slots) over 5-30 labels; each label is seen in one contiguous run, its
-detections row holds the best moment. Everything goes through catalog.bulkload.
+detections row holds the best moment. Everything goes through benchmarks.bulkload.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.bulkload import (
+from benchmarks.bulkload import (
     BulkBatch,
     analyze,
     bulk_load,
@@ -25,7 +25,7 @@ from catalog.bulkload import (
     insert_labels,
     rebuild_summaries,
 )
-from catalog.db import open_catalogue
+from catalog.store.engine import open_catalogue
 
 VOCABULARY = 3000
 # Real names at the ranks whose frequencies db-limits.md reports (Person 63%, Car 21%, ...).

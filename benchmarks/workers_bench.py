@@ -30,10 +30,10 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from catalog.aws import AWSClients  # noqa: E402
-from catalog.db import open_catalogue  # noqa: E402
-from catalog.models import LabelResult, Media  # noqa: E402
-from catalog.notifications import setup_notifications  # noqa: E402
+from catalog.aws.clients import AWSClients  # noqa: E402
+from catalog.aws.notify import setup_notifications  # noqa: E402
+from catalog.store.engine import open_catalogue  # noqa: E402
+from catalog.store.schema import LabelResult, Media  # noqa: E402
 from catalog.uris import parse_uri  # noqa: E402
 from tests.factories import RED, make_image  # noqa: E402
 from tests.pg import PostgresServer, find_bindir  # noqa: E402

@@ -1,4 +1,4 @@
-"""Alembic environment: a connection handed in by catalog.db, or the configured URL."""
+"""Alembic environment: a connection handed in by catalog.store.engine, or the configured URL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from catalog.config import Settings
-from catalog.models import Base
+from catalog.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -14,8 +14,8 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from catalog.aws import AWSClients
-from catalog.db import open_catalogue
+from catalog.aws.clients import AWSClients
+from catalog.store.engine import open_catalogue
 from tests.rekognition_double import FakeRekognition
 
 pytest_plugins = ["tests.pg"]
@@ -126,7 +126,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A real catalogue: a SQLite file, or a fresh database on the session's PostgreSQL."""
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return f"sqlite:///{tmp_path / 'catalog.store.engine'}"
 
 
 @pytest.fixture

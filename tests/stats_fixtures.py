@@ -12,10 +12,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog import store
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
-from catalog.models import STATUS_FAILED, STATUS_LABELLED, STATUS_PENDING, Media
 from catalog.sources import SourceObject
+from catalog.store.media import (
+    add_billing,
+    mark_deleted,
+    record_pending,
+    start_sync_run,
+    store_failure,
+    store_result,
+)
+from catalog.store.reads import get_media
+from catalog.store.schema import STATUS_FAILED, STATUS_LABELLED, STATUS_PENDING, Media
 
 BUCKET = "media-library"
 VOCABULARY = ["Person", "Car", "Dog", "Cat", "Tree", "Outdoors", "Building", "Sky", "Beach"]
@@ -108,7 +116,7 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
     rng = random.Random(seed)
     lib = Library()
     with sessions.begin() as session:
-        run = store.start_sync_run(session, f"s3://{BUCKET}/", "rekognition")
+        run = start_sync_run(session, f"s3://{BUCKET}/", "rekognition")
         run_id = run.id
     prefixes = ["2023/", "2024/", "holiday/", ""]
     for i in range(60):
@@ -121,20 +129,20 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
             if is_video:
                 duration = rng.choice([4000, 10_000, 61_000])
                 result, labels = _video_result(rng, duration)
-                store.store_result(
+                store_result(
                     session, _obj(key, f"e{i}", size, modified), "video", result, sync_run_id=run_id
                 )
-                store.add_billing(session, run_id, video_ms=duration)
+                add_billing(session, run_id, video_ms=duration)
                 lib.billed_video_ms += duration
                 lib.expected[key] = Expected(
                     key, "video", STATUS_LABELLED, modified, size, duration, labels
                 )
             else:
                 result, labels = _image_result(rng)
-                store.store_result(
+                store_result(
                     session, _obj(key, f"e{i}", size, modified), "image", result, sync_run_id=run_id
                 )
-                store.add_billing(session, run_id, images=1)
+                add_billing(session, run_id, images=1)
                 lib.billed_images += 1
                 lib.expected[key] = Expected(
                     key, "image", STATUS_LABELLED, modified, size, 0, labels
@@ -145,7 +153,7 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
         e = lib.expected[key]
         with sessions.begin() as session:
             result, labels = _image_result(rng)
-            store.store_result(
+            store_result(
                 session,
                 _obj(key, f"new-{key}", e.size_bytes + 5, e.modified),
                 "image",
@@ -159,8 +167,8 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
         :1
     ]
     with sessions.begin() as session:
-        ids = [store.get_media(session, "s3", BUCKET, k).id for k in gone]  # type: ignore[union-attr]
-        store.mark_deleted(session, ids)
+        ids = [get_media(session, "s3", BUCKET, k).id for k in gone]  # type: ignore[union-attr]
+        mark_deleted(session, ids)
     for key in gone:
         lib.expected[key].status = "deleted"
         lib.expected[key].labels = {}
@@ -168,7 +176,7 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
     key = [k for k in keys if k.endswith(".jpg")][30]
     e = lib.expected[key]
     with sessions.begin() as session:
-        store.store_failure(
+        store_failure(
             session,
             _obj(key, "changed", e.size_bytes, e.modified),
             "image",
@@ -181,20 +189,20 @@ def build_library(sessions: sessionmaker[Session], seed: int = 7) -> Library:
         key = f"broken/bad-{j}.jpg"
         modified = datetime(2024, 5, 1, tzinfo=UTC)
         with sessions.begin() as session:
-            store.store_failure(session, _obj(key, f"b{j}", 10, modified), "image", code, "nope")
+            store_failure(session, _obj(key, f"b{j}", 10, modified), "image", code, "nope")
         lib.expected[key] = Expected(key, "image", STATUS_FAILED, modified, 10)
     for j in range(2):
         key = f"queue/clip-{j}.mp4"
         modified = datetime(2024, 6, 1, tzinfo=UTC)
         with sessions.begin() as session:
-            store.record_pending(session, _obj(key, f"p{j}", 20, modified), "video")
+            record_pending(session, _obj(key, f"p{j}", 20, modified), "video")
         lib.expected[key] = Expected(key, "video", STATUS_PENDING, modified, 20)
     # Re-label a video (same key, new moments).
     key = next(k for k in keys if k.endswith(".mp4") and k not in gone)
     e = lib.expected[key]
     with sessions.begin() as session:
         result, labels = _video_result(rng, e.duration_ms)
-        store.store_result(
+        store_result(
             session, _obj(key, "v2", e.size_bytes, e.modified), "video", result, sync_run_id=run_id
         )
     e.labels = labels

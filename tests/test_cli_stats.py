@@ -9,8 +9,8 @@ import json
 import pytest
 from PIL import Image
 
-from catalog import draw
-from catalog.export import iter_export_rows
+from catalog.read.export import iter_export_rows
+from catalog.render import draw
 from tests.factories import car_jpeg
 from tests.stats_fixtures import Expected, Library, build_library
 from tests.test_stats import _expected_labels
@@ -19,12 +19,12 @@ from tests.test_stats import _expected_labels
 @pytest.fixture(scope="module")
 def db_url(tmp_path_factory) -> str:
     """One catalogue for this module's read-only tests (they never write to it)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('cli-stats') / 'catalog.db'}"
+    return f"sqlite:///{tmp_path_factory.mktemp('cli-stats') / 'catalog.store.engine'}"
 
 
 @pytest.fixture(scope="module")
 def library(db_url) -> Library:
-    from catalog.db import open_catalogue
+    from catalog.store.engine import open_catalogue
 
     return build_library(open_catalogue(db_url)[1])
 
@@ -187,7 +187,7 @@ def test_export_jsonl_with_where(invoke, library):
 
 
 def test_export_batches_do_not_change_the_rows(db_url, library):
-    from catalog.db import open_catalogue
+    from catalog.store.engine import open_catalogue
 
     with open_catalogue(db_url)[1]() as session:
         small = [r.to_dict() for r in iter_export_rows(session, batch_size=7)]

@@ -9,9 +9,9 @@ import av
 import pytest
 from PIL import Image
 
-from catalog import draw
-from catalog.details import InstanceDetail, LabelDetail, MediaDetail
 from catalog.errors import NotFoundError
+from catalog.read.details import InstanceDetail, LabelDetail, MediaDetail
+from catalog.render import draw
 from tests.factories import make_image
 
 WHITE = (255, 255, 255)

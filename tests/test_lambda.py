@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from catalog import aws_lambda
-from catalog.db import open_catalogue
-from catalog.models import Media
+from catalog.ingest import aws_lambda
+from catalog.store.engine import open_catalogue
+from catalog.store.schema import Media
 from tests.factories import car_jpeg
 
 
@@ -52,7 +52,7 @@ def test_direct_s3_event_labels_the_object_with_the_configured_confidence(
     assert _statuses(lambda_env) == {"in/red car.jpg": "labelled"}
     _, sessions = open_catalogue(lambda_env)
     with sessions() as session:
-        from catalog.models import LabelResult
+        from catalog.store.schema import LabelResult
 
         assert session.execute(select(LabelResult.min_confidence)).scalar_one() == 75.0
 

@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from catalog import claims, store
-from catalog.db import open_catalogue
-from catalog.models import LabelResult as LabelResultRow
-from catalog.models import Media
 from catalog.sources import SourceObject
+from catalog.store import claims
+from catalog.store.engine import open_catalogue
+from catalog.store.media import is_stale_sequencer, record_pending, store_result
+from catalog.store.reads import get_media, stored_media
+from catalog.store.schema import LabelResult as LabelResultRow
+from catalog.store.schema import Media
 from tests.factories import RED, make_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +90,7 @@ def test_a_live_claim_keeps_other_claimers_out(db_url: str) -> None:
     assert claims.claim_object(sessions, obj, "image", None, owner="one")
     assert not claims.claim_object(sessions, obj, "image", None, owner="two")
     with sessions() as session:
-        stored = store.stored_media(store.get_media(session, "s3", "b", "a.jpg"))  # type: ignore[arg-type]
+        stored = stored_media(get_media(session, "s3", "b", "a.jpg"))  # type: ignore[arg-type]
     assert not claims.claim_object(sessions, obj, "image", stored, owner="two")
     assert claims.claim_object(sessions, obj, "image", stored, owner="one")
 
@@ -98,7 +100,7 @@ def test_an_expired_lease_can_be_taken_over(db_url: str) -> None:
     obj = _obj("a.jpg")
     assert claims.claim_object(sessions, obj, "image", None, owner="dead", lease_s=-1)
     with sessions() as session:
-        stored = store.stored_media(store.get_media(session, "s3", "b", "a.jpg"))  # type: ignore[arg-type]
+        stored = stored_media(get_media(session, "s3", "b", "a.jpg"))  # type: ignore[arg-type]
     assert claims.claim_object(sessions, obj, "image", stored, owner="alive")
 
 
@@ -109,9 +111,9 @@ def test_a_claim_fails_when_the_row_changed_since_the_diff(db_url: str) -> None:
     obj = _obj("a.jpg")
     assert claims.claim_object(sessions, obj, "image", None, owner="one")
     with sessions() as session:
-        seen = store.stored_media(store.get_media(session, "s3", "b", "a.jpg"))  # type: ignore[arg-type]
+        seen = stored_media(get_media(session, "s3", "b", "a.jpg"))  # type: ignore[arg-type]
     with sessions.begin() as session:
-        store.store_result(
+        store_result(
             session, obj, "image", LabelResult("rekognition", "3.0", 50.0), sync_run_id=None
         )
     assert not claims.claim_object(sessions, obj, "image", seen, owner="two")
@@ -121,7 +123,7 @@ def test_claim_pending_hands_each_row_to_one_claimer(db_url: str) -> None:
     _, sessions = open_catalogue(db_url)
     with sessions.begin() as session:
         for i in range(5):
-            store.record_pending(session, _obj(f"v{i}.mp4"), "video")
+            record_pending(session, _obj(f"v{i}.mp4"), "video")
     with sessions.begin() as session:
         first = claims.claim_pending(session, owner="one", limit=3)
     with sessions.begin() as session:
@@ -149,4 +151,4 @@ def test_claim_pending_hands_each_row_to_one_claimer(db_url: str) -> None:
 def test_sequencers_compare_right_padded(
     stored: str | None, incoming: str | None, stale: bool
 ) -> None:
-    assert store.is_stale_sequencer(stored, incoming) is stale
+    assert is_stale_sequencer(stored, incoming) is stale

@@ -7,7 +7,6 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.models import Label
 from catalog.query.compile import (
     LabelTerm,
     Resolution,
@@ -19,7 +18,8 @@ from catalog.query.compile import (
     resolve,
 )
 from catalog.query.parse import CountCondition, LabelCondition, Not, parse_query
-from catalog.search import matching_media_ids
+from catalog.read.search import matching_media_ids
+from catalog.store.schema import Label
 from tests.test_search import build_catalogue
 
 CAR, PERSON, DOG, CAT = 1, 2, 3, 4

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from catalog import report, store
-from catalog.draw import read_media_bytes
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
+from catalog.render import report
+from catalog.render.draw import read_media_bytes
 from catalog.sources import SourceObject
+from catalog.store.media import store_failure, store_result
 from tests.factories import BLUE, RED, make_image
 from tests.test_draw import _make_video
 
@@ -59,7 +60,7 @@ def local_library(sessions, tmp_path):
             datetime(2024, 1 + i, 1, tzinfo=UTC),
         )
         with sessions.begin() as session:
-            store.store_result(
+            store_result(
                 session,
                 obj,
                 "image",
@@ -80,10 +81,10 @@ def local_library(sessions, tmp_path):
         "file", "", str(clip), clip.stat().st_size, "v", datetime(2024, 3, 1, tzinfo=UTC)
     )
     with sessions.begin() as session:
-        store.store_result(session, obj, "video", video, sync_run_id=None)
+        store_result(session, obj, "video", video, sync_run_id=None)
     with sessions.begin() as session:
         gone = SourceObject("s3", "b", "x/missing.jpg", 1, "m", datetime(2024, 1, 1, tzinfo=UTC))
-        store.store_failure(session, gone, "image", "InvalidImageFormat", "not an image")
+        store_failure(session, gone, "image", "InvalidImageFormat", "not an image")
     return folder
 
 
@@ -107,7 +108,7 @@ def test_report_embeds_its_charts_and_thumbnails(sessions, local_library):
 def test_report_with_a_subset_counts_only_the_selected_media(sessions, local_library):
     from sqlalchemy import select
 
-    from catalog.models import Detection, Label, Media
+    from catalog.store.schema import Detection, Label, Media
 
     persons = (
         select(Media.id)

@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.db import open_catalogue
 from catalog.errors import QueryError
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment
-from catalog.models import (
+from catalog.read.search import count_matches, matching_media_ids, search
+from catalog.sources import SourceObject
+from catalog.store.engine import open_catalogue
+from catalog.store.media import mark_deleted, record_pending, store_result
+from catalog.store.schema import (
     Detection,
     LabelHistogram,
     LabelStat,
@@ -23,9 +26,6 @@ from catalog.models import (
     MediaTotal,
     VideoMoment,
 )
-from catalog.search import count_matches, matching_media_ids, search
-from catalog.sources import SourceObject
-from catalog.store import mark_deleted, record_pending, store_result
 
 BUCKET = "lib"
 MB = 1_000_000
@@ -122,7 +122,7 @@ def build_catalogue(sessions: sessionmaker[Session]) -> None:
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
     """A session factory over the hand-built catalogue (built once; the tests only read it)."""
-    path = tmp_path_factory.mktemp("search") / "catalog.db"
+    path = tmp_path_factory.mktemp("search") / "catalog.store.engine"
     sessions = open_catalogue(f"sqlite:///{path}")[1]
     build_catalogue(sessions)
     return sessions

@@ -7,19 +7,24 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from catalog import stats
 from catalog.errors import NotFoundError, UsageError
-from catalog.models import Media
 from catalog.pricing import estimate_cost
+from catalog.read.breakdowns import cooccurring_labels, find_label, key_prefix, label_histogram
+from catalog.read.stats import (
+    failures_by_reason,
+    library_stats,
+    top_media_for_label,
+)
+from catalog.store.schema import Media
 from tests.stats_fixtures import Expected, Library, build_library
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """One catalogue shared by the read-only tests of this module."""
-    from catalog.db import open_catalogue
+    from catalog.store.engine import open_catalogue
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('stats') / 'catalog.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('stats') / 'catalog.store.engine'}"
     factory = open_catalogue(url)[1]
     return factory, build_library(factory)
 
@@ -65,7 +70,7 @@ def _expected_labels(items: list[Expected], top: int) -> list[dict[str, object]]
 
 def test_totals_match_the_fixtures(sessions, library):
     with sessions() as session:
-        result = stats.library_stats(session)
+        result = library_stats(session)
     live = library.live()
     by_status = Counter(e.status for e in library.expected.values())
     assert result.media.to_dict() == {
@@ -89,13 +94,13 @@ def test_totals_match_the_fixtures(sessions, library):
 @pytest.mark.parametrize("top", [1, 3, 20])
 def test_top_labels_match_the_fixtures(sessions, library, top):
     with sessions() as session:
-        result = stats.library_stats(session, top=top)
+        result = library_stats(session, top=top)
     assert [label.to_dict() for label in result.labels] == _expected_labels(library.live(), top)
 
 
 def test_label_spread_matches_the_fixtures(sessions, library):
     with sessions() as session:
-        spread = stats.library_stats(session, label="car").label
+        spread = library_stats(session, label="car").label
     assert spread is not None
     carrying = [e for e in library.live() if "Car" in e.labels]
     histogram = [0] * 10
@@ -116,19 +121,19 @@ def test_every_label_histogram_matches_the_fixtures(sessions, library):
     live = library.live()
     with sessions() as session:
         for name in _label_table(live):
-            label = stats.find_label(session, name)
+            label = find_label(session, name)
             expected = [0] * 10
             for e in live:
                 if name in e.labels:
                     expected[min(9, e.labels[name][0] // 1000)] += 1
-            assert stats.label_histogram(session, label.id) == expected, name
+            assert label_histogram(session, label.id) == expected, name
 
 
 def test_subset_statistics_aggregate_only_the_selected_media(sessions, library):
     chosen = [e for e in library.labelled() if e.key.startswith("2024/")]
     subset = select(Media.id).where(Media.key.like("2024/%"), Media.status == "labelled")
     with sessions() as session:
-        result = stats.library_stats(session, top=50, label="Person", subset=subset, where="x")
+        result = library_stats(session, top=50, label="Person", subset=subset, where="x")
     assert result.media.total == result.media.labelled == len(chosen)
     assert result.media.videos == sum(e.kind == "video" for e in chosen)
     assert [label.to_dict() for label in result.labels] == _expected_labels(chosen, 50)
@@ -143,17 +148,17 @@ def test_subset_statistics_aggregate_only_the_selected_media(sessions, library):
 
 
 def test_deleting_everything_empties_the_label_statistics(tmp_path):
-    from catalog import store
-    from catalog.db import open_catalogue
+    from catalog.store.engine import open_catalogue
+    from catalog.store.media import mark_deleted
 
     sessions = open_catalogue(f"sqlite:///{tmp_path / 'own.db'}")[1]
     library = build_library(sessions)
 
     with sessions.begin() as session:
         ids = list(session.execute(select(Media.id)).scalars())
-        store.mark_deleted(session, ids)
+        mark_deleted(session, ids)
     with sessions() as session:
-        result = stats.library_stats(session)
+        result = library_stats(session)
     assert result.labels == []
     assert result.distinct_labels == 0
     assert result.media.total == 0
@@ -162,17 +167,17 @@ def test_deleting_everything_empties_the_label_statistics(tmp_path):
 
 def test_unknown_label_is_a_clear_error(sessions, library):
     with sessions() as session, pytest.raises(NotFoundError, match="no label called 'Unicorn'"):
-        stats.library_stats(session, label="Unicorn")
+        library_stats(session, label="Unicorn")
 
 
 def test_top_must_be_positive(sessions, library):
     with sessions() as session, pytest.raises(UsageError, match="--top"):
-        stats.library_stats(session, top=0)
+        library_stats(session, top=0)
 
 
 def test_failures_are_grouped_by_reason(sessions, library):
     with sessions() as session:
-        reasons = stats.failures_by_reason(session)
+        reasons = failures_by_reason(session)
     assert [(r.code, r.media) for r in reasons] == [("InvalidImageFormat", 3), ("ImageTooLarge", 1)]
 
 
@@ -182,7 +187,7 @@ def test_top_media_are_the_highest_confidence_ones(sessions, library):
         key=lambda e: -e.labels["Dog"][0],
     )
     with sessions() as session:
-        top = stats.top_media_for_label(session, "Dog", limit=3)
+        top = top_media_for_label(session, "Dog", limit=3)
     assert [t.confidence for t in top] == [e.labels["Dog"][0] / 100 for e in carrying[:3]]
 
 
@@ -196,16 +201,16 @@ def test_top_media_are_the_highest_confidence_ones(sessions, library):
     ],
 )
 def test_key_prefix(key, depth, prefix):
-    assert stats.key_prefix(key, depth) == prefix
+    assert key_prefix(key, depth) == prefix
 
 
 def test_cooccurrence_of_a_large_label_is_estimated_from_a_sample(sessions, library):
     carrying = [e for e in library.live() if "Person" in e.labels]
     actual = Counter(name for e in carrying for name in e.labels if name != "Person")
     with sessions() as session:
-        label = stats.find_label(session, "Person")
-        exact = stats.cooccurring_labels(session, label.id, media=len(carrying))
-        estimate = stats.cooccurring_labels(
+        label = find_label(session, "Person")
+        exact = cooccurring_labels(session, label.id, media=len(carrying))
+        estimate = cooccurring_labels(
             session, label.id, media=len(carrying), sample_size=len(carrying) // 2
         )
     assert exact.sample is None

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from catalog import media as media_rules
-from catalog.details import get_media_detail
 from catalog.errors import NotFoundError
-from catalog.models import Detection, LabelHistogram, LabelStat, Media, MediaTotal
-from catalog.sync import SyncOptions, run_sync
+from catalog.ingest.sync import run_sync
+from catalog.ingest.types import SyncOptions
+from catalog.labelling import media as media_rules
+from catalog.read.details import get_media_detail
+from catalog.store.schema import Detection, LabelHistogram, LabelStat, Media, MediaTotal
 from catalog.uris import parse_uri
 from tests.factories import BLUE, GREEN, RED, YELLOW, car_jpeg, make_image
 
@@ -149,7 +150,7 @@ def test_changed_image_labels_are_replaced(clients, sessions, put, rekognition_d
 
 
 def _stat(session, name):
-    from catalog.models import Label
+    from catalog.store.schema import Label
 
     value = session.execute(
         select(LabelStat.media_count)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from catalog.models import Label as LabelRow
-from catalog.models import LabelResult, LabelStat, Media
 from catalog.sources.local import LocalSource
+from catalog.store.schema import Label as LabelRow
+from catalog.store.schema import LabelResult, LabelStat, Media
 from tests.factories import RED, make_image
 from tests.onnx_models import write_constant_detector
 

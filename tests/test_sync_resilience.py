@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from catalog.models import Detection, Media
+from catalog.store.schema import Detection, Media
 from tests.factories import RED, car_jpeg, make_image
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from catalog.models import Label, Media, VideoMoment, VideoSegment
+from catalog.store.schema import Label, Media, VideoMoment, VideoSegment
 from tests.factories import RED, car_video, make_video
 
 ROOT = "s3://media-library/clips/"
@@ -319,7 +319,7 @@ def test_show_prints_a_video_timeline(invoke: Any, put: Any, rekognition_double:
 def test_images_and_videos_sync_together(
     invoke: Any, put: Any, sessions: Any, rekognition_double: Any
 ) -> None:
-    from catalog.models import LabelStat
+    from catalog.store.schema import LabelStat
     from tests.factories import car_jpeg
 
     rekognition_double.video_polls = 3
@@ -342,7 +342,8 @@ def test_images_and_videos_sync_together(
 def test_progress_events_count_running_jobs(
     put: Any, sessions: Any, clients: Any, rekognition_double: Any
 ) -> None:
-    from catalog.sync import SyncOptions, run_sync
+    from catalog.ingest.sync import run_sync
+    from catalog.ingest.types import SyncOptions
     from catalog.uris import parse_uri
 
     rekognition_double.video_polls = 4

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from catalog.models import Media, utcnow
+from catalog.store.schema import Media, utcnow
 from tests.factories import car_video
 
 ROOT = "s3://media-library/clips/"

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from catalog.labelling.rekognition_video import VideoJobRequest, client_request_token
-from catalog.video import S3RangeReader, probe, probe_s3, transcode_to_mp4
+from catalog.labelling.video import S3RangeReader, probe, probe_s3, transcode_to_mp4
 from tests.factories import car_video, make_video
 
 BUCKET = "media-library"

@@ -12,13 +12,13 @@ import boto3
 import pytest
 from sqlalchemy import select
 
-from catalog.aws import AWSClients
-from catalog.db import open_catalogue
-from catalog.models import Media
-from catalog.notifications import setup_notifications
-from catalog.sync import SyncOptions
+from catalog.aws.clients import AWSClients
+from catalog.aws.notify import setup_notifications
+from catalog.ingest.types import SyncOptions
+from catalog.ingest.worker import Worker, WorkerOptions, WorkerReport
+from catalog.store.engine import open_catalogue
+from catalog.store.schema import Media
 from catalog.uris import parse_uri
-from catalog.worker import Worker, WorkerOptions, WorkerReport
 from tests.conftest import REGION
 from tests.factories import car_jpeg
 
@@ -29,7 +29,7 @@ PREFIX = "incoming/"
 def db_url(tmp_path: Any) -> str:
     """Event handling does not depend on the backend: SQLite here; the multi-process worker
     tests (test_worker_processes.py) run on PostgreSQL."""
-    return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return f"sqlite:///{tmp_path / 'catalog.store.engine'}"
 
 
 @pytest.fixture

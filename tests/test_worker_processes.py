@@ -16,11 +16,11 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
-from catalog.aws import AWSClients
-from catalog.db import open_catalogue
-from catalog.models import LabelResult as LabelResultRow
-from catalog.models import Media
-from catalog.notifications import setup_notifications
+from catalog.aws.clients import AWSClients
+from catalog.aws.notify import setup_notifications
+from catalog.store.engine import open_catalogue
+from catalog.store.schema import LabelResult as LabelResultRow
+from catalog.store.schema import Media
 from catalog.uris import parse_uri
 from tests.conftest import REGION
 from tests.factories import RED, make_image

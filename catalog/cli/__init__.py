@@ -47,16 +47,16 @@ class CatalogGroup(TyperGroup):
     """Turns CatalogError into one stderr line and its exit code, and Ctrl-C into exit 130."""
 
     def invoke(self, ctx: Any) -> Any:
-        from catalog import render
+        from catalog.render.writers import error, note
 
         try:
             return super().invoke(ctx)
         except CatalogError as exc:
             log.debug("error", exc_info=True)
-            render.error(exc.message)
+            error(exc.message)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            render.note(
+            note(
                 "Interrupted: every result finished before Ctrl-C is saved; run the command again to go on."
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -88,7 +88,7 @@ def main_callback(
             "--db",
             envvar=DATABASE_ENV,
             help="Database URL (sqlite:///path.db, postgresql://...) or a SQLite file path. "
-            "Default: catalog.db in the working directory.",
+            "Default: catalog.store.engine in the working directory.",
             show_default=False,
         ),
     ] = None,

@@ -15,14 +15,14 @@ def upgrade_command(ctx: typer.Context) -> None:
 
     Example: catalog --db postgresql://catalog@db.internal/catalog db upgrade
     """
-    from catalog import render
-    from catalog.db import make_engine, upgrade_to_head
+    from catalog.render.writers import note
+    from catalog.store.engine import make_engine, upgrade_to_head
 
     before, after = upgrade_to_head(make_engine(settings(ctx).database_url))
     if before == after:
-        render.note(f"The catalogue is already at revision {after}.")
+        note(f"The catalogue is already at revision {after}.")
     else:
-        render.note(f"Upgraded the catalogue from {before or 'an empty database'} to {after}.")
+        note(f"Upgraded the catalogue from {before or 'an empty database'} to {after}.")
 
 
 @app.command("current")
@@ -31,7 +31,7 @@ def current_command(ctx: typer.Context) -> None:
 
     Example: catalog db current
     """
-    from catalog.db import current_revision, head_revision, make_engine
+    from catalog.store.engine import current_revision, head_revision, make_engine
 
     current = current_revision(make_engine(settings(ctx).database_url))
     head = head_revision()

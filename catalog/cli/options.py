@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.config import Settings
 
 if TYPE_CHECKING:  # boto3 is heavy: imported only by the commands that talk to AWS
-    from catalog.aws import AWSClients
+    from catalog.aws.clients import AWSClients
 
 
 class OutputFormat(StrEnum):
@@ -53,7 +53,7 @@ def settings(ctx: typer.Context) -> Settings:
 
 def sessions(ctx: typer.Context) -> sessionmaker[Session]:
     """A session factory on a catalogue brought to the head revision."""
-    from catalog.db import open_catalogue
+    from catalog.store.engine import open_catalogue
 
     _, factory = open_catalogue(settings(ctx).database_url)
     return factory
@@ -61,7 +61,7 @@ def sessions(ctx: typer.Context) -> sessionmaker[Session]:
 
 def aws_clients(ctx: typer.Context, max_pool_connections: int = 50) -> AWSClients:
     """The run's AWS clients, from --profile/--region and the standard chain."""
-    from catalog.aws import AWSClients
+    from catalog.aws.clients import AWSClients
 
     current = settings(ctx)
     return AWSClients(current.profile, current.region, max_pool_connections=max_pool_connections)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from catalog.cli.options import FormatOpt, OutputFormat, aws_clients, sessions
+from catalog.render.views import render_labels
 
 SEARCH_HELP = (
     "Find media by label, confidence, instance count, kind, key, category, date and size.\n\n"
@@ -80,21 +81,22 @@ def search_command(
         int, typer.Option("--expires", min=1, max=604800, help="Presigned URL lifetime, seconds.")
     ] = 3600,
 ) -> None:
-    from catalog import render
-    from catalog.search import count_matches, s3_presigner, search
+    from catalog.read.labels import s3_presigner
+    from catalog.read.search import count_matches, search
+    from catalog.render.views import render_hints, render_search_count, render_search_hits
 
     with sessions(ctx)() as session:
         if count:
             counted = count_matches(session, query)
-            render.render_hints(counted.hints)
-            render.render_search_count(counted, output.value)
+            render_hints(counted.hints)
+            render_search_count(counted, output.value)
             return
         if limit is None:
             limit = 50 if output == OutputFormat.table else 0
         presign = s3_presigner(aws_clients(ctx), expires) if urls else None
         result = search(session, query, limit=limit or None, sort=sort.value, presign=presign)
-        render.render_hints(result.hints)
-        render.render_search_hits(result, output.value, limit=limit or None)
+        render_hints(result.hints)
+        render_search_hits(result, output.value, limit=limit or None)
 
 
 search_command.__doc__ = SEARCH_HELP
@@ -121,12 +123,11 @@ def labels_command(
 
     Example: catalog labels car --format json
     """
-    from catalog import render
-    from catalog.search import list_labels
+    from catalog.read.labels import list_labels
 
     with sessions(ctx)() as session:
         labels = list_labels(session, pattern)
-    render.render_labels(labels[:limit] if limit else labels, output.value, total=len(labels))
+    render_labels(labels[:limit] if limit else labels, output.value, total=len(labels))
 
 
 def register(app: typer.Typer) -> None:

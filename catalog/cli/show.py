@@ -15,6 +15,7 @@ from catalog.cli.options import (
     aws_clients,
     sessions,
 )
+from catalog.render.views import render_failures
 
 
 def show_command(
@@ -39,17 +40,18 @@ def show_command(
 
     Example: catalog show s3://my-photos/2024/beach.jpg --draw beach-boxes.png
     """
-    from catalog import render
-    from catalog.details import get_media_detail
+    from catalog.read.details import get_media_detail
+    from catalog.render.views import render_media_detail
+    from catalog.render.writers import note
 
     with sessions(ctx)() as session:
         detail = get_media_detail(session, uri)
     if draw is not None:
-        from catalog.draw import write_media_picture
+        from catalog.render.draw import write_media_picture
 
         write_media_picture(detail, draw, lambda: aws_clients(ctx, 2).s3)
-        render.note(f"Wrote {draw}")
-    render.render_media_detail(detail, output.value)
+        note(f"Wrote {draw}")
+    render_media_detail(detail, output.value)
 
 
 def failures_command(
@@ -62,11 +64,10 @@ def failures_command(
 
     Example: catalog failures --format json
     """
-    from catalog import render
-    from catalog.details import iter_failures
+    from catalog.read.details import iter_failures
 
     with sessions(ctx)() as session:
-        render.render_failures(iter_failures(session), output.value)
+        render_failures(iter_failures(session), output.value)
 
 
 def register(app: typer.Typer) -> None:

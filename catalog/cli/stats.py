@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from catalog.cli.options import aws_clients, sessions
+from catalog.render.statistics import render_export, render_report_summary
 
 
 class StatsFormat(StrEnum):
@@ -65,14 +66,14 @@ def stats_command(
 
     Example: catalog stats --top 10 --label Dog --where 'Person > 80'
     """
-    from catalog import render
-    from catalog.stats import library_stats
+    from catalog.read.stats import library_stats
+    from catalog.render.statistics import render_stats
 
     with sessions(ctx)() as session:
         result = library_stats(
             session, top=top, label=label, where=where, prefix_depth=prefix_depth
         )
-    render.render_stats(result, output.value)
+    render_stats(result, output.value)
 
 
 def report_command(
@@ -90,9 +91,8 @@ def report_command(
 
     Example: catalog report --out report.html --where 'Dog OR Cat'
     """
-    from catalog import render
-    from catalog.draw import read_media_bytes
-    from catalog.report import build_report, ensure_writable, save_report
+    from catalog.render.draw import read_media_bytes
+    from catalog.render.report import build_report, ensure_writable, save_report
 
     ensure_writable(out)
 
@@ -102,7 +102,7 @@ def report_command(
     with sessions(ctx)() as session:
         result = build_report(session, where=where, top=top, fetch=fetch)
     save_report(result, out)
-    render.render_report_summary(result, out)
+    render_report_summary(result, out)
 
 
 def export_command(
@@ -116,11 +116,10 @@ def export_command(
 
     Example: catalog export --format jsonl --where 'Car > 90' > cars.jsonl
     """
-    from catalog import render
-    from catalog.export import iter_export_rows
+    from catalog.read.export import iter_export_rows
 
     with sessions(ctx)() as session:
-        render.render_export(iter_export_rows(session, where=where), output.value)
+        render_export(iter_export_rows(session, where=where), output.value)
 
 
 def register(app: typer.Typer) -> None:

@@ -137,8 +137,10 @@ def sync_command(
 
     Example: catalog sync s3://my-photos/2024/ --min-confidence 70; catalog sync ./photos
     """
-    from catalog import render
-    from catalog.sync import SyncOptions, run_sync
+    from catalog.ingest.sync import run_sync
+    from catalog.ingest.types import SyncOptions
+    from catalog.render.progress import sync_progress
+    from catalog.render.views import render_sync_report
     from catalog.uris import parse_uri
 
     target = parse_uri(uri)
@@ -160,7 +162,7 @@ def sync_command(
     )
     needs_aws = target.is_s3 or labeller == LabellerChoice.rekognition
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None
-    with render.sync_progress(progress and output == DetailFormat.table) as on_event:
+    with sync_progress(progress and output == DetailFormat.table) as on_event:
         report = run_sync(
             target,
             sessions=sessions(ctx),
@@ -172,7 +174,7 @@ def sync_command(
             model_path=model,
             classes_path=classes,
         )
-    render.render_sync_report(report, output.value)
+    render_sync_report(report, output.value)
     if report.failed:
         raise typer.Exit(EXIT_OBJECTS_FAILED)
 

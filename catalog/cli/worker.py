@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sessions
+from catalog.render.views import render_notify_setup
+from catalog.render.writers import write_json_object
 
 notify_app = typer.Typer(
     name="notify",
@@ -63,9 +65,10 @@ def worker_command(
 
     Example: catalog --db postgresql://catalog@db/catalog worker --queue https://sqs.eu-west-1.amazonaws.com/123456789012/media-events
     """
-    from catalog import render
-    from catalog.sync import SyncOptions
-    from catalog.worker import WorkerOptions, run_worker
+    from catalog.ingest.types import SyncOptions
+    from catalog.ingest.worker import WorkerOptions, run_worker
+    from catalog.render.progress import worker_events
+    from catalog.render.views import render_worker_report
 
     options = WorkerOptions(queue, concurrency, wait_time, visibility_timeout)
     sync_options = SyncOptions(min_confidence=min_confidence, max_labels=max_labels)
@@ -76,9 +79,9 @@ def worker_command(
         options=options,
         sync_options=sync_options,
         tps=tps or None,
-        on_event=render.worker_events(quiet is False),
+        on_event=worker_events(quiet is False),
     )
-    render.render_worker_report(report, output.value)
+    render_worker_report(report, output.value)
 
 
 @notify_app.command("setup")
@@ -101,8 +104,7 @@ def notify_setup_command(
 
     Example: catalog notify setup s3://my-photos/2024/ --queue https://sqs.eu-west-1.amazonaws.com/123456789012/media-events
     """
-    from catalog import render
-    from catalog.notifications import setup_notifications
+    from catalog.aws.notify import setup_notifications
     from catalog.uris import parse_uri
 
     report = setup_notifications(
@@ -111,7 +113,7 @@ def notify_setup_command(
         clients=aws_clients(ctx),
         queue_policy=queue_policy,
     )
-    render.render_notify_setup(report, output.value)
+    render_notify_setup(report, output.value)
 
 
 def iam_policy_command(
@@ -127,11 +129,10 @@ def iam_policy_command(
 
     Example: catalog iam-policy s3://my-photos/2024/ --queue arn:aws:sqs:eu-west-1:123456789012:media-events
     """
-    from catalog import render
-    from catalog.iam import iam_policy
+    from catalog.aws.iam import iam_policy
     from catalog.uris import parse_uri
 
-    render.write_json_object(iam_policy(parse_uri(uri, allow_local=False), queue))
+    write_json_object(iam_policy(parse_uri(uri, allow_local=False), queue))
 
 
 def register(app: typer.Typer) -> None:

@@ -86,10 +86,44 @@ class ImageInput:
 
 
 class ImageLabeller(Protocol):
-    """Anything that turns an image into labels."""
+    """Anything that turns an image into labels, with the capabilities the pipeline asks about.
 
-    name: str
+    - `model_version`: the model a result will come from, when known before labelling (the local
+      labeller knows it; Rekognition reports it in each response, so it is None here).
+    - `max_labels`: the cap on labels per result it was built with (None: no cap).
+    - `reads_original_bytes`: hand it the object's own bytes (no S3 reference, no re-encoding).
+    - `labels_videos`: it labels a video itself through `label_video` (no asynchronous job).
+    """
+
+    @property
+    def name(self) -> str:
+        """The labeller's name, stored as each result's provenance."""
+        ...
+
+    @property
+    def model_version(self) -> str | None:
+        """The model its results come from, when known before labelling."""
+        ...
+
+    @property
+    def max_labels(self) -> int | None:
+        """The cap on labels per result (None: no cap)."""
+        ...
+
+    @property
+    def reads_original_bytes(self) -> bool:
+        """Hand it the object's own bytes."""
+        ...
+
+    @property
+    def labels_videos(self) -> bool:
+        """It labels whole videos itself."""
+        ...
 
     def label_image(self, image: ImageInput) -> LabelResult:
         """Label one image; raises ObjectError for a per-object failure."""
+        ...
+
+    def label_video(self, media: str | bytes) -> LabelResult:
+        """Label a whole video (a local path or its bytes); only when `labels_videos`."""
         ...

@@ -523,7 +523,7 @@ class LocalLabeller:
         """Label one image given as bytes (any format Pillow reads, EXIF orientation applied)."""
         import numpy as np
 
-        from catalog.imaging import open_image
+        from catalog.labelling.imaging import open_image
 
         if image.data is None:
             raise ObjectError("NoImageData", "the local labeller needs the image's bytes")

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws import (
+from catalog.aws.errors import (
     THROTTLING_CODES,
     error_code,
     error_message,
@@ -17,11 +17,13 @@ from catalog.aws import (
     is_throttling,
     translate_error,
 )
+from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import AWSError, ObjectError
 from catalog.labelling import BoundingBox, DetectedLabel, ImageInput, Instance, LabelResult
-from catalog.ratelimit import RateLimiter
 
 LABELLER_NAME = "rekognition"
+# A failure that belongs to the labeller, not the object: a labeller that can do better retries it.
+VIDEO_NEEDS_S3 = "VideoNeedsS3"
 # After botocore's own retries give up on throttling, we keep trying this many more rounds.
 THROTTLE_ROUNDS = 8
 # Errors that are about the whole account or request setup, not one image.
@@ -88,6 +90,9 @@ class RekognitionImageLabeller:
     """Labels images with Amazon Rekognition DetectLabels."""
 
     name = LABELLER_NAME
+    model_version: str | None = None  # reported per response (LabelModelVersion)
+    reads_original_bytes = False
+    labels_videos = False  # stored videos go through RekognitionVideoLabeller's jobs
 
     def __init__(
         self,
@@ -138,6 +143,14 @@ class RekognitionImageLabeller:
             width=image.width,
             height=image.height,
             billed_images=1,
+        )
+
+    def label_video(self, media: str | bytes) -> LabelResult:
+        """DetectLabels has no video form: stored videos are labelled by asynchronous jobs."""
+        raise ObjectError(
+            VIDEO_NEEDS_S3,
+            "Rekognition labels stored videos only from S3; use --labeller local for videos "
+            "in a folder, or sync them from an S3 prefix",
         )
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import JobLimitError, ObjectError
 from catalog.labelling import LabelResult, Moment, VideoInfo
 from catalog.labelling.rekognition_image import (
@@ -19,8 +20,7 @@ from catalog.labelling.rekognition_image import (
     call_with_throttle_retries,
     parse_label,
 )
-from catalog.models import utcnow
-from catalog.ratelimit import RateLimiter
+from catalog.store.schema import utcnow
 
 # Rekognition keeps a job's results for 7 days (aws-facts §2.4); after that the job is gone.
 RESULTS_RETENTION = timedelta(days=7)

@@ -41,17 +41,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from catalog.models import (
-    STATUS_DELETED,
-    STATUS_LABELLED,
-    Detection,
-    Label,
-    LabelAlias,
-    LabelCategory,
-    LabelHistogram,
-    Media,
-    VideoMoment,
-)
 from catalog.query.parse import (
     And,
     CategoryFilter,
@@ -66,7 +55,18 @@ from catalog.query.parse import (
     SizeFilter,
     iter_terms,
 )
-from catalog.store import fold, histogram_bin
+from catalog.store.schema import (
+    STATUS_DELETED,
+    STATUS_LABELLED,
+    Detection,
+    Label,
+    LabelAlias,
+    LabelCategory,
+    LabelHistogram,
+    Media,
+    VideoMoment,
+)
+from catalog.store.units import fold, histogram_bin
 
 # -- name resolution -------------------------------------------------------------------------------
 

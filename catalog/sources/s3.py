@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
 from catalog.errors import ObjectError
 from catalog.sources import SourceObject
 

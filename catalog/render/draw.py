@@ -18,8 +18,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from catalog.details import MediaDetail
 from catalog.errors import CatalogError, NotFoundError, ObjectError, UsageError
+from catalog.read.details import MediaDetail
 
 # Distinct, saturated colours that read on photographs; a label keeps its colour everywhere.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -158,7 +158,7 @@ def draw_image(
     max_side: int | None = None,
 ) -> Image.Image:
     """An image with its boxes, and a caption listing the labels that have no box."""
-    from catalog.imaging import open_image
+    from catalog.labelling.imaging import open_image
 
     try:
         image = open_image(data).convert("RGB")
@@ -324,7 +324,7 @@ def read_media_bytes(uri: str, s3_client: Callable[[], Any]) -> bytes:
             raise CatalogError(f"cannot read {uri}: {exc.strerror or exc}") from exc
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from catalog.aws import error_code, translate_error
+    from catalog.aws.errors import error_code, translate_error
 
     try:
         body = s3_client().get_object(Bucket=parsed.bucket, Key=parsed.key)["Body"]

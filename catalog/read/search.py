@@ -1,9 +1,8 @@
-"""Run search queries: media-id filters for other modules, pages, counts, sorting, hits, labels."""
+"""Run search queries: media-id filters for other modules, pages, counts, sorting and hits."""
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from catalog.models import (
+from catalog.store.schema import (
     KIND_VIDEO,
     SOURCE_FILE,
     STATUS_DELETED,
@@ -21,7 +20,6 @@ from catalog.models import (
     Label,
     LabelAlias,
     LabelCategory,
-    LabelStat,
     Media,
     VideoMoment,
 )
@@ -378,7 +376,7 @@ def _hints(session: Session, node: Any, res: Any) -> list[str]:
     if node is None:
         return []
     from catalog.query.parse import CategoryFilter, CountCondition, LabelCondition, iter_terms
-    from catalog.store import fold
+    from catalog.store.units import fold
 
     hints: list[str] = []
     unknown_labels = set(res.unknown_labels)
@@ -414,71 +412,3 @@ def _hint(what: str, name: str, close: list[str]) -> str:
         quoted = " or ".join(f"'{c}'" for c in close)
         return f"{text}; did you mean {quoted}?"
     return f"{text}; 'catalog labels' lists the vocabulary."
-
-
-# -- vocabulary ------------------------------------------------------------------------------------
-
-
-def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount]:
-    """The labels media carry, most common first; `pattern` filters names (substring or glob).
-
-    A pattern matches a label's name or any of its aliases, case-insensitively.
-    """
-    from catalog.store import fold
-
-    rows = session.execute(
-        select(
-            Label.id,
-            Label.name,
-            LabelStat.media_count,
-            LabelStat.image_count,
-            LabelStat.video_count,
-            LabelStat.confidence_sum_x100,
-        )
-        .join(LabelStat, LabelStat.label_id == Label.id)
-        .where(LabelStat.media_count > 0)
-        .order_by(LabelStat.media_count.desc(), Label.name)
-    ).all()
-    aliases: dict[int, list[str]] = defaultdict(list)
-    for label_id, alias in session.execute(
-        select(LabelAlias.label_id, LabelAlias.alias).order_by(LabelAlias.alias)
-    ):
-        aliases[label_id].append(alias)
-    wanted = fold(pattern) if pattern else ""
-    is_glob = any(c in wanted for c in "*?[")
-
-    def keep(name: str, label_aliases: list[str]) -> bool:
-        if not wanted:
-            return True
-        for candidate in (name, *label_aliases):
-            folded = fold(candidate)
-            if fnmatch.fnmatchcase(folded, wanted) if is_glob else wanted in folded:
-                return True
-        return False
-
-    return [
-        LabelCount(
-            name=row.name,
-            media_count=row.media_count,
-            image_count=row.image_count,
-            video_count=row.video_count,
-            mean_confidence=round(row.confidence_sum_x100 / row.media_count / 100, 2),
-            aliases=tuple(aliases.get(row.id, ())),
-        )
-        for row in rows
-        if keep(row.name, aliases.get(row.id, []))
-    ]
-
-
-def s3_presigner(clients: Any, expires_s: int) -> Presigner:
-    """A function (bucket, key) -> presigned GET URL valid for `expires_s` seconds."""
-    s3 = clients.s3
-
-    def presign(bucket: str, key: str) -> str:
-        return str(
-            s3.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
-            )
-        )
-
-    return presign

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, literal, select
 
-from catalog.models import (
+from catalog.store.schema import (
     STATUS_LABELLED,
     Detection,
     Instance,
@@ -29,7 +29,7 @@ from catalog.models import (
     VideoMoment,
     VideoSegment,
 )
-from catalog.store import fold
+from catalog.store.units import fold
 
 # Column orders of the tuple rows a BulkBatch carries for the large tables.
 DETECTION_COLUMNS = ("label_id", "media_id", "confidence_x100", "instance_count", "detection_count")

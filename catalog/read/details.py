@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import store
 from catalog.errors import NotFoundError
-from catalog.models import (
+from catalog.store.reads import get_media, latest_result
+from catalog.store.schema import (
     STATUS_DELETED,
     STATUS_FAILED,
     Detection,
@@ -21,7 +21,8 @@ from catalog.models import (
     VideoMoment,
     VideoSegment,
 )
-from catalog.models import Instance as InstanceRow
+from catalog.store.schema import Instance as InstanceRow
+from catalog.store.vocabulary import label_taxonomy
 from catalog.uris import MediaURI, parse_uri
 
 
@@ -147,7 +148,7 @@ class MediaDetail:
 def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
     """The media row for a URI; NotFoundError when the catalogue does not have it."""
     parsed = parse_uri(uri) if isinstance(uri, str) else uri
-    media = store.get_media(session, parsed.scheme, parsed.bucket, parsed.key)
+    media = get_media(session, parsed.scheme, parsed.bucket, parsed.key)
     if media is None or media.status == STATUS_DELETED:
         raise NotFoundError(f"{parsed} is not in the catalogue (run 'catalog sync' on its prefix)")
     return media
@@ -156,7 +157,7 @@ def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
 def get_media_detail(session: Session, uri: str | MediaURI) -> MediaDetail:
     """One media item's labels (best first), instances, parents, aliases and categories."""
     media = find_media_by_uri(session, uri)
-    provenance = store.latest_result(session, media.id)
+    provenance = latest_result(session, media.id)
     rows = session.execute(
         select(Detection.label_id, Label.name, Detection.confidence_x100)
         .join(Label, Label.id == Detection.label_id)
@@ -164,7 +165,7 @@ def get_media_detail(session: Session, uri: str | MediaURI) -> MediaDetail:
         .order_by(Detection.confidence_x100.desc(), Label.name)
     ).all()
     label_ids = [row.label_id for row in rows]
-    taxonomy = store.label_taxonomy(session, label_ids)
+    taxonomy = label_taxonomy(session, label_ids)
     instances: dict[int, list[InstanceDetail]] = defaultdict(list)
     for inst in session.execute(
         select(InstanceRow)

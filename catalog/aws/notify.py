@@ -16,7 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws import AWSClients, error_code, error_message, translate_error
+from catalog.aws.clients import AWSClients
+from catalog.aws.errors import error_code, error_message, translate_error
 from catalog.errors import AWSError, UsageError
 from catalog.uris import MediaURI
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from catalog.errors import ObjectError
-from catalog.media import BYTES_MAX, MAX_DIMENSION, MIN_DIMENSION
+from catalog.labelling.media import BYTES_MAX, MAX_DIMENSION, MIN_DIMENSION
 
 # Allow large photographs (panoramas) but still refuse decompression bombs.
 Image.MAX_IMAGE_PIXELS = 400_000_000

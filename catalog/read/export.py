@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from catalog.models import STATUS_LABELLED, Detection, Label, Media
-from catalog.models import Instance as InstanceRow
-from catalog.stats import matching_media
+from catalog.read.stats import matching_media
+from catalog.store.schema import STATUS_LABELLED, Detection, Label, Media
+from catalog.store.schema import Instance as InstanceRow
 from catalog.uris import format_uri
 
 BATCH_SIZE = 1000

@@ -19,8 +19,19 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from catalog import __version__, stats
+from catalog import __version__
 from catalog.errors import CatalogError, ConfigError, CredentialsError
+from catalog.read.breakdowns import find_label, label_histogram, labels_by_month
+from catalog.read.stats import (
+    DEFAULT_TOP,
+    FailureReason,
+    LabelSummary,
+    LibraryStats,
+    failures_by_reason,
+    library_stats,
+    matching_media,
+    top_media_for_label,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +91,7 @@ def _svg(figure: Any) -> str:
     return text[text.index("<svg") :]  # drop the XML prologue and DOCTYPE
 
 
-def top_labels_chart(labels: Sequence[stats.LabelSummary]) -> str:
+def top_labels_chart(labels: Sequence[LabelSummary]) -> str:
     """Horizontal bars: media per label, most first."""
     shown = list(labels)[:CHART_LABELS]
     figure = _figure(8, max(2.0, 0.32 * len(shown) + 0.8))
@@ -150,7 +161,7 @@ def timeline_chart(series: dict[str, list[tuple[str, int]]]) -> str:
     return _svg(figure)
 
 
-def failures_chart(reasons: Sequence[stats.FailureReason]) -> str:
+def failures_chart(reasons: Sequence[FailureReason]) -> str:
     """Horizontal bars: failed media per error code."""
     figure = _figure(8, max(1.6, 0.35 * len(reasons) + 0.9))
     ax = figure.add_subplot()
@@ -190,14 +201,14 @@ def build_gallery(
     subset: Select[Any] | None = None,
 ) -> dict[str, list[GalleryItem]]:
     """The highest-confidence media of each label, as thumbnails with that label's boxes."""
-    from catalog.details import get_media_detail
-    from catalog.draw import draw_media, to_jpeg_bytes
+    from catalog.read.details import get_media_detail
+    from catalog.render.draw import draw_media, to_jpeg_bytes
 
     gallery: dict[str, list[GalleryItem]] = {}
     stopped: str | None = None if fetch is not None else "not fetched"
     for name in labels:
         items: list[GalleryItem] = []
-        for top in stats.top_media_for_label(session, name, per_label, subset):
+        for top in top_media_for_label(session, name, per_label, subset):
             if fetch is None or stopped is not None:
                 items.append(GalleryItem(top.uri, top.label, top.confidence, None, stopped))
                 continue
@@ -246,7 +257,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _totals_html(summary: stats.LibraryStats) -> str:
+def _totals_html(summary: LibraryStats) -> str:
     media = summary.media
     cells = [
         ("media", f"{media.total:,}"),
@@ -267,7 +278,7 @@ def _totals_html(summary: stats.LibraryStats) -> str:
     )
 
 
-def _labels_table(labels: Sequence[stats.LabelSummary]) -> str:
+def _labels_table(labels: Sequence[LabelSummary]) -> str:
     head = "<tr><th>label</th><th>media</th><th>detections</th><th>mean</th><th>max</th><th>share</th></tr>"
     rows = "".join(
         f"<tr><td>{_e(s.name)}</td><td>{s.media:,}</td><td>{s.detections:,}</td>"
@@ -299,7 +310,7 @@ def build_report(
     session: Session,
     *,
     where: str | None = None,
-    top: int = stats.DEFAULT_TOP,
+    top: int = DEFAULT_TOP,
     fetch: Callable[[str], bytes] | None = None,
     subset: Select[Any] | None = None,
     gallery_labels: int = GALLERY_LABELS,
@@ -313,15 +324,15 @@ def build_report(
             "the report needs matplotlib: pip install 'catalog[report]' (or pip install matplotlib)"
         ) from exc
     if subset is None:
-        subset = stats.matching_media(where, session)
-    summary = stats.library_stats(session, top=top, where=where, subset=subset)
+        subset = matching_media(where, session)
+    summary = library_stats(session, top=top, where=where, subset=subset)
     names = [label.name for label in summary.labels]
     histograms = {
-        name: stats.label_histogram(session, stats.find_label(session, name).id, subset)
+        name: label_histogram(session, find_label(session, name).id, subset)
         for name in names[:HISTOGRAM_LABELS]
     }
-    timeline = stats.labels_by_month(session, names[:TIMELINE_LABELS], subset)
-    reasons = stats.failures_by_reason(session)
+    timeline = labels_by_month(session, names[:TIMELINE_LABELS], subset)
+    reasons = failures_by_reason(session)
     gallery = build_gallery(
         session, names[:gallery_labels], fetch, per_label=per_label, subset=subset
     )

@@ -23,11 +23,14 @@ from urllib.parse import unquote_plus
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog import claims, store
 from catalog.errors import MalformedEventError
-from catalog.models import STATUS_DELETED
+from catalog.ingest.pipeline import SyncPipeline
+from catalog.ingest.types import EventKind, SyncEvent
 from catalog.sources.s3 import S3Source
-from catalog.sync import SyncEvent, SyncPipeline
+from catalog.store import claims
+from catalog.store.media import is_stale_sequencer, mark_deleted, record_sequencer
+from catalog.store.reads import get_media
+from catalog.store.schema import STATUS_DELETED
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +151,11 @@ class EventApplier:
         pipeline = self.pipeline(event.bucket)
         source: S3Source = pipeline.source  # type: ignore[assignment]
         with self.sessions() as session:
-            row = store.get_media(session, "s3", event.bucket, event.key)
-            if row is not None and store.is_stale_sequencer(row.sequencer, event.sequencer):
-                pipeline.on_event(SyncEvent("log", event.uri, f"stale {event.name} dropped"))
+            row = get_media(session, "s3", event.bucket, event.key)
+            if row is not None and is_stale_sequencer(row.sequencer, event.sequencer):
+                pipeline.on_event(
+                    SyncEvent(EventKind.LOG, event.uri, f"stale {event.name} dropped")
+                )
                 return True
         current = source.head(event.key)
         if event.action == REMOVED or current is None:
@@ -164,22 +169,22 @@ class EventApplier:
 
     def _remove(self, pipeline: SyncPipeline, event: ObjectEvent) -> bool:
         with self.sessions.begin() as session:
-            row = store.get_media(session, "s3", event.bucket, event.key, for_update=True)
+            row = get_media(session, "s3", event.bucket, event.key, for_update=True)
             if row is None:
                 return True
             if claims.is_claimed_by_other(session, row.id, pipeline.claim_owner):
                 return False
-            removed = row.status != STATUS_DELETED and store.mark_deleted(session, [row.id]) > 0
-            store.record_sequencer(session, "s3", event.bucket, event.key, event.sequencer)
+            removed = row.status != STATUS_DELETED and mark_deleted(session, [row.id]) > 0
+            record_sequencer(session, "s3", event.bucket, event.key, event.sequencer)
         if removed:
             pipeline.report.deleted += 1
-            pipeline.on_event(SyncEvent("deleted", event.uri))
+            pipeline.on_event(SyncEvent(EventKind.DELETED, event.uri))
         return True
 
     def _record_sequencer(self, event: ObjectEvent) -> None:
         if event.sequencer:
             with self.sessions.begin() as session:
-                store.record_sequencer(session, "s3", event.bucket, event.key, event.sequencer)
+                record_sequencer(session, "s3", event.bucket, event.key, event.sequencer)
 
     def apply_all(self, events: Iterable[ObjectEvent]) -> bool:
         """Apply every event in order; True only when all are settled."""

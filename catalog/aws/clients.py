@@ -1,4 +1,4 @@
-"""boto3 session and clients, retry settings, and ClientError -> CatalogError translation.
+"""One boto3 Session per run and one client per service, with retry settings.
 
 Nothing else in the package builds a client. Region and endpoints come from the standard chain
 (flags, environment, profile, `AWS_ENDPOINT_URL_<SERVICE>`); none is ever hard-coded here.
@@ -7,7 +7,6 @@ Nothing else in the package builds a client. Region and endpoints come from the 
 from __future__ import annotations
 
 import os
-import re
 import threading
 from typing import Any
 
@@ -15,111 +14,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
     NoRegionError,
-    PartialCredentialsError,
     ProfileNotFound,
 )
 
-from catalog.errors import AWSError, ConfigError, CredentialsError, NotFoundError
-
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "Throttling",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "SlowDown",
-        "RequestLimitExceeded",
-    }
-)
-# Errors that say the credentials or permissions are wrong for every object, not one.
-CREDENTIAL_CODES = frozenset(
-    {
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidAccessKeyId",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "InvalidSignatureException",
-        "AuthFailure",
-        "MissingAuthenticationToken",
-        "IncompleteSignature",
-    }
-)
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-DEFAULT_MAX_ATTEMPTS = 10
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a ClientError ('' for anything else)."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "") or "")
-    return ""
-
-
-def error_message(exc: BaseException) -> str:
-    """The AWS error message of a ClientError, or the exception's text."""
-    if isinstance(exc, ClientError):
-        message = exc.response.get("Error", {}).get("Message") or ""
-        return str(message) or str(exc)
-    return str(exc)
-
-
-def is_throttling(exc: BaseException) -> bool:
-    """True for errors that mean 'slow down and try again'."""
-    return error_code(exc) in THROTTLING_CODES
-
-
-def is_credentials_error(exc: BaseException) -> bool:
-    """True for errors that mean the credentials are missing, wrong or expired."""
-    return isinstance(exc, NoCredentialsError | PartialCredentialsError) or (
-        error_code(exc) in CREDENTIAL_CODES
-    )
-
-
-def translate_error(exc: BaseException, what: str) -> AWSError | ConfigError | NotFoundError:
-    """Turn a botocore error that ends the whole run into a one-line CatalogError."""
-    code = error_code(exc)
-    if is_credentials_error(exc):
-        detail = error_message(exc) if code else "no AWS credentials were found"
-        return CredentialsError(
-            f"AWS rejected the credentials while {what}: {detail}. Check your profile, "
-            "environment or SSO session (aws sso login / aws configure)",
-            code or "NoCredentials",
-        )
-    if isinstance(exc, NoRegionError):
-        return ConfigError("no AWS region is configured; pass --region or set AWS_REGION")
-    if isinstance(exc, EndpointConnectionError):
-        return AWSError(
-            f"cannot reach AWS while {what} ({exc}); check --region and the network", "Endpoint"
-        )
-    if code in ("NoSuchBucket", "404", "NotFound"):
-        return NotFoundError(f"no such bucket while {what}: {error_message(exc)}")
-    if code in ("AccessDenied", "403", "AccessDeniedException", "AllAccessDisabled"):
-        return AWSError(
-            f"access denied while {what}: {error_message(exc)}; check the IAM policy "
-            "(catalog iam-policy prints the one this tool needs)",
-            code,
-        )
-    if code in (
-        "PermanentRedirect",
-        "301",
-        "AuthorizationHeaderMalformed",
-        "IllegalLocationConstraintException",
-    ):
-        return AWSError(
-            f"the bucket is in another region while {what}; pass --region with the bucket's region",
-            code,
-        )
-    if isinstance(exc, ClientError):
-        return AWSError(f"AWS error while {what}: {code}: {error_message(exc)}", code)
-    return AWSError(f"AWS error while {what}: {exc}", type(exc).__name__)
+from catalog.aws.errors import _REGION_RE, DEFAULT_MAX_ATTEMPTS, translate_error
+from catalog.errors import ConfigError
 
 
 class AWSClients:
@@ -190,7 +90,7 @@ class AWSClients:
 
         It uses botocore's standard retry mode: throttling is retried with capped backoff, and
         the pace is set by our own --tps limiter, which eases off on every throttling answer
-        (catalog.ratelimit). botocore's adaptive mode was measured to cut throughput from about
+        (catalog.aws.ratelimit). botocore's adaptive mode was measured to cut throughput from about
         45 to 37 images/s against a 50 requests/s quota after a handful of throttles; a user's
         AWS_RETRY_MODE still wins.
         """

@@ -24,10 +24,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog import store
-from catalog.models import STATUS_PENDING, Media, utcnow
 from catalog.sources import SourceObject
-from catalog.store import StoredMedia
+from catalog.store.media import insert_pending
+from catalog.store.reads import StoredMedia
+from catalog.store.schema import STATUS_PENDING, Media, utcnow
 
 DEFAULT_LEASE_S = 300.0
 
@@ -80,7 +80,7 @@ def claim_object(
     if stored is None:
         try:
             with sessions.begin() as session:
-                store.insert_pending(session, obj, kind, claimed_by=owner, claim_expires_at=expires)
+                insert_pending(session, obj, kind, claimed_by=owner, claim_expires_at=expires)
         except IntegrityError:
             return False  # another process inserted (and so claimed) it first
         return True

@@ -13,10 +13,10 @@ from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
 from catalog.errors import ObjectError
 from catalog.labelling import VideoInfo
-from catalog.media import VIDEO_MAX_BYTES, VIDEO_MAX_DURATION_MS
+from catalog.labelling.media import VIDEO_MAX_BYTES, VIDEO_MAX_DURATION_MS
 
 log = logging.getLogger(__name__)
 

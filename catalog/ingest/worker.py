@@ -23,15 +23,25 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog import claims, store
-from catalog.aws import AWSClients, error_code, is_credentials_error, translate_error
+from catalog.aws.clients import AWSClients
+from catalog.aws.errors import error_code, is_credentials_error, translate_error
 from catalog.errors import AWSError, CatalogError, MalformedEventError, UsageError
-from catalog.events import EventApplier, parse_message
+from catalog.ingest.pipeline import SyncPipeline
+from catalog.ingest.s3_events import EventApplier, parse_message
+from catalog.ingest.types import (
+    EventHandler,
+    EventKind,
+    SyncEvent,
+    SyncOptions,
+    SyncReport,
+    no_events,
+)
 from catalog.labelling import ImageLabeller
-from catalog.labelling.rekognition_image import RekognitionImageLabeller
-from catalog.ratelimit import RateLimiter
+from catalog.labelling.factory import build_labeller
+from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.sources.s3 import S3Source
-from catalog.sync import EventHandler, SyncEvent, SyncOptions, SyncPipeline, SyncReport
+from catalog.store import claims
+from catalog.store.media import finish_sync_run, start_sync_run
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +80,6 @@ class WorkerReport:
         return sum(getattr(report, name) for report in self.syncs)
 
 
-def _no_events(_event: SyncEvent) -> None:
-    return None
-
-
 @dataclass
 class _Held:
     message_id: str
@@ -93,7 +99,7 @@ class Worker:
         *,
         labeller: ImageLabeller | None = None,
         tps: float | None = None,
-        on_event: EventHandler = _no_events,
+        on_event: EventHandler = no_events,
     ) -> None:
         if not options.queue_url.startswith(("https://", "http://")):
             raise UsageError(f"'{options.queue_url}' is not an SQS queue URL (https://sqs...)")
@@ -103,11 +109,12 @@ class Worker:
         self.options = options
         self.sync_options = sync_options
         self.on_event = on_event
-        self.labeller = labeller or RekognitionImageLabeller(
-            clients.rekognition,
+        self.labeller = labeller or build_labeller(
+            REKOGNITION,
+            clients=clients,
             min_confidence=sync_options.min_confidence,
             max_labels=sync_options.max_labels,
-            limiter=RateLimiter(tps),
+            tps=tps,
         )
         self.applier = EventApplier(clients.s3, sessions, self._make_pipeline)
         self.report = WorkerReport(queue_url=options.queue_url)
@@ -123,7 +130,7 @@ class Worker:
         )
         pipeline.claim_lease_s = float(self.options.visibility_timeout_s)
         with self.sessions.begin() as session:
-            pipeline.report.run_id = store.start_sync_run(
+            pipeline.report.run_id = start_sync_run(
                 session, f"{pipeline.report.source} (worker)", self.labeller.name
             ).id
         self.report.syncs.append(pipeline.report)
@@ -135,7 +142,9 @@ class Worker:
         """Ask the loop to stop receiving; in-flight messages are finished first."""
         if not self._stop.is_set():
             self.report.stopped_by = reason
-            self.on_event(SyncEvent("log", "", f"stopping ({reason}): finishing in-flight work"))
+            self.on_event(
+                SyncEvent(EventKind.LOG, "", f"stopping ({reason}): finishing in-flight work")
+            )
         self._stop.set()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -280,7 +289,9 @@ class Worker:
         except MalformedEventError as exc:
             self._count("malformed")
             self.on_event(
-                SyncEvent("log", "", f"message {message.get('MessageId')} left to redrive: {exc}")
+                SyncEvent(
+                    EventKind.LOG, "", f"message {message.get('MessageId')} left to redrive: {exc}"
+                )
             )
             return False
         except CatalogError as exc:
@@ -289,7 +300,9 @@ class Worker:
             return False
         except Exception as exc:  # a database hiccup: leave the message for another try
             log.warning("message %s failed: %s", message.get("MessageId"), exc, exc_info=True)
-            self.on_event(SyncEvent("log", "", f"message {message.get('MessageId')} failed: {exc}"))
+            self.on_event(
+                SyncEvent(EventKind.LOG, "", f"message {message.get('MessageId')} failed: {exc}")
+            )
             return False
 
     def _collect(self, in_flight: dict[Future[bool], _Held], timeout: float) -> None:
@@ -310,7 +323,7 @@ class Worker:
                 continue
             with self.sessions.begin() as session:
                 claims.release_claims(session, owner=pipeline.claim_owner)
-                store.finish_sync_run(
+                finish_sync_run(
                     session,
                     report.run_id,
                     "error" if self._fatal else "finished",
@@ -325,7 +338,7 @@ def run_worker(
     options: WorkerOptions,
     sync_options: SyncOptions,
     tps: float | None = None,
-    on_event: EventHandler = _no_events,
+    on_event: EventHandler = no_events,
 ) -> WorkerReport:
     """Run a queue worker until SIGTERM/SIGINT and return what it did."""
     worker = Worker(clients, sessions, options, sync_options, tps=tps, on_event=on_event)

@@ -21,17 +21,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog import media as media_rules
-from catalog import store
-from catalog.aws import (
-    AWSClients,
-    error_code,
-    error_message,
-    is_credentials_error,
-    translate_error,
-)
+from catalog.aws.clients import AWSClients
+from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
 from catalog.errors import CatalogError, JobLimitError, ObjectError, UsageError
+from catalog.ingest.types import EventKind, SyncEvent, SyncOptions, VideoCounts
+from catalog.ingest.writer import ResultWriter
 from catalog.labelling import LabelResult
+from catalog.labelling import media as media_rules
 from catalog.labelling.rekognition_video import (
     STATE_EXPIRED,
     STATE_RUNNING,
@@ -39,15 +35,7 @@ from catalog.labelling.rekognition_video import (
     RekognitionVideoLabeller,
     VideoJobRequest,
 )
-from catalog.models import KIND_VIDEO, utcnow
-from catalog.sources import SourceObject
-from catalog.sync import (
-    FailureRecord,
-    SyncEvent,
-    SyncOptions,
-    SyncPipeline,
-)
-from catalog.video import (
+from catalog.labelling.video import (
     ProbeResult,
     check_limits,
     probe_s3,
@@ -55,6 +43,9 @@ from catalog.video import (
     transcoded_key,
     unsupported_reason,
 )
+from catalog.sources import SourceObject
+from catalog.store.jobs import get_video_job, set_video_job
+from catalog.store.schema import KIND_VIDEO, utcnow
 
 
 @dataclass
@@ -97,7 +88,7 @@ class VideoPhase:
         self.max_poll_interval_s = max(self.poll_interval_s, min(60.0, 6 * self.poll_interval_s))
         # With an SNS channel, jobs report there: the sync waits only until every job started.
         self.wait_for_jobs = not options.notification_topic_arn
-        self._pipeline: SyncPipeline | None = None
+        self._writer: ResultWriter | None = None
         self._intake: queue.SimpleQueue[_Video] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -113,13 +104,8 @@ class VideoPhase:
         self._jobs_shown = -1
         self._error: BaseException | None = None
         self._merged = False
-        # Counted here and added to the report at the end (the main thread owns the report).
-        self.labelled = 0
-        self.reused = 0
-        self.failed = 0
-        self.started = 0
-        self.resumed = 0
-        self.failures: list[FailureRecord] = []
+        # Counted here and handed to the pipeline at the end (the main thread owns the report).
+        self.counts = VideoCounts()
 
     # -- called by the pipeline (main thread) -------------------------------------------------
 
@@ -133,13 +119,16 @@ class VideoPhase:
         except ObjectError:
             return 0
 
-    def submit(
-        self, pipeline: SyncPipeline, obj: SourceObject, media_id: int, *, retry: bool = False
-    ) -> None:
+    def attach(self, writer: ResultWriter) -> None:
+        """Store results through `writer` (the run's writer: same run, events and counts)."""
+        self._writer = writer
+
+    def submit(self, obj: SourceObject, media_id: int, *, retry: bool = False) -> None:
         """Queue one pending video; the scheduler thread starts on the first one."""
         self._raise_error()
+        if self._writer is None:
+            raise RuntimeError("VideoPhase.attach(writer) must come before submit()")
         if self._thread is None:
-            self._pipeline = pipeline
             self._pool = ThreadPoolExecutor(
                 max_workers=max(1, min(4, self.options.max_video_jobs)),
                 thread_name_prefix="video-prepare",
@@ -149,7 +138,7 @@ class VideoPhase:
         self._intake.put(_Video(obj, media_id, retry=retry))
         self._wake.set()
 
-    def __call__(self, pipeline: SyncPipeline) -> None:
+    def wait(self) -> None:
         """After the images: wait until every video is labelled, failed, or (with SNS) started."""
         self._no_more.set()
         self._wake.set()
@@ -160,8 +149,8 @@ class VideoPhase:
                 pass
         self._raise_error()
 
-    def close(self, pipeline: SyncPipeline) -> None:
-        """Stop the scheduler (on any exit) and add what it did to the report."""
+    def close(self) -> VideoCounts:
+        """Stop the scheduler (on any exit); returns what it did (once: later calls count 0)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -169,16 +158,9 @@ class VideoPhase:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._merged:
-            return
+            return VideoCounts()
         self._merged = True
-        report = pipeline.report
-        report.labelled += self.labelled
-        report.reused += self.reused
-        report.failed += self.failed
-        report.failures.extend(self.failures)
-        report.pending -= self.labelled + self.reused + self.failed
-        report.video_jobs_started += self.started
-        report.video_jobs_resumed += self.resumed
+        return self.counts
 
     def _raise_error(self) -> None:
         if self._error is not None:
@@ -221,24 +203,27 @@ class VideoPhase:
             return 5.0  # nothing is due: submissions and prepared videos wake us
         return min(5.0, max(0.0, min(due) - now))
 
+    @property
+    def _out(self) -> ResultWriter:
+        assert self._writer is not None
+        return self._writer
+
     def _emit(self, event: SyncEvent) -> None:
-        assert self._pipeline is not None
-        self._pipeline.on_event(event)
+        self._out.on_event(event)
+
+    def _settled(self, obj: SourceObject) -> None:
+        """One video left the waiting set (labelled, reused or failed)."""
+        self.counts.settled += 1
+        self._emit(SyncEvent(EventKind.PENDING, obj.uri, count=-1))
 
     def _show_jobs(self) -> None:
         if len(self._running) != self._jobs_shown:
             self._jobs_shown = len(self._running)
-            self._emit(SyncEvent("jobs", count=self._jobs_shown))
+            self._emit(SyncEvent(EventKind.JOBS, count=self._jobs_shown))
 
     @property
     def _sessions(self) -> sessionmaker[Session]:
-        assert self._pipeline is not None
-        return self._pipeline.sessions
-
-    @property
-    def _run_id(self) -> int | None:
-        assert self._pipeline is not None
-        return self._pipeline.report.run_id
+        return self._out.sessions
 
     def _take_intake(self) -> None:
         while not self._stop.is_set():
@@ -247,13 +232,13 @@ class VideoPhase:
             except queue.Empty:
                 return
             with self._sessions() as session:
-                job = store.get_video_job(session, item.media_id)
+                job = get_video_job(session, item.media_id)
             if job.job_id and not item.retry:
                 item.job_id, item.job_key, item.started_at = job.job_id, job.job_key, job.started_at
                 item.poll_every_s = self.poll_interval_s
                 item.next_poll_at = 0.0  # look at a resumed job at once
                 self._running.append(item)
-                self.resumed += 1
+                self.counts.resumed += 1
                 continue
             if job.job_id:
                 item.restart_of = job.job_id  # a new job, not the failed one again
@@ -263,33 +248,11 @@ class VideoPhase:
 
     def _reuse(self, item: _Video) -> bool:
         """Copy the labels of an already-labelled video with the same content, if any."""
-        obj = item.obj
-        if not self.options.reuse or obj.is_multipart_etag or not obj.etag:
+        if not self.options.reuse:
             return False
-        with self._sessions.begin() as session:
-            source_id = store.find_reusable(
-                session,
-                etag=obj.etag,
-                size_bytes=obj.size_bytes,
-                min_confidence=self.options.min_confidence,
-                labeller=self.labeller.name,
-                kind=KIND_VIDEO,
-                exclude_media_id=item.media_id,
-            )
-            if source_id is None:
-                return False
-            result = store.load_result(session, source_id, self.options.min_confidence)
-            store.store_result(
-                session,
-                obj,
-                KIND_VIDEO,
-                result,
-                sync_run_id=self._run_id,
-                reused_from_media_id=source_id,
-            )
-        self.reused += 1
-        self._emit(SyncEvent("pending", obj.uri, count=-1))
-        self._emit(SyncEvent("reused", obj.uri))
+        if not self._out.reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
+            return False
+        self._settled(item.obj)
         return True
 
     def _prepare_later(self, item: _Video) -> None:
@@ -384,7 +347,9 @@ class VideoPhase:
             except JobLimitError as exc:
                 self._ready.appendleft(item)
                 if not self._start_backoff_s:
-                    self._emit(SyncEvent("log", detail=f"video job quota full, waiting: {exc}"))
+                    self._emit(
+                        SyncEvent(EventKind.LOG, detail=f"video job quota full, waiting: {exc}")
+                    )
                 self._start_backoff_s = min(
                     60.0, max(self.poll_interval_s, 2 * self._start_backoff_s)
                 )
@@ -396,14 +361,14 @@ class VideoPhase:
             self._start_backoff_s = 0.0
             item.job_id, item.started_at = job_id, utcnow()
             with self._sessions.begin() as session:  # committed now: a crash resumes this job
-                store.set_video_job(
+                set_video_job(
                     session,
                     item.media_id,
                     job_id=job_id,
                     job_key=request.key,
                     started_at=item.started_at,
                 )
-            self.started += 1
+            self.counts.started += 1
             item.poll_every_s = self.poll_interval_s
             item.next_poll_at = time.monotonic() + self.poll_interval_s
             self._running.append(item)
@@ -457,21 +422,12 @@ class VideoPhase:
             if probed is not None and result.video is not None:
                 result.video.codec = probed.codec
                 result.video.container_format = probed.container_format
-        with self._sessions.begin() as session:
-            store.store_result(session, obj, KIND_VIDEO, result, sync_run_id=self._run_id)
-            store.add_billing(session, self._run_id, video_ms=result.billed_video_ms)
-        self.labelled += 1
-        self._emit(SyncEvent("pending", obj.uri, count=-1))
-        self._emit(SyncEvent("labelled", obj.uri, "video"))
+        self._settled(obj)
+        self._out.store(obj, KIND_VIDEO, result)
 
     def _fail(self, item: _Video, error: ObjectError) -> None:
-        obj = item.obj
-        with self._sessions.begin() as session:
-            store.store_failure(session, obj, KIND_VIDEO, error.code, error.message)
-        self.failed += 1
-        self.failures.append(FailureRecord(obj.uri, KIND_VIDEO, error.code, error.message))
-        self._emit(SyncEvent("pending", obj.uri, count=-1))
-        self._emit(SyncEvent("failed", obj.uri, f"{error.code}: {error.message}"))
+        self._settled(item.obj)
+        self._out.fail(item.obj, KIND_VIDEO, error)
 
 
 _SOURCE_ETAG_METADATA = "catalog-source-etag"

@@ -1,0 +1,1 @@
+"""AWS access: clients, error translation, rate limiting, IAM policies and bucket notifications."""

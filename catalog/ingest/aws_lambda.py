@@ -1,0 +1,114 @@
+"""`handler(event, context)`: S3 event notifications processed in AWS Lambda.
+
+Deploy the package with `catalog.aws_lambda.handler` as the function's handler and trigger it
+with the bucket's notifications directly, or with an SQS queue (then enable
+ReportBatchItemFailures: only the failed messages return to the queue). Configuration comes
+from environment variables:
+
+- CATALOG_DATABASE_URL (required in practice: a PostgreSQL URL; SQLite on /tmp is per-container)
+- CATALOG_MIN_CONFIDENCE (default 50), CATALOG_MAX_LABELS (default none)
+- CATALOG_TPS (Rekognition requests per second per container, default no cap)
+- CATALOG_CLAIM_LEASE_S (seconds an object stays claimed, default 900: Lambda's longest run)
+
+The engine, clients and labeller are built on the first invocation and reused while the
+container lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from catalog.aws.clients import AWSClients
+from catalog.config import normalise_database_url
+from catalog.errors import MalformedEventError
+from catalog.ingest.pipeline import SyncPipeline
+from catalog.ingest.s3_events import EventApplier, ObjectEvent, parse_message, parse_records
+from catalog.ingest.types import SyncOptions
+from catalog.labelling.factory import build_labeller
+from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
+from catalog.sources.s3 import S3Source
+
+log = logging.getLogger(__name__)
+
+_applier: EventApplier | None = None
+
+
+def build_applier(environ: dict[str, str] | None = None) -> EventApplier:
+    """An EventApplier configured from the environment (CATALOG_*)."""
+    from catalog.store.engine import open_catalogue
+
+    env = dict(os.environ if environ is None else environ)
+    _, sessions = open_catalogue(normalise_database_url(env.get("CATALOG_DATABASE_URL")))
+    min_confidence = float(env.get("CATALOG_MIN_CONFIDENCE") or 50.0)
+    max_labels = int(env["CATALOG_MAX_LABELS"]) if env.get("CATALOG_MAX_LABELS") else None
+    tps = float(env["CATALOG_TPS"]) if env.get("CATALOG_TPS") else None
+    lease_s = float(env.get("CATALOG_CLAIM_LEASE_S") or 900.0)
+    clients = AWSClients()
+    options = SyncOptions(min_confidence=min_confidence, max_labels=max_labels)
+    labeller = build_labeller(
+        REKOGNITION,
+        clients=clients,
+        min_confidence=min_confidence,
+        max_labels=max_labels,
+        tps=tps,
+    )
+
+    def make_pipeline(source: S3Source) -> SyncPipeline:
+        pipeline = SyncPipeline(source, labeller, sessions, options)
+        pipeline.claim_lease_s = lease_s
+        return pipeline
+
+    return EventApplier(clients.s3, sessions, make_pipeline)
+
+
+def _get_applier() -> EventApplier:
+    global _applier
+    if _applier is None:
+        _applier = build_applier()
+    return _applier
+
+
+def reset() -> None:
+    """Forget the cached configuration (the next invocation reads the environment again)."""
+    global _applier
+    _applier = None
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Process one Lambda invocation: S3 records directly, or SQS messages carrying them.
+
+    For SQS batches returns {"batchItemFailures": [...]} naming the messages to retry (ones
+    claimed by another process right now, or that failed); a malformed message is reported
+    as failed too, so the queue's redrive policy deals with it. For direct S3 invocations an
+    object that cannot be settled raises, so Lambda's own retry runs it again.
+    """
+    records = event.get("Records") or []
+    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+        return _handle_sqs(records)
+    events: list[ObjectEvent] = parse_message(event)
+    if not _get_applier().apply_all(events):
+        raise RuntimeError("an object is claimed by another process; retry later")
+    return {"processed": len(events)}
+
+
+def _handle_sqs(records: list[dict[str, Any]]) -> dict[str, Any]:
+    failures: list[dict[str, str]] = []
+    applier = _get_applier()
+    for record in records:
+        message_id = str(record.get("messageId", ""))
+        try:
+            settled = applier.apply_all(parse_message(record.get("body") or ""))
+        except MalformedEventError as exc:
+            log.warning("message %s is not an S3 event (%s); left to redrive", message_id, exc)
+            settled = False
+        except Exception:  # this message fails; the rest of the batch still counts
+            log.exception("message %s failed", message_id)
+            settled = False
+        if not settled:
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+__all__ = ["build_applier", "handler", "parse_records", "reset"]

@@ -1,0 +1,133 @@
+"""What a sync is asked to do and what it reports: options, events and reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_MAX_VIDEO_JOBS = 20  # Rekognition's default concurrent stored-video job quota
+DEFAULT_TRANSCODE_PREFIX = "catalog-transcoded/"
+DEFAULT_POLL_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What a sync should do."""
+
+    min_confidence: float = 50.0
+    max_labels: int | None = None
+    images: bool = True
+    videos: bool = True
+    reuse: bool = True
+    retry_failed: bool = False
+    dry_run: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    # Videos: Rekognition's asynchronous jobs (see VideoPhase).
+    max_video_jobs: int = DEFAULT_MAX_VIDEO_JOBS
+    transcode: bool = False
+    transcode_prefix: str = DEFAULT_TRANSCODE_PREFIX
+    notification_topic_arn: str | None = None
+    role_arn: str | None = None
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+
+
+class EventKind(StrEnum):
+    """What a SyncEvent says happened (a StrEnum: it compares equal to its value)."""
+
+    LISTED = "listed"  # `count` objects were listed
+    PLANNED = "planned"  # a dry run would label this object (`detail`: its kind)
+    LABELLED = "labelled"  # a new result was stored
+    REUSED = "reused"  # an identical object's result was copied
+    UNCHANGED = "unchanged"  # already labelled, nothing to do
+    SKIPPED = "skipped"  # not labelled (`detail`: the reason)
+    FAILED = "failed"  # a per-object failure was stored (`detail`: code and message)
+    DELETED = "deleted"  # the object is gone from the source
+    # `count` videos joined (positive) or left (negative: labelled, reused or failed) the set
+    # of videos waiting for their asynchronous jobs.
+    PENDING = "pending"
+    JOBS = "jobs"  # `count` video jobs are running now
+    LOG = "log"  # a line worth showing (`detail`)
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    """Something the pipeline reports as it goes (for progress displays and logs)."""
+
+    kind: EventKind
+    uri: str = ""
+    detail: str = ""
+    count: int = 1
+
+
+@dataclass
+class FailureRecord:
+    """One object that failed in this run."""
+
+    uri: str
+    kind: str
+    code: str
+    message: str
+
+
+@dataclass
+class SyncReport:
+    """What a sync did."""
+
+    source: str
+    run_id: int | None = None
+    listed: int = 0
+    labelled: int = 0
+    reused: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    deleted: int = 0
+    pending: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    to_label_images: int = 0
+    to_label_videos: int = 0
+    video_ms_to_label: int = 0
+    video_jobs_started: int = 0
+    video_jobs_resumed: int = 0
+    estimated_cost_usd: float = 0.0
+    dry_run: bool = False
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    failures: list[FailureRecord] = field(default_factory=list)
+
+    @property
+    def skipped_total(self) -> int:
+        """All objects skipped, whatever the reason."""
+        return sum(self.skipped.values())
+
+    def counts(self) -> dict[str, int]:
+        """The counters stored on the sync run row."""
+        return {
+            "listed": self.listed,
+            "labelled": self.labelled,
+            "reused": self.reused,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped_total,
+            "failed": self.failed,
+            "deleted": self.deleted,
+            "pending": self.pending,
+        }
+
+
+@dataclass
+class VideoCounts:
+    """What a sync's video phase did: videos settled (labelled, reused or failed), jobs."""
+
+    settled: int = 0
+    started: int = 0
+    resumed: int = 0
+
+
+EventHandler = Callable[[SyncEvent], None]
+
+
+def no_events(_event: SyncEvent) -> None:
+    """The default event handler: ignores everything."""
+    return None

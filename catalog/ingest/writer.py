@@ -1,0 +1,147 @@
+"""Storing what labelling produced: a result, a reuse of stored labels, or a failure.
+
+One ResultWriter serves a whole sync (images on the main thread, videos on the jobs thread),
+a worker or a Lambda invocation. Each call is one committed transaction, so an interruption
+loses only what was in flight, and each call counts what it stored and reports it as an event.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import ObjectError
+from catalog.ingest.types import EventHandler, EventKind, FailureRecord, SyncEvent, no_events
+from catalog.labelling import LabelResult
+from catalog.sources import SourceObject
+from catalog.store.media import add_billing, store_failure, store_result
+from catalog.store.reads import find_reusable, load_result
+from catalog.store.schema import KIND_VIDEO
+
+
+@dataclass(frozen=True)
+class ResultProvenance:
+    """What a stored result must have been made with to be copied for new content."""
+
+    labeller: str
+    model_version: str | None
+    min_confidence: float
+    max_labels: int | None
+
+
+class Tally(Protocol):
+    """Where a writer counts what it stored (a SyncReport is one)."""
+
+    labelled: int
+    reused: int
+    failed: int
+    failures: list[FailureRecord]
+
+
+@dataclass
+class WriteCounts:
+    """What a writer stored, when no report is given to count into."""
+
+    labelled: int = 0
+    reused: int = 0
+    failed: int = 0
+    failures: list[FailureRecord] = field(default_factory=list)
+
+
+class ResultWriter:
+    """Stores results, reuses and failures for one run, one transaction each (thread-safe)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        provenance: ResultProvenance,
+        *,
+        run_id: int | None = None,
+        on_event: EventHandler = no_events,
+        counts: Tally | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.provenance = provenance
+        self.run_id = run_id
+        self.on_event = on_event
+        self.counts: Tally = counts if counts is not None else WriteCounts()
+        self._lock = threading.Lock()
+
+    def store(self, obj: SourceObject, kind: str, result: LabelResult) -> int:
+        """Store a new result (and what it billed); returns the media id."""
+        with self.sessions.begin() as session:
+            media = store_result(session, obj, kind, result, sync_run_id=self.run_id)
+            add_billing(
+                session,
+                self.run_id,
+                images=result.billed_images,
+                video_ms=result.billed_video_ms,
+            )
+            media_id = media.id
+        with self._lock:
+            self.counts.labelled += 1
+        self.on_event(SyncEvent(EventKind.LABELLED, obj.uri, "video" if kind == KIND_VIDEO else ""))
+        return media_id
+
+    def copy(self, obj: SourceObject, kind: str, result: LabelResult, source_media_id: int) -> None:
+        """Store another object's result for `obj` (same content, labelled in this run)."""
+        with self.sessions.begin() as session:
+            store_result(
+                session,
+                obj,
+                kind,
+                result,
+                sync_run_id=self.run_id,
+                reused_from_media_id=source_media_id,
+            )
+        self._reused(obj)
+
+    def reuse(self, obj: SourceObject, kind: str, *, exclude_media_id: int | None = None) -> bool:
+        """Copy the stored result of identical content made the same way, if there is one."""
+        if obj.is_multipart_etag or not obj.etag:
+            return False
+        wanted = self.provenance
+        with self.sessions.begin() as session:
+            source_id = find_reusable(
+                session,
+                etag=obj.etag,
+                size_bytes=obj.size_bytes,
+                kind=kind,
+                labeller=wanted.labeller,
+                model_version=wanted.model_version,
+                min_confidence=wanted.min_confidence,
+                max_labels=wanted.max_labels,
+                exclude_media_id=exclude_media_id,
+            )
+            if source_id is None:
+                return False
+            result = load_result(
+                session, source_id, wanted.min_confidence, max_labels=wanted.max_labels
+            )
+            store_result(
+                session,
+                obj,
+                kind,
+                result,
+                sync_run_id=self.run_id,
+                reused_from_media_id=source_id,
+            )
+        self._reused(obj)
+        return True
+
+    def fail(self, obj: SourceObject, kind: str, error: ObjectError) -> None:
+        """Store a per-object failure."""
+        with self.sessions.begin() as session:
+            store_failure(session, obj, kind, error.code, error.message)
+        with self._lock:
+            self.counts.failed += 1
+            self.counts.failures.append(FailureRecord(obj.uri, kind, error.code, error.message))
+        self.on_event(SyncEvent(EventKind.FAILED, obj.uri, f"{error.code}: {error.message}"))
+
+    def _reused(self, obj: SourceObject) -> None:
+        with self._lock:
+            self.counts.reused += 1
+        self.on_event(SyncEvent(EventKind.REUSED, obj.uri))

@@ -1,0 +1,282 @@
+"""One label's breakdowns: co-occurring labels, prefixes and months."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from catalog.errors import NotFoundError, UsageError
+from catalog.store.schema import (
+    SOURCE_FILE,
+    Detection,
+    Label,
+    LabelHistogram,
+    Media,
+)
+from catalog.store.units import fold
+
+HISTOGRAM_BINS = 10
+DEFAULT_RELATED = 10
+COOCCURRENCE_SAMPLE = 20_000
+_HASH_MULTIPLIER = 2_654_435_761  # Knuth's multiplicative hash: media ids -> pseudo-random
+_HASH_MODULUS = 1_000_003
+
+
+@dataclass(frozen=True)
+class Cooccurrence:
+    """Labels sharing media with one label; `sample` is set when the counts are estimates."""
+
+    labels: list[tuple[str, int]]
+    sample: int | None = None
+
+
+def cooccurring_labels(
+    session: Session,
+    label_id: int,
+    limit: int = DEFAULT_RELATED,
+    subset: Select[Any] | None = None,
+    *,
+    media: int | None = None,
+    sample_size: int = COOCCURRENCE_SAMPLE,
+) -> Cooccurrence:
+    """Other labels on the media carrying `label_id`, by how many media they share.
+
+    Exact up to `sample_size` media (`media`, the label's count, decides). Beyond that, pairing
+    every media item's labels costs seconds (a million-media library holds labels on 800k media),
+    so the counts come from a pseudo-random sample of about `sample_size` of the label's media
+    and are scaled up; the ranking is what matters and a 20k sample ranks reliably.
+    """
+    from sqlalchemy.orm import aliased
+
+    mine = aliased(Detection)
+    other = aliased(Detection)
+    conditions: list[Any] = [mine.label_id == label_id]
+    if subset is not None:
+        conditions.append(mine.media_id.in_(_subset_ids(subset)))
+    sampled: int | None = None
+    scale = 1.0
+    if media is not None and media > sample_size:
+        threshold = max(1, _HASH_MODULUS * sample_size // media)
+        conditions.append((mine.media_id * _HASH_MULTIPLIER) % _HASH_MODULUS < threshold)
+        sampled = int(
+            session.execute(select(func.count()).select_from(mine).where(*conditions)).scalar_one()
+        )
+        scale = media / sampled if sampled else 0.0
+    # Group by id first (at most one row per label), then name the groups: joining names
+    # before grouping would look a name up for every co-occurrence.
+    pairs = select(mine.media_id).where(*conditions).subquery()
+    grouped = (
+        select(other.label_id, func.count().label("shared"))
+        .join(pairs, other.media_id == pairs.c.media_id)
+        .where(other.label_id != label_id)
+        .group_by(other.label_id)
+        .subquery()
+    )
+    stmt = (
+        select(Label.name, grouped.c.shared)
+        .join(Label, Label.id == grouped.c.label_id)
+        .order_by(grouped.c.shared.desc(), Label.name)
+        .limit(limit)
+    )
+    return Cooccurrence(
+        [(name, round(int(count) * scale)) for name, count in session.execute(stmt)], sampled
+    )
+
+
+def key_prefix(key: str, depth: int = 1) -> str:
+    """The first `depth` path segments of a key ('2024/06/a.jpg' -> '2024/'); '' at the root."""
+    parts = key.split("/")
+    if len(parts) <= 1:
+        return ""
+    return "/".join(parts[: min(depth, len(parts) - 1)]) + "/"
+
+
+def _month_expr(session: Session) -> Any:
+    """'YYYY-MM' of LastModified, in UTC, computed by the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", Media.last_modified_at), "YYYY-MM")
+    return func.strftime("%Y-%m", Media.last_modified_at)
+
+
+def _prefix_expr(session: Session, depth: int) -> Any:
+    """The first key segment for S3 keys (depth 1), else the whole key for Python to cut."""
+    if depth != 1:
+        return Media.key
+    slash = (
+        func.strpos(Media.key, "/")
+        if session.get_bind().dialect.name == "postgresql"
+        else func.instr(Media.key, "/")
+    )
+    return case((Media.source == SOURCE_FILE, Media.key), else_=func.substr(Media.key, 1, slash))
+
+
+def _label_media_groups(
+    session: Session, label_id: int, subset: Select[Any] | None, depth: int
+) -> list[tuple[str, str, str | None, int]]:
+    """(source, prefix-or-key, month, media) groups of the media carrying a label."""
+    prefix = _prefix_expr(session, depth).label("prefix")
+    month = _month_expr(session).label("month")
+    stmt = (
+        select(Media.source, prefix, month, func.count())
+        .join(Detection, Detection.media_id == Media.id)
+        .where(Detection.label_id == label_id)
+        .group_by(Media.source, prefix, month)
+    )
+    if subset is not None:
+        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+    return [(source, key, m, int(n)) for source, key, m, n in session.execute(stmt)]
+
+
+def _label_months(
+    session: Session, label_id: int, subset: Select[Any] | None
+) -> list[tuple[str, int]]:
+    month = _month_expr(session).label("month")
+    stmt = (
+        select(month, func.count())
+        .join(Detection, Detection.media_id == Media.id)
+        .where(Detection.label_id == label_id)
+        .group_by(month)
+    )
+    if subset is not None:
+        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+    counts: Counter[str] = Counter()
+    for m, n in session.execute(stmt):
+        counts[m or "unknown"] += int(n)
+    return sorted(counts.items())
+
+
+def label_spread(
+    session: Session,
+    name: str,
+    *,
+    subset: Select[Any] | None = None,
+    related: int = DEFAULT_RELATED,
+    prefix_depth: int = 1,
+) -> LabelSpread:
+    """One label's histogram, co-occurring labels, prefixes and months."""
+    if prefix_depth < 1:
+        raise UsageError(f"--prefix-depth must be at least 1 (got {prefix_depth})")
+    label = find_label(session, name)
+    histogram = label_histogram(session, label.id, subset)
+    related_labels = cooccurring_labels(session, label.id, related, subset, media=sum(histogram))
+    prefixes: Counter[str] = Counter()
+    months: Counter[str] = Counter()
+    for source, key, month, count in _label_media_groups(session, label.id, subset, prefix_depth):
+        # Local files carry absolute paths: skip the empty root segment.
+        prefixes[key_prefix(key.lstrip("/") if source == SOURCE_FILE else key, prefix_depth)] += (
+            count
+        )
+        months[month or "unknown"] += count
+    return LabelSpread(
+        name=label.name,
+        media=sum(histogram),
+        histogram=histogram,
+        cooccurring=related_labels.labels,
+        cooccurring_sample=related_labels.sample,
+        by_prefix=sorted(prefixes.items(), key=lambda item: (-item[1], item[0])),
+        by_month=sorted(months.items()),
+    )
+
+
+def labels_by_month(
+    session: Session, names: list[str], subset: Select[Any] | None = None
+) -> dict[str, list[tuple[str, int]]]:
+    """For each named label, media per month of LastModified (oldest first)."""
+    result: dict[str, list[tuple[str, int]]] = {}
+    for name in names:
+        label = find_label(session, name)
+        result[label.name] = _label_months(session, label.id, subset)
+    return result
+
+
+@dataclass(frozen=True)
+class LabelSpread:
+    """One label in depth: confidence histogram, co-occurring labels, prefixes, months."""
+
+    name: str
+    media: int
+    histogram: list[int]  # media per 10-point bin, bin i holds [10i, 10i+10), 100 in bin 9
+    cooccurring: list[tuple[str, int]]  # other labels on the same media, most frequent first
+    by_prefix: list[tuple[str, int]]  # first key segment(s) -> media, most first
+    by_month: list[tuple[str, int]]  # YYYY-MM of LastModified -> media, oldest first
+    cooccurring_sample: int | None = None  # media sampled when co-occurrence was estimated
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `label` object of `catalog stats --label NAME --format json`."""
+        return {
+            "name": self.name,
+            "media": self.media,
+            "histogram": [
+                {"bin": bin_label(i), "from": i * 10, "to": i * 10 + 10, "media": n}
+                for i, n in enumerate(self.histogram)
+            ],
+            "cooccurring": [{"name": n, "media": c} for n, c in self.cooccurring],
+            "cooccurring_sample": self.cooccurring_sample,
+            "by_prefix": [{"prefix": p, "media": c} for p, c in self.by_prefix],
+            "by_month": [{"month": m, "media": c} for m, c in self.by_month],
+        }
+
+
+def bin_label(index: int) -> str:
+    """'90-100' for the top bin, '40-50' for bin 4."""
+    return f"{index * 10}-{index * 10 + 10}"
+
+
+def _subset_ids(subset: Select[Any]) -> Any:
+    """A single-column subquery of the selected media ids."""
+    sub = subset.subquery()
+    return select(next(iter(sub.c)))
+
+
+def find_label(session: Session, name: str) -> Label:
+    """The label called `name` (case-insensitive, aliases too); NotFoundError otherwise."""
+    from catalog.store.schema import LabelAlias
+
+    folded = fold(name)
+    label = (
+        session.execute(select(Label).where(Label.name == name)).scalar_one_or_none()
+        or session.execute(
+            select(Label).where(Label.name_folded == folded).order_by(Label.id).limit(1)
+        ).scalar_one_or_none()
+    )
+    if label is None:
+        label = session.execute(
+            select(Label)
+            .join(LabelAlias, LabelAlias.label_id == Label.id)
+            .where(LabelAlias.alias_folded == folded)
+            .order_by(Label.id)
+            .limit(1)
+        ).scalar_one_or_none()
+    if label is None:
+        raise NotFoundError(
+            f"no label called '{name}' in the catalogue ('catalog stats' lists the labels)"
+        )
+    return label
+
+
+def label_histogram(
+    session: Session, label_id: int, subset: Select[Any] | None = None
+) -> list[int]:
+    """Media per 10-point confidence bin (ten counts) for one label."""
+    counts = [0] * HISTOGRAM_BINS
+    if subset is None:
+        rows = session.execute(
+            select(LabelHistogram.bin, LabelHistogram.media_count).where(
+                LabelHistogram.label_id == label_id
+            )
+        ).all()
+        for bin_index, count in rows:
+            counts[bin_index] += count
+        return counts
+    bin_expr = (Detection.confidence_x100 // 1000).label("bin")
+    for bin_index, count in session.execute(
+        select(bin_expr, func.count())
+        .where(Detection.label_id == label_id, Detection.media_id.in_(_subset_ids(subset)))
+        .group_by(bin_expr)
+    ):
+        counts[min(int(bin_index), HISTOGRAM_BINS - 1)] += int(count)  # 100% joins bin 9
+    return counts

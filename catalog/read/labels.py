@@ -1,0 +1,84 @@
+"""The label vocabulary as users see it: names, aliases and media counts, and S3 presigning."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.read.search import LabelCount, Presigner
+from catalog.store.schema import (
+    Label,
+    LabelAlias,
+    LabelStat,
+)
+
+# -- vocabulary ------------------------------------------------------------------------------------
+
+
+def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount]:
+    """The labels media carry, most common first; `pattern` filters names (substring or glob).
+
+    A pattern matches a label's name or any of its aliases, case-insensitively.
+    """
+    from catalog.store.units import fold
+
+    rows = session.execute(
+        select(
+            Label.id,
+            Label.name,
+            LabelStat.media_count,
+            LabelStat.image_count,
+            LabelStat.video_count,
+            LabelStat.confidence_sum_x100,
+        )
+        .join(LabelStat, LabelStat.label_id == Label.id)
+        .where(LabelStat.media_count > 0)
+        .order_by(LabelStat.media_count.desc(), Label.name)
+    ).all()
+    aliases: dict[int, list[str]] = defaultdict(list)
+    for label_id, alias in session.execute(
+        select(LabelAlias.label_id, LabelAlias.alias).order_by(LabelAlias.alias)
+    ):
+        aliases[label_id].append(alias)
+    wanted = fold(pattern) if pattern else ""
+    is_glob = any(c in wanted for c in "*?[")
+
+    def keep(name: str, label_aliases: list[str]) -> bool:
+        if not wanted:
+            return True
+        for candidate in (name, *label_aliases):
+            folded = fold(candidate)
+            if fnmatch.fnmatchcase(folded, wanted) if is_glob else wanted in folded:
+                return True
+        return False
+
+    return [
+        LabelCount(
+            name=row.name,
+            media_count=row.media_count,
+            image_count=row.image_count,
+            video_count=row.video_count,
+            mean_confidence=round(row.confidence_sum_x100 / row.media_count / 100, 2),
+            aliases=tuple(aliases.get(row.id, ())),
+        )
+        for row in rows
+        if keep(row.name, aliases.get(row.id, []))
+    ]
+
+
+def s3_presigner(clients: Any, expires_s: int) -> Presigner:
+    """A function (bucket, key) -> presigned GET URL valid for `expires_s` seconds."""
+    s3 = clients.s3
+
+    def presign(bucket: str, key: str) -> str:
+        return str(
+            s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+            )
+        )
+
+    return presign

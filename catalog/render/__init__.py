@@ -1,0 +1,1 @@
+"""Everything users see: format writers, progress, views, pictures and the HTML report."""

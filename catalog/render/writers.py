@@ -1,0 +1,120 @@
+"""Consoles, messages and the format writers: rich tables, JSON, JSON Lines and CSV.
+
+Data goes to stdout, messages and progress to stderr, so `--format json | jq` always works.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+
+def stdout_console() -> Console:
+    """The console for data."""
+    return Console(soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    """The console for messages and progress."""
+    return Console(stderr=True)
+
+
+def error(message: str) -> None:
+    """One error line on stderr."""
+    stderr_console().print(
+        f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True
+    )
+
+
+def note(message: str) -> None:
+    """One informational line on stderr."""
+    stderr_console().print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def write_json(records: Iterable[Mapping[str, Any]], out: TextIO | None = None) -> None:
+    """A JSON list, streamed one record at a time."""
+    out = out or sys.stdout
+    out.write("[")
+    first = True
+    for record in records:
+        out.write("\n  " if first else ",\n  ")
+        out.write(json.dumps(record, default=_json_default, ensure_ascii=False))
+        first = False
+    out.write("\n]\n" if not first else "]\n")
+    out.flush()
+
+
+def write_json_object(value: Mapping[str, Any], out: TextIO | None = None) -> None:
+    """One JSON object, indented."""
+    out = out or sys.stdout
+    out.write(json.dumps(value, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+    out.flush()
+
+
+def write_jsonl(records: Iterable[Mapping[str, Any]], out: TextIO | None = None) -> None:
+    """One JSON object per line."""
+    out = out or sys.stdout
+    for record in records:
+        out.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def write_csv(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO | None = None
+) -> None:
+    """CSV with a header row."""
+    out = out or sys.stdout
+    writer = csv.DictWriter(
+        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    out.flush()
+
+
+def write_table(
+    rows: Iterable[Sequence[Any]],
+    columns: Sequence[str],
+    title: str | None = None,
+    console: Console | None = None,
+    justify: Mapping[str, str] | None = None,
+) -> None:
+    """A rich table on stdout."""
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, justify=(justify or {}).get(column, "left"))  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
+    (console or stdout_console()).print(table)
+
+
+def format_confidence(value: float | None) -> str:
+    """92.5 -> '92.5%'."""
+    return "" if value is None else f"{value:.1f}%"
+
+
+def format_bytes(value: int | None) -> str:
+    """Human-readable size."""
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return str(value)

@@ -1,0 +1,1 @@
+"""The catalogue's storage: engine, schema, vocabulary, summaries, the write path, jobs and claims."""
