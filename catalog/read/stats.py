@@ -119,7 +119,7 @@ class LibraryStats:
 # -- selection --------------------------------------------------------------------------------
 
 
-def matching_media(where: str | None, session: Session | None = None) -> Select[Any] | None:
+def matching_media(where: str | None, session: Session) -> Select[Any] | None:
     """The SELECT of media ids a search query picks (None for the whole library).
 
     Raises QueryError for a malformed query.

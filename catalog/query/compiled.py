@@ -1,0 +1,263 @@
+"""`compile_query(session, text)`: the one entry point from query text to what it selects.
+
+Parsing, name resolution and planning happen once; the CompiledQuery then answers every
+question a caller has, each as one SQL round trip: the ids (a select other code can filter
+by), the exact count, a sorted page of ids, which of the query's terms each hit met (and how
+well), and "did you mean" hints for names the catalogue does not know.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from catalog.errors import UsageError
+from catalog.query.compile import (
+    LabelTerm,
+    QueryPlan,
+    Resolution,
+    ids_select,
+    newest_page,
+    plan_query,
+    term_range,
+)
+from catalog.query.parse import (
+    CategoryFilter,
+    CountCondition,
+    LabelCondition,
+    Node,
+    iter_terms,
+    parse_query,
+)
+from catalog.store.schema import (
+    KIND_VIDEO,
+    Detection,
+    Label,
+    LabelAlias,
+    LabelCategory,
+    Media,
+    VideoMoment,
+)
+from catalog.store.units import fold
+
+SORTS = ("newest", "confidence", "key", "modified")
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """One label the query named, as one item met it.
+
+    `confidence_x100` is the best confidence among what met the condition: the image's own, or
+    for a video the best of the moments that met it (`timestamps_ms`, in order).
+    """
+
+    label_id: int
+    name: str
+    confidence_x100: int
+    timestamps_ms: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A parsed, resolved and planned query, bound to the session it was compiled in."""
+
+    session: Session
+    text: str
+    node: Node | None
+    plan: QueryPlan
+    resolution: Resolution
+
+    @property
+    def is_empty(self) -> bool:
+        """True for the empty query (every non-deleted media item)."""
+        return self.node is None
+
+    def ids(self) -> Select[Any]:
+        """An unordered SELECT of the matching media ids (one column, `id`)."""
+        stmt = ids_select(self.plan, empty_query=self.is_empty)
+        if isinstance(stmt, Select):
+            return stmt
+        return select(stmt.subquery().c.id)
+
+    def count(self) -> int:
+        """The exact number of matching media."""
+        known = self._count_from_summaries()
+        if known is not None:
+            return known
+        stmt = ids_select(self.plan, empty_query=self.is_empty)
+        if isinstance(stmt, Select):
+            counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
+        else:
+            counted = select(func.count()).select_from(stmt.subquery())
+        return int(self.session.connection().execute(counted).scalar_one())
+
+    def page(
+        self, limit: int | None, *, sort: str = "newest", before_id: int | None = None
+    ) -> list[int]:
+        """Matching media ids in `sort` order, at most `limit`.
+
+        `before_id` (newest order only) continues a page after the id it ended with (keyset
+        paging: as fast deep into a result as on its first page).
+        """
+        return list(
+            self.session.connection().execute(self._ordered(limit, sort, before_id)).scalars()
+        )
+
+    def matches(
+        self, media_ids: Sequence[int], kinds: dict[int, str]
+    ) -> dict[int, list[TermMatch]]:
+        """For each media id, the query's positive label terms it met, best first."""
+        terms = self.plan.positive_terms
+        found: dict[int, list[TermMatch]] = defaultdict(list)
+        if not terms or not media_ids:
+            return found
+        connection = self.session.connection()
+        names = self.resolution.names
+        image_ids = [i for i in media_ids if kinds.get(i) != KIND_VIDEO]
+        video_ids = [i for i in media_ids if kinds.get(i) == KIND_VIDEO]
+        if image_ids:
+            for media_id, label_id, confidence in connection.execute(
+                select(Detection.media_id, Detection.label_id, Detection.confidence_x100)
+                .where(Detection.media_id.in_(image_ids), _any_term_met(Detection, terms))
+                .order_by(Detection.media_id, Detection.confidence_x100.desc(), Detection.label_id)
+            ):
+                found[media_id].append(
+                    TermMatch(label_id, names.get(label_id, str(label_id)), confidence)
+                )
+        if video_ids:
+            moments: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+            for media_id, label_id, timestamp_ms, confidence in connection.execute(
+                select(
+                    VideoMoment.media_id,
+                    VideoMoment.label_id,
+                    VideoMoment.timestamp_ms,
+                    VideoMoment.confidence_x100,
+                )
+                .where(VideoMoment.media_id.in_(video_ids), _any_term_met(VideoMoment, terms))
+                .order_by(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)
+            ):
+                moments[(media_id, label_id)].append((timestamp_ms, confidence))
+            for (media_id, label_id), seen in moments.items():
+                found[media_id].append(
+                    TermMatch(
+                        label_id,
+                        names.get(label_id, str(label_id)),
+                        max(confidence for _, confidence in seen),
+                        tuple(timestamp for timestamp, _ in seen),
+                    )
+                )
+            for media_id in video_ids:
+                found[media_id].sort(key=lambda m: (-m.confidence_x100, m.label_id))
+        return found
+
+    def hints(self) -> list[str]:
+        """'did you mean' lines for names that match no label or category."""
+        res = self.resolution
+        unknown_labels = sorted(set(res.unknown_labels))
+        unknown_categories = sorted(set(res.unknown_categories))
+        if self.node is None or not (unknown_labels or unknown_categories):
+            return []
+        spelled: dict[str, str] = {}
+        for term in iter_terms(self.node):
+            if isinstance(term, LabelCondition | CountCondition):
+                spelled.setdefault(fold(term.name), term.name)
+            elif isinstance(term, CategoryFilter):
+                spelled.setdefault("category:" + fold(term.category), term.category)
+        hints: list[str] = []
+        if unknown_labels:
+            vocabulary = list(self.session.scalars(select(Label.name)))
+            aliases = list(self.session.scalars(select(LabelAlias.alias).distinct()))
+            by_folded = {fold(n): n for n in [*aliases, *vocabulary]}
+            for name in unknown_labels:
+                close = difflib.get_close_matches(name, list(by_folded), n=3, cutoff=0.6)
+                hints.append(_hint("label", spelled.get(name, name), [by_folded[c] for c in close]))
+        if unknown_categories:
+            categories = list(self.session.scalars(select(LabelCategory.category).distinct()))
+            by_folded = {fold(c): c for c in categories}
+            for name in unknown_categories:
+                close = difflib.get_close_matches(name, list(by_folded), n=3, cutoff=0.6)
+                original = spelled.get("category:" + name, name)
+                hints.append(_hint("category", original, [by_folded[c] for c in close]))
+        return hints
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _count_from_summaries(self) -> int | None:
+        """The exact count of a one-label query from the summary tables, when they hold it.
+
+        `Car` is label_stats' media count; `Car >= 90` the sum of its 10-point histogram bins
+        from 90 up. Both are kept exact in the same transaction as every write.
+        """
+        term = self.plan.resolved
+        if (
+            not isinstance(term, LabelTerm)
+            or term.field_name != "confidence"
+            or term.high is not None
+        ):
+            return None
+        if not term.low:
+            return int(self.resolution.media_counts.get(term.label_id, 0))
+        if term.low % 1000:
+            return None
+        bins = self.resolution.histograms.get(term.label_id, {})
+        return int(sum(n for b, n in bins.items() if b >= term.low // 1000))
+
+    def _ordered(self, limit: int | None, sort: str, before_id: int | None) -> Any:
+        if sort not in SORTS:
+            raise UsageError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
+        if sort == "newest" or self.plan.plan is None:
+            if before_id is None:
+                return newest_page(self.plan, limit, empty_query=self.is_empty)
+            sub = ids_select(self.plan, empty_query=self.is_empty).subquery()
+            stmt = select(sub.c.id).where(sub.c.id < before_id).order_by(sub.c.id.desc())
+            return stmt.limit(limit) if limit is not None else stmt
+        sub = ids_select(self.plan, empty_query=self.is_empty).subquery()
+        stmt = select(sub.c.id)
+        if sort == "confidence":
+            label_ids = sorted({t.label_id for t in self.plan.positive_terms})
+            if not label_ids:
+                return newest_page(self.plan, limit, empty_query=self.is_empty)
+            score = (
+                select(func.max(Detection.confidence_x100))
+                .where(Detection.media_id == sub.c.id, Detection.label_id.in_(label_ids))
+                .scalar_subquery()
+            )
+            stmt = stmt.order_by(score.desc(), sub.c.id.desc())
+        else:
+            stmt = stmt.join(Media, Media.id == sub.c.id)
+            if sort == "key":
+                stmt = stmt.order_by(Media.bucket, Media.key, Media.id)
+            else:
+                stmt = stmt.order_by(Media.last_modified_at.desc().nulls_last(), Media.id.desc())
+        return stmt.limit(limit) if limit is not None else stmt
+
+
+def compile_query(session: Session, text: str | None) -> CompiledQuery:
+    """Parse, resolve and plan `text` (None or "" selects every media item).
+
+    Raises QueryError (with the position) for a malformed query.
+    """
+    node = parse_query(text or "")
+    query_plan, resolution = plan_query(session, node)
+    return CompiledQuery(session, text or "", node, query_plan, resolution)
+
+
+def _any_term_met(table: Any, terms: Sequence[LabelTerm]) -> ColumnElement[bool]:
+    """A row of `table` (detections or video_moments) whose own value meets one of `terms`."""
+    if not terms:
+        return false()
+    return or_(*(and_(table.label_id == term.label_id, *term_range(table, term)) for term in terms))
+
+
+def _hint(what: str, name: str, close: list[str]) -> str:
+    text = f"No {what} '{name}' in the catalogue"
+    if close:
+        quoted = " or ".join(f"'{c}'" for c in close)
+        return f"{text}; did you mean {quoted}?"
+    return f"{text}; 'catalog labels' lists the vocabulary."
