@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # boto3 is heavy: imported only by the commands that talk to 
 
 
 class OutputFormat(StrEnum):
-    """Every output format."""
+    """Every output format; each command accepts the ones that fit its result."""
 
     table = "table"
     json = "json"
@@ -23,24 +23,42 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-class DetailFormat(StrEnum):
-    """Formats for one-record views."""
+def format_option(*allowed: OutputFormat, help: str = "Output format") -> Any:
+    """The `--format/-f` option of a command that writes the `allowed` formats."""
+    names = [choice.value for choice in allowed]
 
-    table = "table"
-    json = "json"
+    def check(value: OutputFormat) -> OutputFormat:
+        if value not in allowed:
+            raise typer.BadParameter(f"'{value}' is not one of {', '.join(names)}")
+        return value
+
+    return typer.Option(
+        "--format",
+        "-f",
+        callback=check,
+        show_choices=False,
+        metavar="[" + "|".join(names) + "]",
+        help=f"{help}: {', '.join(names)}.",
+    )
 
 
-class ListFormat(StrEnum):
-    """Formats for record lists without CSV/JSONL needs."""
-
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
-DetailFormatOpt = Annotated[DetailFormat, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = Annotated[OutputFormat, format_option(*OutputFormat)]
+DetailFormatOpt = Annotated[OutputFormat, format_option(OutputFormat.table, OutputFormat.json)]
+MinConfidenceOpt = Annotated[
+    float, typer.Option(min=0, max=100, help="Lowest label confidence to keep, in percent.")
+]
+MaxLabelsOpt = Annotated[
+    int | None, typer.Option(min=1, max=1000, help="Most labels to keep per image.")
+]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        help="Restrict to the media a search query selects, e.g. 'Car > 90 AND NOT Dog'.",
+        show_default=False,
+    ),
+]
+TopOpt = Annotated[int, typer.Option("--top", "-n", help="How many labels to show.", min=1)]
 
 
 def settings(ctx: typer.Context) -> Settings:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from catalog.cli.options import (
-    DetailFormat,
     DetailFormatOpt,
     FormatOpt,
     OutputFormat,
@@ -24,7 +23,7 @@ def show_command(
         str,
         typer.Argument(help="The media item: s3://BUCKET/KEY.", show_default=False, metavar="URI"),
     ],
-    output: DetailFormatOpt = DetailFormat.table,
+    output: DetailFormatOpt = OutputFormat.table,
     draw: Annotated[
         Path | None,
         typer.Option(

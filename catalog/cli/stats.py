@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from catalog.cli.options import aws_clients, sessions
+from catalog.cli.options import (
+    OutputFormat,
+    TopOpt,
+    WhereOpt,
+    aws_clients,
+    format_option,
+    sessions,
+)
 from catalog.render.statistics import render_export, render_report_summary
-
-
-class StatsFormat(StrEnum):
-    """Formats of `catalog stats`."""
-
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class ExportFormat(StrEnum):
-    """Formats of `catalog export`."""
-
-    csv = "csv"
-    jsonl = "jsonl"
-
-
-StatsWhereOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--where",
-        help="Restrict to the media a search query selects, e.g. 'Car > 90 AND NOT Dog'.",
-        show_default=False,
-    ),
-]
-TopOpt = Annotated[int, typer.Option("--top", "-n", help="How many labels to show.", min=1)]
 
 
 def stats_command(
@@ -51,16 +31,19 @@ def stats_command(
             show_default=False,
         ),
     ] = None,
-    where: StatsWhereOpt = None,
+    where: WhereOpt = None,
     prefix_depth: Annotated[
         int, typer.Option("--prefix-depth", help="Key segments that make a prefix.", min=1)
     ] = 1,
     output: Annotated[
-        StatsFormat,
-        typer.Option(
-            "--format", "-f", help="Output format (csv: the labels, or with --label its sections)."
+        OutputFormat,
+        format_option(
+            OutputFormat.table,
+            OutputFormat.json,
+            OutputFormat.csv,
+            help="Output format (csv: the labels, or with --label its sections)",
         ),
-    ] = StatsFormat.table,
+    ] = OutputFormat.table,
 ) -> None:
     """Totals, top labels with their confidences, and one label's spread.
 
@@ -82,7 +65,7 @@ def report_command(
         Path,
         typer.Option("--out", "-o", help="The HTML file to write.", dir_okay=False),
     ] = Path("report.html"),
-    where: StatsWhereOpt = None,
+    where: WhereOpt = None,
     top: TopOpt = 20,
 ) -> None:
     """Write one self-contained HTML report: totals, charts and a gallery with boxes drawn.
@@ -108,9 +91,9 @@ def report_command(
 def export_command(
     ctx: typer.Context,
     output: Annotated[
-        ExportFormat, typer.Option("--format", "-f", help="CSV or JSON Lines.")
-    ] = ExportFormat.csv,
-    where: StatsWhereOpt = None,
+        OutputFormat, format_option(OutputFormat.csv, OutputFormat.jsonl, help="CSV or JSON Lines")
+    ] = OutputFormat.csv,
+    where: WhereOpt = None,
 ) -> None:
     """Stream every (media, label, confidence, instances) row for spreadsheets and BI tools.
 

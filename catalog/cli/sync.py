@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sessions
+from catalog.cli.options import (
+    DetailFormatOpt,
+    MaxLabelsOpt,
+    MinConfidenceOpt,
+    OutputFormat,
+    aws_clients,
+    sessions,
+)
 from catalog.errors import EXIT_OBJECTS_FAILED
 
 
@@ -29,12 +36,8 @@ def sync_command(
             metavar="URI",
         ),
     ],
-    min_confidence: Annotated[
-        float, typer.Option(min=0, max=100, help="Lowest label confidence to keep, in percent.")
-    ] = 50.0,
-    max_labels: Annotated[
-        int | None, typer.Option(min=1, max=1000, help="Most labels to keep per image.")
-    ] = None,
+    min_confidence: MinConfidenceOpt = 50.0,
+    max_labels: MaxLabelsOpt = None,
     images: Annotated[bool, typer.Option("--images/--no-images", help="Label images.")] = True,
     videos: Annotated[
         bool, typer.Option("--videos/--no-videos", help="Record (and label) videos.")
@@ -65,7 +68,7 @@ def sync_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
     ] = True,
-    output: DetailFormatOpt = DetailFormat.table,
+    output: DetailFormatOpt = OutputFormat.table,
     labeller: Annotated[
         LabellerChoice | None,
         typer.Option(
@@ -162,7 +165,7 @@ def sync_command(
     )
     needs_aws = target.is_s3 or labeller == LabellerChoice.rekognition
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None
-    with sync_progress(progress and output == DetailFormat.table) as on_event:
+    with sync_progress(progress and output == OutputFormat.table) as on_event:
         report = run_sync(
             target,
             sessions=sessions(ctx),

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sessions
+from catalog.cli.options import (
+    DetailFormatOpt,
+    MaxLabelsOpt,
+    MinConfidenceOpt,
+    OutputFormat,
+    aws_clients,
+    sessions,
+)
 from catalog.render.views import render_notify_setup
 from catalog.render.writers import write_json_object
 
@@ -22,12 +29,8 @@ def worker_command(
     queue: Annotated[
         str, typer.Option("--queue", help="SQS queue URL receiving the bucket's S3 events.")
     ],
-    min_confidence: Annotated[
-        float, typer.Option(min=0, max=100, help="Lowest label confidence to keep, in percent.")
-    ] = 50.0,
-    max_labels: Annotated[
-        int | None, typer.Option(min=1, max=1000, help="Most labels to keep per image.")
-    ] = None,
+    min_confidence: MinConfidenceOpt = 50.0,
+    max_labels: MaxLabelsOpt = None,
     concurrency: Annotated[
         int, typer.Option(min=1, max=256, help="Messages processed at once.")
     ] = 8,
@@ -54,7 +57,7 @@ def worker_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No line per object on stderr.")
     ] = False,
-    output: DetailFormatOpt = DetailFormat.table,
+    output: DetailFormatOpt = OutputFormat.table,
 ) -> None:
     """Label objects as they arrive: consume S3 event notifications from an SQS queue.
 
@@ -96,7 +99,7 @@ def notify_setup_command(
             help="Add a statement to the queue's access policy letting this bucket send to it.",
         ),
     ] = True,
-    output: DetailFormatOpt = DetailFormat.table,
+    output: DetailFormatOpt = OutputFormat.table,
 ) -> None:
     """Send a prefix's ObjectCreated/ObjectRemoved events to an SQS queue (idempotent).
 

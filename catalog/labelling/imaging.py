@@ -93,12 +93,3 @@ def prepare_image(data: bytes, max_bytes: int = BYTES_MAX) -> PreparedImage:
                 "ImageTooLarge", "the image cannot be made small enough for Rekognition"
             )
         image = image.resize(new_size, Image.Resampling.LANCZOS)
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """The upright (width, height) of an image, or None when it cannot be read."""
-    try:
-        image = open_image(data)
-    except ObjectError:
-        return None
-    return image.size

@@ -152,14 +152,6 @@ def iter_terms(node: Node) -> list[Node]:
     return [node]
 
 
-def label_names(node: Node) -> list[str]:
-    """Every label name the query mentions (in order, without repeats)."""
-    names = [
-        term.name for term in iter_terms(node) if isinstance(term, LabelCondition | CountCondition)
-    ]
-    return list(dict.fromkeys(names))
-
-
 # -- parsing ---------------------------------------------------------------------------------------
 
 _EXPECTED = {

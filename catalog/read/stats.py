@@ -187,17 +187,6 @@ def _labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
     return int(value or 0)
 
 
-def estimated_spend(session: Session) -> float:
-    """Estimated Rekognition charge in US dollars for everything every sync run paid for."""
-    images, video_ms = session.execute(
-        select(
-            func.coalesce(func.sum(SyncRun.billed_images), 0),
-            func.coalesce(func.sum(SyncRun.billed_video_ms), 0),
-        )
-    ).one()
-    return estimate_cost(images=int(images), video_ms=int(video_ms))
-
-
 # -- labels ------------------------------------------------------------------------------------
 
 

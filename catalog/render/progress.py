@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from catalog.render.writers import stderr_console
+
+if TYPE_CHECKING:
+    from catalog.ingest.types import EventHandler, SyncEvent
 
 # -- progress ------------------------------------------------------------------------------------
 
@@ -26,7 +29,7 @@ _PROGRESS_KINDS = (
 
 
 @contextmanager
-def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
+def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
     """An event handler: a rich progress display on a terminal, plain log lines otherwise."""
     console = stderr_console()
     counts = dict.fromkeys(_PROGRESS_KINDS, 0)
@@ -37,7 +40,7 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
     if not console.is_terminal:
         last = [time.monotonic()]
 
-        def log(event: Any) -> None:
+        def log(event: SyncEvent) -> None:
             if event.kind == "jobs":
                 counts["jobs"] = event.count
             elif event.kind in counts:
@@ -73,7 +76,7 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
     with progress:
         task_id = progress.add_task("syncing", total=0, stats="", eta="-")
 
-        def update(event: Any) -> None:
+        def update(event: SyncEvent) -> None:
             if event.kind == "jobs":  # a level (jobs running now), not a count of events
                 counts["jobs"] = event.count
             elif event.kind in counts:
@@ -120,7 +123,7 @@ def _summary_line(counts: Mapping[str, int]) -> str:
 # -- event-driven ingestion ----------------------------------------------------------------------
 
 
-def worker_events(enabled: bool = True) -> Callable[[Any], None]:
+def worker_events(enabled: bool = True) -> EventHandler:
     """An event handler for long-running workers: one plain stderr line per object outcome."""
     if not enabled:
         return lambda _event: None
@@ -130,7 +133,7 @@ def worker_events(enabled: bool = True) -> Callable[[Any], None]:
     lock = threading.Lock()
     shown = ("labelled", "reused", "failed", "deleted", "pending", "log")
 
-    def log(event: Any) -> None:
+    def log(event: SyncEvent) -> None:
         if event.kind not in shown:
             return
         with lock:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -15,8 +15,16 @@ from catalog.render.writers import (
     stdout_console,
     write_csv,
     write_json_object,
-    write_jsonl,
+    write_records,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from catalog.read.breakdowns import LabelSpread
+    from catalog.read.export import ExportRow
+    from catalog.read.stats import LibraryStats
+    from catalog.render.report import ReportResult
 
 # -- statistics, reports and exports -------------------------------------------------------------
 
@@ -33,7 +41,7 @@ def text_bar(value: float, maximum: float, width: int = 24) -> str:
     return "█" * full + (_BLOCKS[part] if part else "")
 
 
-def _stats_sections(spread: Any) -> Iterator[dict[str, Any]]:
+def _stats_sections(spread: LabelSpread) -> Iterator[dict[str, Any]]:
     from catalog.read.breakdowns import bin_label
 
     for i, count in enumerate(spread.histogram):
@@ -46,7 +54,7 @@ def _stats_sections(spread: Any) -> Iterator[dict[str, Any]]:
         yield {"section": "month", "key": month, "media": count}
 
 
-def render_stats(result: Any, fmt: str, console: Console | None = None) -> None:
+def render_stats(result: LibraryStats, fmt: str, console: Console | None = None) -> None:
     """`catalog stats`: tables with bars, a JSON object, or CSV (labels, or the label's sections)."""
     if fmt == "json":
         write_json_object(result.to_dict())
@@ -102,7 +110,7 @@ def render_stats(result: Any, fmt: str, console: Console | None = None) -> None:
         _render_spread(result.label, console)
 
 
-def _render_spread(spread: Any, console: Console) -> None:
+def _render_spread(spread: LabelSpread, console: Console) -> None:
     from catalog.read.breakdowns import bin_label
 
     console.print(f"\n[bold]{spread.name}[/] on {spread.media:,} media", highlight=False)
@@ -153,23 +161,23 @@ EXPORT_COLUMNS = (
 )
 
 
-def render_export(rows: Iterable[Any], fmt: str, out: TextIO | None = None) -> None:
+def render_export(rows: Iterable[ExportRow], fmt: str, out: TextIO | None = None) -> None:
     """`catalog export`: CSV (boxes as a JSON array per cell) or JSON Lines, row by row."""
-    records = (row.to_dict() for row in rows)
-    if fmt == "jsonl":
-        write_jsonl(records, out)
-        return
 
-    def flatten(record: dict[str, Any]) -> dict[str, Any]:
-        record["instances"] = json.dumps(record["instances"], separators=(",", ":"))
-        if record["last_modified"] is not None:
-            record["last_modified"] = record["last_modified"].isoformat()
-        return record
+    def flatten(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+        modified = record["last_modified"]
+        return [
+            {
+                **record,
+                "instances": json.dumps(record["instances"], separators=(",", ":")),
+                "last_modified": modified.isoformat() if modified is not None else None,
+            }
+        ]
 
-    write_csv((flatten(r) for r in records), list(EXPORT_COLUMNS), out)
+    write_records(fmt, (row.to_dict() for row in rows), EXPORT_COLUMNS, csv_rows=flatten, out=out)
 
 
-def render_report_summary(result: Any, path: Any) -> None:
+def render_report_summary(result: ReportResult, path: Path) -> None:
     """One line on stderr about the report written, and any thumbnails that could not be made."""
     note(
         f"Wrote {path} ({result.charts} charts, {result.thumbnails} thumbnails, "

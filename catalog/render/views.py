@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,16 +19,23 @@ from catalog.render.writers import (
     stderr_console,
     stdout_console,
     write_csv,
-    write_json,
     write_json_object,
-    write_jsonl,
+    write_records,
     write_table,
 )
+
+if TYPE_CHECKING:
+    from catalog.aws.notify import NotifySetupReport
+    from catalog.ingest.types import SyncReport
+    from catalog.ingest.worker import WorkerReport
+    from catalog.read.details import FailureRow, MediaDetail
+    from catalog.read.labels import LabelCount
+    from catalog.read.search import CountResult, SearchResult
 
 # -- command views -------------------------------------------------------------------------------
 
 
-def render_sync_report(report: Any, fmt: str) -> None:
+def render_sync_report(report: SyncReport, fmt: str) -> None:
     """The end-of-sync summary: a table on stderr, or a JSON object on stdout."""
     data = {
         "source": report.source,
@@ -113,7 +120,7 @@ def render_sync_report(report: Any, fmt: str) -> None:
         )
 
 
-def render_media_detail(detail: Any, fmt: str) -> None:
+def render_media_detail(detail: MediaDetail, fmt: str) -> None:
     """`catalog show`: JSON, or a header and a label table."""
     if fmt == "json":
         write_json_object(detail.to_dict())
@@ -156,7 +163,7 @@ def render_media_detail(detail: Any, fmt: str) -> None:
     )
 
 
-def _video_facts(detail: Any) -> list[str]:
+def _video_facts(detail: MediaDetail) -> list[str]:
     """Duration, codec, container and frame rate of a video, as far as they are known."""
     facts = []
     if detail.duration_ms is not None:
@@ -169,7 +176,7 @@ def _video_facts(detail: Any) -> list[str]:
     return facts
 
 
-def render_video_timeline(detail: Any, console: Console) -> None:
+def render_video_timeline(detail: MediaDetail, console: Console) -> None:
     """A video's labels over time: one bar per label, filled where its segments are.
 
     The bar takes the width the terminal leaves after the other columns (10 to 60 cells).
@@ -208,21 +215,16 @@ def render_video_timeline(detail: Any, console: Console) -> None:
     console.print(table)
 
 
-def render_failures(failures: Iterable[Any], fmt: str) -> None:
+def render_failures(failures: Iterable[FailureRow], fmt: str) -> None:
     """`catalog failures` in any format."""
     records = (f.to_dict() for f in failures)
-    if fmt == "json":
-        write_json(records)
-    elif fmt == "jsonl":
-        write_jsonl(records)
-    elif fmt == "csv":
-        write_csv(records, ["uri", "kind", "code", "message", "attempts", "updated_at"])
-    else:
-        rows = [(r["uri"], r["kind"], r["code"], r["message"]) for r in records]
-        if not rows:
-            note("No failed media.")
-            return
-        write_table(rows, ["uri", "kind", "code", "message"], title=f"{len(rows)} failed")
+    if write_records(fmt, records, ["uri", "kind", "code", "message", "attempts", "updated_at"]):
+        return
+    rows = [(r["uri"], r["kind"], r["code"], r["message"]) for r in records]
+    if not rows:
+        note("No failed media.")
+        return
+    write_table(rows, ["uri", "kind", "code", "message"], title=f"{len(rows)} failed")
 
 
 # -- search and labels ---------------------------------------------------------------------------
@@ -241,40 +243,44 @@ def _format_timestamps(timestamps_ms: Sequence[int], most: int = 6) -> str:
     return shown
 
 
-def _search_csv_rows(hits: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for hit in hits:
-        base = {
-            "uri": hit.uri,
-            "kind": hit.kind,
-            "size_bytes": hit.size_bytes,
-            "last_modified_at": hit.last_modified_at.isoformat() if hit.last_modified_at else "",
-            "url": hit.url or "",
+SEARCH_CSV_COLUMNS = (
+    "uri",
+    "kind",
+    "label",
+    "confidence",
+    "timestamps_ms",
+    "size_bytes",
+    "last_modified_at",
+    "url",
+)
+
+
+def _search_csv_rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """One CSV row per matched label of a hit (one with an empty label when none matched)."""
+    modified = record["last_modified_at"]
+    base = {
+        "uri": record["uri"],
+        "kind": record["kind"],
+        "size_bytes": record["size_bytes"],
+        "last_modified_at": modified.isoformat() if modified else "",
+        "url": record.get("url") or "",
+    }
+    if not record["matches"]:
+        yield {**base, "label": "", "confidence": "", "timestamps_ms": ""}
+    for match in record["matches"]:
+        stamps = match.get("timestamps_ms")
+        yield {
+            **base,
+            "label": match["label"],
+            "confidence": match["confidence"],
+            "timestamps_ms": " ".join(str(t) for t in stamps) if stamps is not None else "",
         }
-        if not hit.matches:
-            yield {**base, "label": "", "confidence": "", "timestamps_ms": ""}
-        for match in hit.matches:
-            stamps = match.timestamps_ms
-            yield {
-                **base,
-                "label": match.label,
-                "confidence": match.confidence,
-                "timestamps_ms": " ".join(str(t) for t in stamps) if stamps is not None else "",
-            }
 
 
-def render_search_hits(result: Any, fmt: str, limit: int | None = None) -> None:
+def render_search_hits(result: SearchResult, fmt: str, limit: int | None = None) -> None:
     """`catalog search` results: a table, a JSON list, JSON Lines, or CSV (one row per match)."""
     records = (hit.to_dict() for hit in result.hits)
-    if fmt == "json":
-        write_json(records)
-        return
-    if fmt == "jsonl":
-        write_jsonl(records)
-        return
-    if fmt == "csv":
-        columns = ["uri", "kind", "label", "confidence", "timestamps_ms", "size_bytes"]
-        columns += ["last_modified_at", "url"]
-        write_csv(_search_csv_rows(result.hits), columns)
+    if write_records(fmt, records, SEARCH_CSV_COLUMNS, csv_rows=_search_csv_rows):
         return
     rows = []
     with_urls = False
@@ -309,7 +315,7 @@ def render_search_hits(result: Any, fmt: str, limit: int | None = None) -> None:
     stdout_console().print(table)
 
 
-def render_search_count(result: Any, fmt: str) -> None:
+def render_search_count(result: CountResult, fmt: str) -> None:
     """`catalog search --count`: the number alone, or {"query", "count"} for JSON formats."""
     if fmt in ("json", "jsonl"):
         sys.stdout.write(json.dumps({"query": result.query, "count": result.count}) + "\n")
@@ -320,43 +326,39 @@ def render_search_count(result: Any, fmt: str) -> None:
     sys.stdout.flush()
 
 
-def render_labels(labels: Sequence[Any], fmt: str, total: int | None = None) -> None:
+def render_labels(labels: Sequence[LabelCount], fmt: str, total: int | None = None) -> None:
     """`catalog labels`: the vocabulary with media counts."""
     records = (label.to_dict() for label in labels)
-    if fmt == "json":
-        write_json(records)
-    elif fmt == "jsonl":
-        write_jsonl(records)
-    elif fmt == "csv":
-        flat = ({**r, "aliases": "; ".join(r["aliases"])} for r in records)
-        columns = ["label", "media_count", "image_count", "video_count", "mean_confidence"]
-        write_csv(flat, [*columns, "aliases"])
-    else:
-        if not labels:
-            note("No labels match.")
-            return
-        rows = [
-            (
-                r["label"],
-                r["media_count"],
-                r["image_count"],
-                r["video_count"],
-                format_confidence(r["mean_confidence"]),
-                ", ".join(r["aliases"]),
-            )
-            for r in records
-        ]
-        shown = len(rows)
-        title = f"{shown} labels" if total in (None, shown) else f"{shown} of {total} labels"
-        write_table(
-            rows,
-            ["label", "media", "images", "videos", "mean confidence", "aliases"],
-            title=title,
-            justify={"media": "right", "images": "right", "videos": "right"},
+    columns = ["label", "media_count", "image_count", "video_count", "mean_confidence", "aliases"]
+    if write_records(
+        fmt, records, columns, csv_rows=lambda r: [{**r, "aliases": "; ".join(r["aliases"])}]
+    ):
+        return
+    if not labels:
+        note("No labels match.")
+        return
+    rows = [
+        (
+            r["label"],
+            r["media_count"],
+            r["image_count"],
+            r["video_count"],
+            format_confidence(r["mean_confidence"]),
+            ", ".join(r["aliases"]),
         )
+        for r in records
+    ]
+    shown = len(rows)
+    title = f"{shown} labels" if total in (None, shown) else f"{shown} of {total} labels"
+    write_table(
+        rows,
+        ["label", "media", "images", "videos", "mean confidence", "aliases"],
+        title=title,
+        justify={"media": "right", "images": "right", "videos": "right"},
+    )
 
 
-def render_worker_report(report: Any, fmt: str) -> None:
+def render_worker_report(report: WorkerReport, fmt: str) -> None:
     """What a queue worker did before it stopped: JSON on stdout, or one line on stderr."""
     data = {
         "queue_url": report.queue_url,
@@ -385,7 +387,7 @@ def render_worker_report(report: Any, fmt: str) -> None:
     )
 
 
-def render_notify_setup(report: Any, fmt: str) -> None:
+def render_notify_setup(report: NotifySetupReport, fmt: str) -> None:
     """The outcome of `notify setup`."""
     data = {
         "bucket": report.bucket,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -85,6 +85,39 @@ def write_csv(
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     out.flush()
+
+
+CsvRows = Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]]
+RecordWriter = Callable[[Iterable[Mapping[str, Any]], Sequence[str], TextIO | None], None]
+
+# The machine formats, keyed by name: every view writes its records through this one registry.
+RECORD_WRITERS: dict[str, RecordWriter] = {
+    "json": lambda records, _columns, out: write_json(records, out),
+    "jsonl": lambda records, _columns, out: write_jsonl(records, out),
+    "csv": lambda records, columns, out: write_csv(records, columns, out),
+}
+
+
+def write_records(
+    fmt: str,
+    records: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    csv_rows: CsvRows | None = None,
+    out: TextIO | None = None,
+) -> bool:
+    """Write `records` in the machine format `fmt`; False when `fmt` is not one (a table).
+
+    `columns` are the CSV header; `csv_rows` turns one record into its CSV rows (default: the
+    record itself).
+    """
+    writer = RECORD_WRITERS.get(fmt)
+    if writer is None:
+        return False
+    if fmt == "csv" and csv_rows is not None:
+        records = (row for record in records for row in csv_rows(record))
+    writer(records, columns, out)
+    return True
 
 
 def write_table(

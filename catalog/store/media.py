@@ -50,7 +50,7 @@ def _remove_labels(session: Session, media: Media) -> None:
         return
     _apply_label_stats(session, media.kind, old, -1)
     for model in (Detection, InstanceRow, VideoMoment, VideoSegment):
-        session.execute(delete(model).where(model.media_id == media.id))  # type: ignore[attr-defined]
+        session.execute(delete(model).where(model.media_id == media.id))
 
 
 # -- writing ---------------------------------------------------------------------------------------
