@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATABASE_ENV = "CATALOG_DATABASE_URL"
-DEFAULT_DB_FILE = "catalog.store.engine"
+DEFAULT_DB_FILE = "catalog.db"
 
 
 def default_database_url() -> str:
-    """The embedded default: a SQLite file `catalog.store.engine` in the working directory."""
+    """The embedded default: a SQLite file `catalog.db` in the working directory."""
     return f"sqlite:///{Path.cwd() / DEFAULT_DB_FILE}"
 
 

@@ -126,7 +126,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A real catalogue: a SQLite file, or a fresh database on the session's PostgreSQL."""
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'catalog.store.engine'}"
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
 
 
 @pytest.fixture

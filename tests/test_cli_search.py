@@ -23,7 +23,7 @@ Invoke = Callable[..., Any]
 @pytest.fixture(scope="module")
 def catalogue_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The hand-built catalogue in a file, built once for the module (tests only read it)."""
-    path: Path = tmp_path_factory.mktemp("cli-search") / "catalog.store.engine"
+    path: Path = tmp_path_factory.mktemp("cli-search") / "catalog.db"
     url = f"sqlite:///{path}"
     build_catalogue(open_catalogue(url)[1])
     return url

@@ -19,7 +19,7 @@ from tests.test_stats import _expected_labels
 @pytest.fixture(scope="module")
 def db_url(tmp_path_factory) -> str:
     """One catalogue for this module's read-only tests (they never write to it)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('cli-stats') / 'catalog.store.engine'}"
+    return f"sqlite:///{tmp_path_factory.mktemp('cli-stats') / 'catalog.db'}"
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from PIL import Image
 from catalog.errors import NotFoundError
 from catalog.read.details import InstanceDetail, LabelDetail, MediaDetail
 from catalog.render import draw
+from catalog.sources.read import MediaReader
 from tests.factories import make_image
 
 WHITE = (255, 255, 255)
@@ -197,6 +198,6 @@ def test_video_without_moments_is_a_clear_error():
 def test_read_media_bytes_reads_local_files(tmp_path):
     path = tmp_path / "a.jpg"
     path.write_bytes(b"abc")
-    assert draw.read_media_bytes(f"file://{path}", lambda: None) == b"abc"
+    assert MediaReader()(f"file://{path}") == b"abc"
     with pytest.raises(NotFoundError):
-        draw.read_media_bytes(f"file://{tmp_path}/gone.jpg", lambda: None)
+        MediaReader()(f"file://{tmp_path}/gone.jpg")

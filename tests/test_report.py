@@ -13,8 +13,8 @@ from PIL import Image
 
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
 from catalog.render import report
-from catalog.render.draw import read_media_bytes
 from catalog.sources import SourceObject
+from catalog.sources.read import MediaReader
 from catalog.store.media import store_failure, store_result
 from tests.factories import BLUE, RED, make_image
 from tests.test_draw import _make_video
@@ -23,7 +23,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _fetch(uri: str) -> bytes:
-    return read_media_bytes(uri, lambda: None)
+    return MediaReader()(uri)
 
 
 @pytest.fixture

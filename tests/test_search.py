@@ -123,7 +123,7 @@ def build_catalogue(sessions: sessionmaker[Session]) -> None:
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
     """A session factory over the hand-built catalogue (built once; the tests only read it)."""
-    path = tmp_path_factory.mktemp("search") / "catalog.store.engine"
+    path = tmp_path_factory.mktemp("search") / "catalog.db"
     sessions = open_catalogue(f"sqlite:///{path}")[1]
     build_catalogue(sessions)
     return sessions

@@ -24,7 +24,7 @@ def built(tmp_path_factory):
     """One catalogue shared by the read-only tests of this module."""
     from catalog.store.engine import open_catalogue
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('stats') / 'catalog.store.engine'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('stats') / 'catalog.db'}"
     factory = open_catalogue(url)[1]
     return factory, build_library(factory)
 

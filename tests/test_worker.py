@@ -29,7 +29,7 @@ PREFIX = "incoming/"
 def db_url(tmp_path: Any) -> str:
     """Event handling does not depend on the backend: SQLite here; the multi-process worker
     tests (test_worker_processes.py) run on PostgreSQL."""
-    return f"sqlite:///{tmp_path / 'catalog.store.engine'}"
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def main_callback(
             "--db",
             envvar=DATABASE_ENV,
             help="Database URL (sqlite:///path.db, postgresql://...) or a SQLite file path. "
-            "Default: catalog.store.engine in the working directory.",
+            "Default: catalog.db in the working directory.",
             show_default=False,
         ),
     ] = None,

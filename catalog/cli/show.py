@@ -47,8 +47,9 @@ def show_command(
         detail = get_media_detail(session, uri)
     if draw is not None:
         from catalog.render.draw import write_media_picture
+        from catalog.sources.read import MediaReader
 
-        write_media_picture(detail, draw, lambda: aws_clients(ctx, 2).s3)
+        write_media_picture(detail, draw, MediaReader(lambda: aws_clients(ctx, 2).s3))
         note(f"Wrote {draw}")
     render_media_detail(detail, output.value)
 

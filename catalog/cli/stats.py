@@ -74,14 +74,12 @@ def report_command(
 
     Example: catalog report --out report.html --where 'Dog OR Cat'
     """
-    from catalog.render.draw import read_media_bytes
     from catalog.render.report import build_report, ensure_writable, save_report
+    from catalog.sources.read import MediaReader
 
     ensure_writable(out)
 
-    def fetch(uri: str) -> bytes:
-        return read_media_bytes(uri, lambda: aws_clients(ctx, 4).s3)
-
+    fetch = MediaReader(lambda: aws_clients(ctx, 4).s3)  # one client for every thumbnail
     with sessions(ctx)() as session:
         result = build_report(session, where=where, top=top, fetch=fetch)
     save_report(result, out)

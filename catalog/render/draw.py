@@ -310,38 +310,6 @@ def draw_media(
     return draw_image(detail, data, only_label=only_label, max_side=max_side)
 
 
-def read_media_bytes(uri: str, s3_client: Callable[[], Any]) -> bytes:
-    """The object's bytes: GetObject for s3:// URIs (client built on first need), else the file."""
-    from catalog.uris import parse_uri
-
-    parsed = parse_uri(uri)
-    if parsed.scheme == "file":
-        try:
-            return Path(parsed.key).read_bytes()
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"{uri} no longer exists on disk") from exc
-        except OSError as exc:
-            raise CatalogError(f"cannot read {uri}: {exc.strerror or exc}") from exc
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from catalog.aws.errors import error_code, translate_error
-
-    try:
-        body = s3_client().get_object(Bucket=parsed.bucket, Key=parsed.key)["Body"]
-        try:
-            return bytes(body.read())
-        finally:
-            body.close()
-    except ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404"):
-            raise NotFoundError(
-                f"{uri} is no longer in S3 (run 'catalog sync' on its prefix)"
-            ) from exc
-        raise translate_error(exc, f"reading {uri}") from exc
-    except BotoCoreError as exc:
-        raise translate_error(exc, f"reading {uri}") from exc
-
-
 def save_picture(image: Image.Image, path: Path) -> Path:
     """Write the picture; the format follows the file's extension (PNG, JPEG, WebP)."""
     try:
@@ -360,9 +328,9 @@ def to_jpeg_bytes(image: Image.Image, quality: int = 82) -> bytes:
     return buffer.getvalue()
 
 
-def write_media_picture(detail: MediaDetail, path: Path, s3_client: Callable[[], Any]) -> Path:
-    """Fetch the item, draw its boxes (or its contact sheet) and write the picture to `path`."""
+def write_media_picture(detail: MediaDetail, path: Path, read: Callable[[str], bytes]) -> Path:
+    """Fetch the item with `read` (by URI), draw its boxes (or contact sheet), write to `path`."""
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise UsageError(f"cannot write {path}: use a .png, .jpg or .webp file name")
-    picture = draw_media(detail, read_media_bytes(detail.uri, s3_client))
+    picture = draw_media(detail, read(detail.uri))
     return save_picture(picture, path)
