@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,23 @@ def test_help_runs(invoke, path, command):
     result = invoke(*path, "--help")
     assert result.exit_code == 0
     assert "Usage" in result.stdout
+
+
+MARKUP = re.compile(
+    r"\[/\]|\[/?(?:bold|cyan|red|green|yellow|blue|magenta|dim|italic|link)\b[^\]]*\]"
+)
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_rendered_help_has_no_markup_leftovers(invoke, path, command):
+    shown = invoke(*path, "--help").stdout
+    assert not MARKUP.findall(shown), (
+        f"{' '.join(path)} --help shows markup: {MARKUP.findall(shown)}"
+    )
+
+
+def test_search_help_keeps_the_language_table_as_a_table(invoke):
+    lines = invoke("search", "--help").stdout.splitlines()
+    assert any(line.split() == ["Car", "has", "the", "label", "at", "all"] for line in lines)
+    assert any(line.strip().startswith("size:>5MB") for line in lines)
+    assert any(line.strip().startswith("count(Person) >= 3") for line in lines)

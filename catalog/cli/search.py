@@ -10,32 +10,36 @@ import typer
 from catalog.cli.options import FormatOpt, OutputFormat, aws_clients, sessions
 from catalog.render.views import render_labels
 
-SEARCH_HELP = (
-    "Find media by label, confidence, instance count, kind, key, category, date and size.\n\n"
-    "[bold]Language[/bold]: names are case-insensitive; AND, OR, NOT in any case; parentheses "
-    "group; two conditions side by side mean AND.\n\n"
-    "  [cyan]Car[/]                          has the label at all\n"
-    "  [cyan]Car > 90[/]   [cyan]Car >= 90%[/]        best confidence in percent (also <, <=, =)\n"
-    '  [cyan]"Traffic Light" >= 80[/]        quote names that hold spaces\n'
-    "  [cyan]count(Person) >= 3[/]           instances (bounding boxes) of a label\n"
-    "  [cyan]Car>90 Person>=80 NOT Dog[/]    AND by juxtaposition\n"
-    "  [cyan]kind:image[/]  [cyan]kind:video[/]\n"
-    "  [cyan]prefix:photos/2024/[/]          key prefix (or prefix:s3://BUCKET/PREFIX)\n"
-    '  [cyan]category:"Vehicles and Automotive"[/]\n'
-    "  [cyan]modified:2024-01..2024-06[/]    last modified: YYYY[-MM[-DD]], open ends ok\n"
-    "  [cyan]size:>5MB[/]                    size; B, KB, MB, GB, TB (decimal); 1MB..5MB\n\n"
-    "[bold]Aliases[/bold]: a name matches every label whose name or Rekognition alias equals it "
-    "(case-insensitively), ORed together: [cyan]Automobile[/] finds media labelled Car, whose "
-    "alias is Automobile. Unknown names match nothing, and a 'did you mean' hint goes to stderr; "
-    "[cyan]catalog labels[/] lists the vocabulary.\n\n"
-    "[bold]Videos[/bold] match a label condition when any moment meets it; [cyan]NOT Dog[/] "
-    "means no moment has a Dog.\n\n"
-    "[bold]Results[/bold] are newest first (most recently catalogued media first) unless --sort "
-    "says otherwise. Each lists the labels the query names (outside NOT) that the item meets, "
-    "with the best confidence, and for videos the moments (timestamps_ms) that met the "
-    "condition.\n\n"
-    "Example: catalog search 'Car > 90 AND NOT Dog' --format json --limit 20"
-)
+SEARCH_HELP = """Find media by label, confidence, instance count, kind, key, category, date and size.
+
+Language: names are case-insensitive; AND, OR, NOT in any case; parentheses group; two
+conditions side by side mean AND.
+
+\b
+  Car                           has the label at all
+  Car > 90    Car >= 90%        best confidence in percent (also <, <=, =)
+  "Traffic Light" >= 80         quote names that hold spaces
+  count(Person) >= 3            instances (bounding boxes) of a label
+  Car>90 Person>=80 NOT Dog     AND by juxtaposition
+  kind:image   kind:video       media kind
+  prefix:photos/2024/           key prefix (or prefix:s3://BUCKET/PREFIX)
+  category:"Vehicles and Automotive"
+  modified:2024-01..2024-06     last modified: YYYY[-MM[-DD]], open ends ok
+  size:>5MB                     size; B, KB, MB, GB, TB (decimal); 1MB..5MB
+
+Aliases: a name matches every label whose name or Rekognition alias equals it
+(case-insensitively), ORed together: 'Automobile' finds media labelled Car, whose alias is
+Automobile. Unknown names match nothing, and a 'did you mean' hint goes to stderr; 'catalog
+labels' lists the vocabulary.
+
+Videos match a label condition when any moment meets it; 'NOT Dog' means no moment has a Dog.
+
+Results are newest first (most recently catalogued media first) unless --sort says otherwise.
+Each lists the labels the query names (outside NOT) that the item meets, with the best
+confidence among what met the condition, and for videos the moments (timestamps_ms) that met it.
+
+Example: catalog search 'Car > 90 AND NOT Dog' --format json --limit 20
+"""
 
 
 class SortOrder(StrEnum):

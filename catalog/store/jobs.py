@@ -42,7 +42,11 @@ def set_video_job(
     job_key: str | None,
     started_at: datetime | None,
 ) -> None:
-    """Store (or clear, with None) the job a video is being labelled by; commit it at once."""
+    """Store (or clear, with None) the job a video is being labelled by.
+
+    Like every store function it does not commit: the caller commits at once (a crash must
+    find the JobId, so no new job is paid for).
+    """
     session.execute(
         update(Media)
         .where(Media.id == media_id)
