@@ -235,6 +235,48 @@ def test_identical_new_objects_in_one_run_are_labelled_once(
     assert len(detect_calls(rekognition_double)) == 1
 
 
+def _three_labels():
+    return make_image(
+        boxes=[(RED, (10, 10, 60, 60)), (BLUE, (80, 10, 140, 60)), (GREEN, (10, 80, 60, 140))]
+    )
+
+
+def test_a_capped_result_is_not_reused_for_an_uncapped_sync(
+    clients, sessions, put, s3, rekognition_double
+):
+    put("q/original.jpg", _three_labels())
+    sync(clients, sessions, max_labels=2)
+    assert len(labels_of(sessions, "s3://media-library/q/original.jpg")) == 2
+    s3.copy_object(
+        Bucket="media-library",
+        Key="q/copy.jpg",
+        CopySource={"Bucket": "media-library", "Key": "q/original.jpg"},
+    )
+    rekognition_double.calls.clear()
+    report = sync(clients, sessions, uri="s3://media-library/q/copy.jpg")
+    assert (report.reused, report.labelled) == (0, 1)
+    assert len(detect_calls(rekognition_double)) == 1
+    assert len(labels_of(sessions, "s3://media-library/q/copy.jpg")) > 2  # uncapped: all of them
+
+
+def test_an_uncapped_result_is_cut_down_for_a_capped_sync(
+    clients, sessions, put, s3, rekognition_double
+):
+    uri = put("r/original.jpg", _three_labels())
+    sync(clients, sessions)
+    s3.copy_object(
+        Bucket="media-library",
+        Key="r/copy.jpg",
+        CopySource={"Bucket": "media-library", "Key": "r/original.jpg"},
+    )
+    rekognition_double.calls.clear()
+    report = sync(clients, sessions, uri="s3://media-library/r/copy.jpg", max_labels=2)
+    assert (report.reused, report.labelled) == (1, 0)
+    assert detect_calls(rekognition_double) == []
+    full = sorted(labels_of(sessions, uri).items(), key=lambda item: -item[1])
+    assert labels_of(sessions, "s3://media-library/r/copy.jpg") == dict(full[:2])
+
+
 def test_no_reuse_calls_rekognition_again(clients, sessions, put, s3, rekognition_double):
     put("o/original.jpg", car_jpeg())
     sync(clients, sessions)
