@@ -187,7 +187,8 @@ def test_top_media_are_the_highest_confidence_ones(sessions, library):
         key=lambda e: -e.labels["Dog"][0],
     )
     with sessions() as session:
-        top = top_media_for_label(session, "Dog", limit=3)
+        dog = find_label(session, "Dog")
+        top = top_media_for_label(session, dog.id, dog.name, limit=3)
     assert [t.confidence for t in top] == [e.labels["Dog"][0] / 100 for e in carrying[:3]]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,14 +184,10 @@ def label_spread(
 
 
 def labels_by_month(
-    session: Session, names: list[str], subset: Select[Any] | None = None
+    session: Session, labels: Mapping[int, str], subset: Select[Any] | None = None
 ) -> dict[str, list[tuple[str, int]]]:
-    """For each named label, media per month of LastModified (oldest first)."""
-    result: dict[str, list[tuple[str, int]]] = {}
-    for name in names:
-        label = find_label(session, name)
-        result[label.name] = _label_months(session, label.id, subset)
-    return result
+    """For each label (id -> name), media per month of LastModified (oldest first)."""
+    return {name: _label_months(session, label_id, subset) for label_id, name in labels.items()}
 
 
 @dataclass(frozen=True)

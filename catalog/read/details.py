@@ -154,9 +154,19 @@ def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
     return media
 
 
-def get_media_detail(session: Session, uri: str | MediaURI) -> MediaDetail:
-    """One media item's labels (best first), instances, parents, aliases and categories."""
-    media = find_media_by_uri(session, uri)
+def find_media(session: Session, which: str | MediaURI | int) -> Media:
+    """The media row for a URI or a media id; NotFoundError when the catalogue lacks it."""
+    if not isinstance(which, int):
+        return find_media_by_uri(session, which)
+    media = session.get(Media, which)
+    if media is None or media.status == STATUS_DELETED:
+        raise NotFoundError(f"media {which} is not in the catalogue")
+    return media
+
+
+def get_media_detail(session: Session, which: str | MediaURI | int) -> MediaDetail:
+    """One media item (by URI or id): labels (best first), instances, taxonomy, provenance."""
+    media = find_media(session, which)
     provenance = latest_result(session, media.id)
     rows = session.execute(
         select(Detection.label_id, Label.name, Detection.confidence_x100)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import UsageError
 from catalog.pricing import estimate_cost
-from catalog.read.breakdowns import LabelSpread, _subset_ids, find_label, label_spread
+from catalog.read.breakdowns import LabelSpread, _subset_ids, label_spread
 from catalog.store.schema import (
     KIND_IMAGE,
     KIND_VIDEO,
@@ -68,6 +68,7 @@ class MediaCounts:
 class LabelSummary:
     """One label across the library (or the selected media)."""
 
+    label_id: int
     name: str
     media: int  # media items carrying the label
     detections: int  # boxes (or 1) per image, moments per video
@@ -218,6 +219,7 @@ def _top_labels_stmt() -> Select[Any]:
     )
     # The max probes run for the `top` rows only, after the sort.
     return select(
+        best.c.label_id,
         best.c.name,
         best.c.media_count,
         best.c.detection_count,
@@ -246,6 +248,7 @@ def top_labels(
         media_count = func.count().label("media_count")
         rows = session.execute(
             select(
+                Detection.label_id,
                 Label.name,
                 media_count,
                 func.sum(Detection.detection_count),
@@ -260,6 +263,7 @@ def top_labels(
         ).all()
     return [
         LabelSummary(
+            label_id=label_id,
             name=name,
             media=int(media),
             detections=int(detections or 0),
@@ -267,7 +271,7 @@ def top_labels(
             max_confidence=int(conf_max or 0) / 100,
             share=(media / labelled) if labelled else 0.0,
         )
-        for name, media, detections, conf_sum, conf_max in rows
+        for label_id, name, media, detections, conf_sum, conf_max in rows
     ]
 
 
@@ -369,6 +373,7 @@ def failures_by_reason(session: Session) -> list[FailureReason]:
 class TopMedia:
     """One of a label's highest-confidence media items."""
 
+    media_id: int
     uri: str
     kind: str
     label: str
@@ -376,20 +381,23 @@ class TopMedia:
 
 
 def top_media_for_label(
-    session: Session, name: str, limit: int = 4, subset: Select[Any] | None = None
+    session: Session,
+    label_id: int,
+    name: str,
+    limit: int = 4,
+    subset: Select[Any] | None = None,
 ) -> list[TopMedia]:
     """A label's highest-confidence media (an index range scan from the top)."""
-    label = find_label(session, name)
     stmt = (
         select(Media, Detection.confidence_x100)
         .join(Detection, Detection.media_id == Media.id)
-        .where(Detection.label_id == label.id, Media.status == STATUS_LABELLED)
+        .where(Detection.label_id == label_id, Media.status == STATUS_LABELLED)
         .order_by(Detection.confidence_x100.desc(), Detection.media_id)
         .limit(limit)
     )
     if subset is not None:
         stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
     return [
-        TopMedia(media.uri, media.kind, label.name, conf / 100)
+        TopMedia(media.id, media.uri, media.kind, name, conf / 100)
         for media, conf in session.execute(stmt)
     ]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from catalog import __version__
 from catalog.errors import CatalogError, ConfigError, CredentialsError
-from catalog.read.breakdowns import find_label, label_histogram, labels_by_month
+from catalog.read.breakdowns import label_histogram, labels_by_month
 from catalog.read.stats import (
     DEFAULT_TOP,
     FailureReason,
@@ -194,7 +194,7 @@ def failures_chart(reasons: Sequence[FailureReason]) -> str:
 
 def build_gallery(
     session: Session,
-    labels: Sequence[str],
+    labels: Sequence[LabelSummary],
     fetch: Callable[[str], bytes] | None,
     *,
     per_label: int = GALLERY_PER_LABEL,
@@ -206,14 +206,14 @@ def build_gallery(
 
     gallery: dict[str, list[GalleryItem]] = {}
     stopped: str | None = None if fetch is not None else "not fetched"
-    for name in labels:
+    for label in labels:
         items: list[GalleryItem] = []
-        for top in top_media_for_label(session, name, per_label, subset):
+        for top in top_media_for_label(session, label.label_id, label.name, per_label, subset):
             if fetch is None or stopped is not None:
                 items.append(GalleryItem(top.uri, top.label, top.confidence, None, stopped))
                 continue
             try:
-                detail = get_media_detail(session, top.uri)
+                detail = get_media_detail(session, top.media_id)
                 picture = draw_media(
                     detail,
                     fetch(top.uri),
@@ -230,7 +230,7 @@ def build_gallery(
                 items.append(GalleryItem(top.uri, top.label, top.confidence, None, exc.message))
                 if isinstance(exc, CredentialsError | ConfigError):
                     stopped = exc.message  # every other fetch would fail the same way
-        gallery[name] = items
+        gallery[label.name] = items
     return gallery
 
 
@@ -328,13 +328,15 @@ def build_report(
     summary = library_stats(session, top=top, where=where, subset=subset)
     names = [label.name for label in summary.labels]
     histograms = {
-        name: label_histogram(session, find_label(session, name).id, subset)
-        for name in names[:HISTOGRAM_LABELS]
+        label.name: label_histogram(session, label.label_id, subset)
+        for label in summary.labels[:HISTOGRAM_LABELS]
     }
-    timeline = labels_by_month(session, names[:TIMELINE_LABELS], subset)
+    timeline = labels_by_month(
+        session, {label.label_id: label.name for label in summary.labels[:TIMELINE_LABELS]}, subset
+    )
     reasons = failures_by_reason(session)
     gallery = build_gallery(
-        session, names[:gallery_labels], fetch, per_label=per_label, subset=subset
+        session, summary.labels[:gallery_labels], fetch, per_label=per_label, subset=subset
     )
     charts: list[tuple[str, str, str]] = [
         ("top-labels", "Top labels", top_labels_chart(summary.labels) if names else ""),
