@@ -12,7 +12,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from catalog.errors import AWSError, ConfigError, CredentialsError, NotFoundError
+from catalog.errors import AWSError, ConfigError, CredentialsError, NotFoundError, ObjectError
 
 THROTTLING_CODES = frozenset(
     {
@@ -52,12 +52,47 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
+MAX_MESSAGE_CHARS = 300
+_MARKUP_RE = re.compile(r"<\s*(!doctype|html|head|body|\?xml|title|h1)\b", re.IGNORECASE)
+
+
 def error_message(exc: BaseException) -> str:
-    """The AWS error message of a ClientError, or the exception's text."""
+    """A short, one-line message for a botocore error.
+
+    A service's own message is kept (first line, at most MAX_MESSAGE_CHARS); a body that is a
+    web page (a proxy's or load balancer's HTML error) becomes the HTTP status and error code.
+    """
+    if not isinstance(exc, ClientError):
+        return _one_line(str(exc) or type(exc).__name__)
+    error = exc.response.get("Error", {})
+    message = str(error.get("Message") or "")
+    if message and not _MARKUP_RE.search(message):
+        return _one_line(message)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(error.get("Code") or "")
+    if status is None:
+        return code or _one_line(str(exc))
+    return f"HTTP {status}" + (f" ({code})" if code and code != str(status) else "")
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) > MAX_MESSAGE_CHARS:
+        line = line[: MAX_MESSAGE_CHARS - 1] + "…"
+    return line
+
+
+def object_error(
+    exc: BaseException, what: str, *, default_code: str, fatal_codes: frozenset[str] = frozenset()
+) -> ObjectError | AWSError | ConfigError | NotFoundError:
+    """The error a failed call about one object raises: a per-object ObjectError, or a whole-run
+    CatalogError when the credentials are wrong or the code is in `fatal_codes`."""
+    code = error_code(exc)
+    if is_credentials_error(exc) or code in fatal_codes:
+        return translate_error(exc, what)
     if isinstance(exc, ClientError):
-        message = exc.response.get("Error", {}).get("Message") or ""
-        return str(message) or str(exc)
-    return str(exc)
+        return ObjectError(code or default_code, error_message(exc))
+    return ObjectError(type(exc).__name__, error_message(exc))
 
 
 def is_throttling(exc: BaseException) -> bool:

@@ -165,22 +165,12 @@ class SyncPipeline:
     # -- listing and diffing -----------------------------------------------------------------
 
     def _iter_tasks(self) -> Iterator[_Task]:
-        prefix = self.source.prefix
         after: str | None = None
         for page in self.source.iter_pages():
             if not page:
                 continue
             upto = page[-1].key
-            with self.sessions() as session:
-                stored = load_key_range(
-                    session,
-                    source=self.source.scheme,
-                    bucket=self.source.bucket,
-                    after=after,
-                    upto=upto,
-                    prefix=prefix,
-                )
-            by_key = {row.key: row for row in stored}
+            by_key = {row.key: row for row in self._stored_between(after, upto)}
             self.report.listed += len(page)
             self.on_event(SyncEvent(EventKind.LISTED, count=len(page)))
             for obj in page:
@@ -189,16 +179,19 @@ class SyncPipeline:
                     yield task
             self._delete_missing(list(by_key.values()))
             after = upto
+        self._delete_missing(self._stored_between(after, None))
+
+    def _stored_between(self, after: str | None, upto: str | None) -> list[StoredMedia]:
+        """The catalogue's rows of this source with keys in (after, upto] (upto None: the rest)."""
         with self.sessions() as session:
-            rest = load_key_range(
+            return load_key_range(
                 session,
                 source=self.source.scheme,
                 bucket=self.source.bucket,
                 after=after,
-                upto=None,
-                prefix=prefix,
+                upto=upto,
+                prefix=self.source.prefix,
             )
-        self._delete_missing(rest)
 
     def _skip(self, obj: SourceObject, reason: str) -> None:
         self.report.skipped[reason] += 1

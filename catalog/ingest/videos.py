@@ -22,7 +22,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.aws.clients import AWSClients
-from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.errors import (
+    is_credentials_error,
+    object_error,
+    translate_error,
+)
 from catalog.errors import CatalogError, JobLimitError, ObjectError, UsageError
 from catalog.ingest.types import EventKind, SyncEvent, SyncOptions, VideoCounts
 from catalog.ingest.writer import ResultWriter
@@ -317,11 +321,10 @@ class VideoPhase:
                     },
                 )
             except (ClientError, BotoCoreError) as exc:
-                if is_credentials_error(exc):
-                    raise translate_error(exc, f"transcoding {obj.uri}") from exc
-                raise ObjectError(
-                    error_code(exc) or "S3Error", f"transcoding: {error_message(exc)}"
-                ) from exc
+                error = object_error(exc, f"transcoding {obj.uri}", default_code="S3Error")
+                if isinstance(error, ObjectError):
+                    error = ObjectError(error.code, f"transcoding: {error.message}")
+                raise error from exc
         return target
 
     # -- starting and polling jobs -----------------------------------------------------------------

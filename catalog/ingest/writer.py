@@ -89,14 +89,7 @@ class ResultWriter:
     def copy(self, obj: SourceObject, kind: str, result: LabelResult, source_media_id: int) -> None:
         """Store another object's result for `obj` (same content, labelled in this run)."""
         with self.sessions.begin() as session:
-            store_result(
-                session,
-                obj,
-                kind,
-                result,
-                sync_run_id=self.run_id,
-                reused_from_media_id=source_media_id,
-            )
+            self._store_copy(session, obj, kind, result, source_media_id)
         self._reused(obj)
 
     def reuse(self, obj: SourceObject, kind: str, *, exclude_media_id: int | None = None) -> bool:
@@ -121,14 +114,7 @@ class ResultWriter:
             result = load_result(
                 session, source_id, wanted.min_confidence, max_labels=wanted.max_labels
             )
-            store_result(
-                session,
-                obj,
-                kind,
-                result,
-                sync_run_id=self.run_id,
-                reused_from_media_id=source_id,
-            )
+            self._store_copy(session, obj, kind, result, source_id)
         self._reused(obj)
         return True
 
@@ -140,6 +126,13 @@ class ResultWriter:
             self.counts.failed += 1
             self.counts.failures.append(FailureRecord(obj.uri, kind, error.code, error.message))
         self.on_event(SyncEvent(EventKind.FAILED, obj.uri, f"{error.code}: {error.message}"))
+
+    def _store_copy(
+        self, session: Session, obj: SourceObject, kind: str, result: LabelResult, source_id: int
+    ) -> None:
+        store_result(
+            session, obj, kind, result, sync_run_id=self.run_id, reused_from_media_id=source_id
+        )
 
     def _reused(self, obj: SourceObject) -> None:
         with self._lock:

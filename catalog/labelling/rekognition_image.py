@@ -11,11 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catalog.aws.errors import (
     THROTTLING_CODES,
-    error_code,
-    error_message,
-    is_credentials_error,
     is_throttling,
-    translate_error,
+    object_error,
 )
 from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import AWSError, ObjectError
@@ -125,15 +122,13 @@ class RekognitionImageLabeller:
             response = call_with_throttle_retries(
                 self.client.detect_labels, self.limiter, **request
             )
-        except ClientError as exc:
-            code = error_code(exc)
-            if is_credentials_error(exc) or code in _FATAL_CODES:
-                raise translate_error(exc, "calling Rekognition DetectLabels") from exc
-            raise ObjectError(code or "RekognitionError", error_message(exc)) from exc
-        except BotoCoreError as exc:
-            if is_credentials_error(exc):
-                raise translate_error(exc, "calling Rekognition DetectLabels") from exc
-            raise ObjectError(type(exc).__name__, str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise object_error(
+                exc,
+                "calling Rekognition DetectLabels",
+                default_code="RekognitionError",
+                fatal_codes=_FATAL_CODES,
+            ) from exc
         return LabelResult(
             labeller=LABELLER_NAME,
             model_version=response.get("LabelModelVersion"),

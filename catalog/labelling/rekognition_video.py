@@ -11,9 +11,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.errors import (
+    error_code,
+    error_message,
+    object_error,
+)
 from catalog.aws.ratelimit import RateLimiter
-from catalog.errors import JobLimitError, ObjectError
+from catalog.errors import JobLimitError
 from catalog.labelling import LabelResult, Moment, VideoInfo
 from catalog.labelling.rekognition_image import (
     LABELLER_NAME,
@@ -235,12 +239,7 @@ class RekognitionVideoLabeller:
 
     @staticmethod
     def _error(exc: Exception, what: str) -> Exception:
-        code = error_code(exc)
-        if is_credentials_error(exc) or code in _FATAL_CODES:
-            return translate_error(exc, what)
-        if isinstance(exc, ClientError):
-            return ObjectError(code or "RekognitionError", error_message(exc))
-        return ObjectError(type(exc).__name__, str(exc))
+        return object_error(exc, what, default_code="RekognitionError", fatal_codes=_FATAL_CODES)
 
 
 __all__ = [

@@ -13,7 +13,9 @@ from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
+from catalog.aws.errors import (
+    object_error,
+)
 from catalog.errors import ObjectError
 from catalog.labelling import VideoInfo
 from catalog.labelling.media import VIDEO_MAX_BYTES, VIDEO_MAX_DURATION_MS
@@ -255,12 +257,8 @@ def probe_s3(
     reader = S3RangeReader(client, bucket, key, size_bytes, version_id)
     try:
         return probe(reader)
-    except ClientError as exc:
-        if is_credentials_error(exc):
-            raise translate_error(exc, f"reading s3://{bucket}/{key}") from exc
-        raise ObjectError(error_code(exc) or "S3Error", error_message(exc)) from exc
-    except BotoCoreError as exc:
-        raise ObjectError(type(exc).__name__, str(exc)) from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise object_error(exc, f"reading s3://{bucket}/{key}", default_code="S3Error") from exc
     finally:
         log.debug(
             "probed s3://%s/%s with %d GETs, %d bytes", bucket, key, reader.requests,

@@ -7,8 +7,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
-from catalog.errors import ObjectError
+from catalog.aws.errors import (
+    error_code,
+    object_error,
+    translate_error,
+)
 from catalog.sources import SourceObject
 
 
@@ -78,12 +81,8 @@ class S3Source:
                 return bytes(body.read())
             finally:
                 body.close()
-        except ClientError as exc:
-            if is_credentials_error(exc):
-                raise translate_error(exc, f"reading {obj.uri}") from exc
-            raise ObjectError(error_code(exc) or "S3Error", error_message(exc)) from exc
-        except BotoCoreError as exc:
-            raise ObjectError(type(exc).__name__, str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise object_error(exc, f"reading {obj.uri}", default_code="S3Error") from exc
 
     def head(self, key: str) -> SourceObject | None:
         """HeadObject: the object as it is now, or None when it no longer exists."""
@@ -92,11 +91,16 @@ class S3Source:
         except ClientError as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            if is_credentials_error(exc) or error_code(exc) in ("403", "AccessDenied"):
-                raise translate_error(exc, f"reading s3://{self.bucket}/{key}") from exc
-            raise ObjectError(error_code(exc) or "S3Error", error_message(exc)) from exc
+            raise object_error(
+                exc,
+                f"reading s3://{self.bucket}/{key}",
+                default_code="S3Error",
+                fatal_codes=frozenset({"403", "AccessDenied"}),
+            ) from exc
         except BotoCoreError as exc:
-            raise ObjectError(type(exc).__name__, str(exc)) from exc
+            raise object_error(
+                exc, f"reading s3://{self.bucket}/{key}", default_code="S3Error"
+            ) from exc
         return SourceObject(
             source="s3",
             bucket=self.bucket,
