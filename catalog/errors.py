@@ -5,7 +5,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_OBJECTS_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 
 
 class CatalogError(Exception):
@@ -79,3 +80,7 @@ class JobLimitError(ThrottledError):
 
 class MalformedEventError(Exception):
     """A queue message that is not an S3 event notification; left for the redrive policy."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the run stops as on Ctrl-C (finished work kept, run row closed), then exits 143."""

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from catalog.store.schema import Detection, Media
+from catalog.store.schema import Detection, Media, SyncRun
 from tests.factories import RED, car_jpeg, make_image
 
 pytestmark = pytest.mark.slow
@@ -165,3 +165,42 @@ def test_access_denied_to_rekognition_is_a_whole_run_error(invoke, put, rekognit
     result = invoke("sync", "s3://media-library/den/")
     assert result.exit_code == 2
     assert "access denied" in result.stderr
+
+
+def test_sigterm_closes_the_run_row_and_exits_143(
+    db_url, aws_env, put, rekognition_double, sessions
+):
+    for i in range(20):
+        put(f"term/{i:02d}.jpg", make_image(boxes=[(RED, (i, 0, 100, 100))]))
+    rekognition_double.latency_s = 0.2
+    process = _start(
+        db_url, aws_env, "sync", "s3://media-library/term/", "--concurrency", "2", "--no-progress"
+    )
+    _wait_for_labelled(db_url, 3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143
+    assert stderr.count("Interrupted") == 1
+    assert "Traceback" not in stderr
+    with sessions() as session:
+        run = session.execute(select(SyncRun).order_by(SyncRun.id.desc())).scalars().first()
+    assert run.status == "interrupted"
+    assert run.labelled >= 3
+
+
+def test_repeated_ctrl_c_ends_with_one_line_and_exit_130(db_url, aws_env, put, rekognition_double):
+    for i in range(20):
+        put(f"twice/{i:02d}.jpg", make_image(boxes=[(RED, (i, 0, 100, 100))]))
+    rekognition_double.latency_s = 1.0  # calls in flight while the sync shuts down
+    process = _start(
+        db_url, aws_env, "sync", "s3://media-library/twice/", "--concurrency", "4", "--no-progress"
+    )
+    _wait_for_labelled(db_url, 2)
+    for _ in range(4):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stderr.count("Interrupted") == 1
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr

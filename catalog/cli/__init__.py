@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +15,7 @@ from typer.core import TyperGroup
 
 from catalog import __version__
 from catalog.config import DATABASE_ENV, Settings
-from catalog.errors import EXIT_INTERRUPTED, CatalogError
+from catalog.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, CatalogError, Terminated
 
 log = logging.getLogger("catalog")
 
@@ -47,7 +51,7 @@ class CatalogGroup(TyperGroup):
     """Turns CatalogError into one stderr line and its exit code, and Ctrl-C into exit 130."""
 
     def invoke(self, ctx: Any) -> Any:
-        from catalog.render.writers import error, note
+        from catalog.render.writers import error
 
         try:
             return super().invoke(ctx)
@@ -55,11 +59,10 @@ class CatalogGroup(TyperGroup):
             log.debug("error", exc_info=True)
             error(exc.message)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            note(
-                "Interrupted: every result finished before Ctrl-C is saved; run the command again to go on."
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as exc:
+            code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+            _say_interrupted(code)
+            raise typer.Exit(code) from None
 
 
 app = typer.Typer(
@@ -130,6 +133,54 @@ def _register() -> None:
 _register()
 
 
+_INTERRUPTED_LINE = (
+    "Interrupted: every result finished before {what} is saved; run the command again to go on."
+)
+_said_interrupted = threading.Event()
+
+
+def _say_interrupted(code: int) -> None:
+    """The one line every interruption ends with (said once, however many signals arrive)."""
+    if _said_interrupted.is_set():
+        return
+    _said_interrupted.set()
+    from catalog.render.writers import note
+
+    note(_INTERRUPTED_LINE.format(what="Ctrl-C" if code == EXIT_INTERRUPTED else "SIGTERM"))
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    """First SIGINT/SIGTERM: unwind like Ctrl-C. Any later one: say the line and leave now."""
+    code = EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+    if _stopping.is_set():
+        _say_interrupted(code)
+        _exit_now(code)
+    _stopping.set()
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+_stopping = threading.Event()
+
+
+def _exit_now(code: int) -> None:
+    """Leave without waiting for threads still inside a call (their results are not wanted)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: SIGINT and SIGTERM end any command with one line.
+
+    The first signal unwinds like Ctrl-C (finished work stays committed, a sync closes its run
+    row); a second one during that shutdown leaves at once, with the same line and exit code.
+    """
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code in (EXIT_INTERRUPTED, EXIT_TERMINATED) and threading.active_count() > 1:
+            _exit_now(int(exc.code))  # pool threads may still sit in a network call
+        raise

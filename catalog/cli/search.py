@@ -85,7 +85,6 @@ def search_command(
         int, typer.Option("--expires", min=1, max=604800, help="Presigned URL lifetime, seconds.")
     ] = 3600,
 ) -> None:
-    from catalog.aws.clients import s3_presigner
     from catalog.read.search import count_matches, search
     from catalog.render.views import render_hints, render_search_count, render_search_hits
 
@@ -97,7 +96,11 @@ def search_command(
             return
         if limit is None:
             limit = 50 if output == OutputFormat.table else 0
-        presign = s3_presigner(aws_clients(ctx), expires) if urls else None
+        presign = None
+        if urls:
+            from catalog.aws.clients import s3_presigner  # boto3 loads only when asked for URLs
+
+            presign = s3_presigner(aws_clients(ctx), expires)
         result = search(session, query, limit=limit or None, sort=sort.value, presign=presign)
         render_hints(result.hints)
         render_search_hits(result, output.value, limit=limit or None)
