@@ -46,6 +46,7 @@ def test_show_table_lists_labels(invoke, put):
 
 
 def test_show_unknown_uri_is_one_line_exit_2(invoke, bucket):
+    assert invoke("db", "upgrade").exit_code == 0
     result = invoke("show", "s3://media-library/nothing.jpg")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: s3://media-library/nothing.jpg is not in the catalogue")
@@ -53,6 +54,7 @@ def test_show_unknown_uri_is_one_line_exit_2(invoke, bucket):
 
 
 def test_failures_empty_table_and_json(invoke, bucket):
+    assert invoke("db", "upgrade").exit_code == 0
     assert json.loads(invoke("failures", "--format", "json").stdout) == []
     assert "No failed media" in invoke("failures").stderr
 

@@ -32,6 +32,8 @@ class AWSClients:
         region: str | None = None,
         max_pool_connections: int = 50,
     ) -> None:
+        # AWS_REGION first, as the newer SDKs read it (botocore reads only AWS_DEFAULT_REGION).
+        region = region or os.environ.get("AWS_REGION") or None
         if region is not None and not _REGION_RE.match(region):
             raise ConfigError(f"'{region}' is not an AWS region name (for example eu-west-1)")
         try:

@@ -47,8 +47,42 @@ def _configure_logging(verbose: bool) -> None:
     root.setLevel(level)
 
 
+# Global options that take a value; they may also follow the subcommand (`catalog sync s3://b
+# --region eu-west-1`), and are moved before it so the app callback sees them.
+GLOBAL_VALUE_OPTIONS = ("--db", "--profile", "--region")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with every global option (and its value) moved to the front, in order."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_VALUE_OPTIONS:
+            if "=" in arg:
+                hoisted.append(arg)
+            else:
+                hoisted.extend(args[i : i + 2])
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
 class CatalogGroup(TyperGroup):
     """Turns CatalogError into one stderr line and its exit code, and Ctrl-C into exit 130."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Global options are accepted before or after the subcommand."""
+        if ctx.parent is None:
+            args = hoist_global_options(list(args))
+        return list(super().parse_args(ctx, args))
 
     def invoke(self, ctx: Any) -> Any:
         from catalog.render.writers import error
@@ -76,9 +110,13 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _version(ctx: typer.Context, value: bool) -> None:
     if value:
+        from catalog.config import describe_database_url
+
+        url = Settings.resolve(db=ctx.params.get("db")).database_url
         typer.echo(f"catalog {__version__}")
+        typer.echo(f"catalogue: {describe_database_url(url)}")
         raise typer.Exit()
 
 
@@ -93,6 +131,7 @@ def main_callback(
             help="Database URL (sqlite:///path.db, postgresql://...) or a SQLite file path. "
             "Default: catalog.db in the working directory.",
             show_default=False,
+            is_eager=True,  # so that --version after it can name the catalogue
         ),
     ] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="AWS profile to use.")] = None,

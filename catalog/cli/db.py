@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from catalog.cli.options import settings
+from catalog.config import describe_database_url, sqlite_path
+from catalog.errors import NotFoundError
+from catalog.render.writers import note
 
 app = typer.Typer(help="Create, upgrade and inspect the catalogue database.", no_args_is_help=True)
 
@@ -15,7 +18,6 @@ def upgrade_command(ctx: typer.Context) -> None:
 
     Example: catalog --db postgresql://catalog@db.internal/catalog db upgrade
     """
-    from catalog.render.writers import note
     from catalog.store.engine import make_engine, upgrade_to_head
 
     before, after = upgrade_to_head(make_engine(settings(ctx).database_url))
@@ -29,11 +31,20 @@ def upgrade_command(ctx: typer.Context) -> None:
 def current_command(ctx: typer.Context) -> None:
     """Print the catalogue's schema revision (and the newest one this version knows).
 
+    The catalogue in use (a file path, or the URL without its password) goes to stderr.
+
     Example: catalog db current
     """
     from catalog.store.engine import current_revision, head_revision, make_engine
 
-    current = current_revision(make_engine(settings(ctx).database_url))
+    url = settings(ctx).database_url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise NotFoundError(
+            f"no catalogue at {path}; 'catalog db upgrade' or 'catalog sync' creates it"
+        )
+    current = current_revision(make_engine(url))
     head = head_revision()
     state = "(head)" if current == head else f"(head is {head}; run 'catalog db upgrade')"
     typer.echo(f"{current or 'empty'} {state}")
+    note(f"catalogue: {describe_database_url(url)}")

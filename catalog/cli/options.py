@@ -6,11 +6,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.config import Settings
+from catalog.config import DATABASE_ENV, Settings, sqlite_path
+from catalog.errors import NotFoundError
 
-if TYPE_CHECKING:  # boto3 is heavy: imported only by the commands that talk to AWS
+if TYPE_CHECKING:  # boto3 and the ORM are heavy: imported only where a command needs them
+    from sqlalchemy.orm import Session, sessionmaker
+
     from catalog.aws.clients import AWSClients
 
 
@@ -69,11 +71,22 @@ def settings(ctx: typer.Context) -> Settings:
     return obj
 
 
-def sessions(ctx: typer.Context) -> sessionmaker[Session]:
-    """A session factory on a catalogue brought to the head revision."""
+def sessions(ctx: typer.Context, *, create: bool = False) -> sessionmaker[Session]:
+    """A session factory on the catalogue, brought to the head revision.
+
+    Commands that only read pass create=False: a catalogue that does not exist is an error
+    naming where it was looked for, never a new empty one.
+    """
     from catalog.store.engine import open_catalogue
 
-    _, factory = open_catalogue(settings(ctx).database_url)
+    url = settings(ctx).database_url
+    path = sqlite_path(url)
+    if not create and path is not None and not path.exists():
+        raise NotFoundError(
+            f"no catalogue at {path}; run 'catalog sync' to create it, or point --db "
+            f"(or {DATABASE_ENV}) at an existing one"
+        )
+    _, factory = open_catalogue(url)
     return factory
 
 

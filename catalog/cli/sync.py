@@ -163,12 +163,13 @@ def sync_command(
         role_arn=role_arn,
         poll_interval_s=poll_interval,
     )
-    needs_aws = target.is_s3 or labeller == LabellerChoice.rekognition
+    # A dry run of a folder calls nothing: it needs no AWS configuration, even for Rekognition.
+    needs_aws = target.is_s3 or (labeller == LabellerChoice.rekognition and not dry_run)
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None
     with sync_progress(progress and output == OutputFormat.table) as on_event:
         report = run_sync(
             target,
-            sessions=sessions(ctx),
+            sessions=sessions(ctx, create=True),
             clients=clients,
             options=options,
             tps=tps or None,

@@ -78,7 +78,7 @@ def worker_command(
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8)
     report = run_worker(
         clients=clients,
-        sessions=sessions(ctx),
+        sessions=sessions(ctx, create=True),
         options=options,
         sync_options=sync_options,
         tps=tps or None,

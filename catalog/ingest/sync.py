@@ -47,6 +47,7 @@ def run_sync(
         tps=tps,
         model_path=model_path,
         classes_path=classes_path,
+        dry_run=options.dry_run,
     )
     if choice == LOCAL:
         # CPU-bound: more threads than cores only adds memory.

@@ -33,13 +33,21 @@ def build_labeller(
     tps: float | None = DEFAULT_TPS,
     model_path: str | Path | None = None,
     classes_path: str | Path | None = None,
+    dry_run: bool = False,
 ) -> ImageLabeller:
-    """Build the named labeller; UsageError for an unknown name or options it does not take."""
+    """Build the named labeller; UsageError for an unknown name or options it does not take.
+
+    For a dry run (which lists and prices but never labels) Rekognition needs no clients.
+    """
     if choice not in LABELLERS:
         raise UsageError(f"unknown labeller '{choice}'; use one of: {', '.join(LABELLERS)}")
     if (model_path is not None or classes_path is not None) and choice != LOCAL:
         raise UsageError("--model and --classes belong to the local labeller; add --labeller local")
     if choice == REKOGNITION:
+        if clients is None and dry_run:
+            return RekognitionImageLabeller(
+                None, min_confidence=min_confidence, max_labels=max_labels
+            )
         if clients is None:
             raise UsageError("labelling with Rekognition needs AWS clients")
         return RekognitionImageLabeller(

@@ -15,6 +15,7 @@ from rich.text import Text
 from catalog.render.writers import (
     format_bytes,
     format_confidence,
+    format_usd,
     note,
     stderr_console,
     stdout_console,
@@ -108,7 +109,7 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
     console.print(table)
     if report.dry_run:
         console.print(
-            f"Estimated Rekognition cost: ${report.estimated_cost_usd:.2f}", highlight=False
+            f"Estimated Rekognition cost: {format_usd(report.estimated_cost_usd)}", highlight=False
         )
     rate = (report.labelled + report.reused) / report.elapsed_s if report.elapsed_s > 0 else 0.0
     console.print(f"Took {report.elapsed_s:.1f}s ({rate:.1f} labelled/s).", highlight=False)

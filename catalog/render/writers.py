@@ -141,6 +141,13 @@ def format_confidence(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}%"
 
 
+def format_usd(value: float) -> str:
+    """Dollars: cents, or a tenth of a cent below one cent ($0.004), never a misleading $0.00."""
+    if 0 < value < 0.01:
+        return f"${value:.4f}".rstrip("0")
+    return f"${value:,.2f}"
+
+
 def format_bytes(value: int | None) -> str:
     """Human-readable size."""
     if value is None:
