@@ -334,6 +334,22 @@ def test_failed_objects_are_not_retried_unless_asked(clients, sessions, put, rek
     assert "Car" in labels_of(sessions, "s3://media-library/q/flaky.jpg")
 
 
+def test_a_resync_says_how_many_still_failed_from_earlier_runs(invoke, put, rekognition_double):
+    put("still/flaky.jpg", car_jpeg())
+    put("still/fine.jpg", make_image(boxes=[(BLUE, (10, 10, 90, 90))]))
+    rekognition_double.fail_keys["still/flaky.jpg"] = (
+        "InvalidS3ObjectException",
+        "Unable to get object metadata from S3.",
+    )
+    assert invoke("sync", "s3://media-library/still/", "--no-progress").exit_code == 1
+    rekognition_double.fail_keys.clear()
+    again = invoke("sync", "s3://media-library/still/", "--no-progress")
+    assert again.exit_code == 0  # nothing new failed in this run
+    assert "1 still failed from earlier runs (--retry-failed tries them again)" in again.stderr
+    summary = json.loads(invoke("sync", "s3://media-library/still/", "--format", "json").stdout)
+    assert (summary["failed"], summary["still_failed"]) == (0, 1)
+
+
 def test_throttling_storm_ends_with_nothing_failed(clients, sessions, put, rekognition_double):
     for i in range(6):
         put(f"r/{i}.jpg", make_image(boxes=[(RED, (i, 0, 90, 90))]))

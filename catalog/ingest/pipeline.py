@@ -232,6 +232,8 @@ class SyncPipeline:
                 and not self._can_do_better(stored)
             ):
                 self.report.unchanged += 1
+                if stored.status == STATUS_FAILED:
+                    self.report.still_failed += 1
                 self.on_event(SyncEvent(EventKind.UNCHANGED, obj.uri))
                 if stored.last_modified_at != obj.last_modified_at and not self.options.dry_run:
                     with self.sessions.begin() as session:

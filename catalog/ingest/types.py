@@ -83,6 +83,7 @@ class SyncReport:
     reused: int = 0
     unchanged: int = 0
     failed: int = 0
+    still_failed: int = 0  # unchanged objects that failed in an earlier run (not retried)
     deleted: int = 0
     pending: int = 0
     skipped: Counter[str] = field(default_factory=Counter)

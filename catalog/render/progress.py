@@ -82,13 +82,13 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
             elif event.kind in counts:
                 counts[event.kind] += event.count
             if event.kind == "failed":
-                progress.console.log(
+                progress.console.print(
                     f"[red]failed[/] {escape(event.uri)}: {escape(event.detail)}",
                     markup=True,
                     highlight=False,
                 )
             elif event.kind == "log":
-                progress.console.log(
+                progress.console.print(
                     f"{event.uri} {event.detail}".strip(), markup=False, highlight=False
                 )
             done = sum(

@@ -50,6 +50,7 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
         "skipped": report.skipped_total,
         "skipped_reasons": dict(report.skipped),
         "failed": report.failed,
+        "still_failed": report.still_failed,
         "deleted": report.deleted,
         "elapsed_s": round(report.elapsed_s, 3),
         "failures": [
@@ -92,6 +93,7 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
             ("unchanged", report.unchanged),
             ("videos pending", report.pending),
             ("failed", report.failed),
+            ("still failed from earlier runs", report.still_failed),
             ("deleted", report.deleted),
         ]
         if report.video_jobs_started or report.video_jobs_resumed:
@@ -117,6 +119,12 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
         console.print(
             f"[yellow]{report.failed} object(s) failed[/]: 'catalog failures' lists them; "
             "'catalog sync URI --retry-failed' tries again.",
+            highlight=False,
+        )
+    if report.still_failed:
+        console.print(
+            f"[yellow]{report.still_failed} still failed from earlier runs[/] "
+            "(--retry-failed tries them again).",
             highlight=False,
         )
 
