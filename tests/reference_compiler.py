@@ -12,13 +12,12 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, se
 from sqlalchemy.orm import aliased
 
 from catalog.query.compile import (
-    _media_filter,
     _met_by_item_or_moment,
     _node_range,
-    _range,
     _term_column,
     labelled_media,
 )
+from catalog.query.filters import media_filter, value_range
 from catalog.query.parse import (
     And,
     CategoryFilter,
@@ -52,7 +51,7 @@ def media_condition(node: Node) -> ColumnElement[bool]:
         ids = _label_ids_sql(node.name)
         conditions: list[ColumnElement[bool]] = [det.media_id == Media.id, det.label_id.in_(ids)]
         if high is None:
-            conditions += _range(column, low, None)
+            conditions += value_range(column, low, None)
         else:
             conditions.append(_met_by_item_or_moment(det, field_name, low, high))
         return exists().where(*conditions)
@@ -68,7 +67,7 @@ def media_condition(node: Node) -> ColumnElement[bool]:
         return or_(*(media_condition(item) for item in node.items))
     if isinstance(node, Not):
         return not_(media_condition(node.item))
-    return _media_filter(node)
+    return media_filter(node)
 
 
 def reference_ids(query: str | None) -> Select[Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+REKOGNITION = "rekognition"  # the Rekognition labeller's name, as stored in each result
+
 
 @dataclass(frozen=True)
 class BoundingBox:

@@ -16,9 +16,16 @@ from catalog.aws.errors import (
 )
 from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import AWSError, ObjectError
-from catalog.labelling import BoundingBox, DetectedLabel, ImageInput, Instance, LabelResult
+from catalog.labelling import (
+    REKOGNITION,
+    BoundingBox,
+    DetectedLabel,
+    ImageInput,
+    Instance,
+    LabelResult,
+)
 
-LABELLER_NAME = "rekognition"
+LABELLER_NAME = REKOGNITION
 # A failure that belongs to the labeller, not the object: a labeller that can do better retries it.
 VIDEO_NEEDS_S3 = "VideoNeedsS3"
 # After botocore's own retries give up on throttling, we keep trying this many more rounds.

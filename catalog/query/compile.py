@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from catalog.query.filters import media_filter, value_range
 from catalog.query.parse import (
     And,
     CategoryFilter,
@@ -241,22 +242,13 @@ def _make_or(items: Sequence[Resolved]) -> Resolved:
 # -- conditions ------------------------------------------------------------------------------------
 
 
-def _range(column: Any, low: int | None, high: int | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if low is not None and low > 0:
-        conditions.append(column >= low)
-    if high is not None:
-        conditions.append(column <= high)
-    return conditions
-
-
 def _term_column(table: Any, field_name: str) -> Any:
     return table.confidence_x100 if field_name == "confidence" else table.instance_count
 
 
 def term_range(table: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
     """Conditions that a row's own value (detections or video_moments) lies in `term`'s range."""
-    return _range(_term_column(table, term.field_name), term.low, term.high)
+    return value_range(_term_column(table, term.field_name), term.low, term.high)
 
 
 def detection_filter(det: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
@@ -268,35 +260,13 @@ def detection_filter(det: Any, term: LabelTerm) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [det.label_id == term.label_id]
     column = _term_column(det, term.field_name)
     if term.high is None:
-        return conditions + _range(column, term.low, None)
+        return conditions + value_range(column, term.low, None)
     return [*conditions, _met_by_item_or_moment(det, term.field_name, term.low, term.high)]
 
 
 def _exists_term(term: LabelTerm, media_id: Any) -> ColumnElement[bool]:
     det = aliased(Detection)
     return exists().where(det.media_id == media_id, *detection_filter(det, term))
-
-
-def _media_filter(node: Node) -> ColumnElement[bool]:
-    if isinstance(node, KindFilter):
-        return Media.kind == node.kind
-    if isinstance(node, PrefixFilter):
-        conditions: list[ColumnElement[bool]] = []
-        if node.prefix:
-            conditions.append(func.substr(Media.key, 1, len(node.prefix)) == node.prefix)
-        if node.bucket is not None:
-            conditions += [Media.source == "s3", Media.bucket == node.bucket]
-        return and_(true(), *conditions)
-    if isinstance(node, ModifiedFilter):
-        conditions = [Media.last_modified_at.is_not(None)]
-        if node.start is not None:
-            conditions.append(Media.last_modified_at >= node.start)
-        if node.end is not None:
-            conditions.append(Media.last_modified_at < node.end)
-        return and_(*conditions)
-    if isinstance(node, SizeFilter):
-        return and_(true(), *_range(Media.size_bytes, node.min_bytes, node.max_bytes))
-    raise TypeError(f"not a media filter: {node!r}")  # pragma: no cover
 
 
 def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
@@ -321,7 +291,7 @@ def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
         return or_(*rest)
     if isinstance(node, Not):
         return not_(condition(node.item, media_id))
-    return _media_filter(node)
+    return media_filter(node)
 
 
 def _needs_media(node: Resolved) -> bool:
@@ -521,8 +491,8 @@ def _met_by_item_or_moment(det: Any, field_name: str, low: Any, high: Any) -> Co
         .where(
             moment.media_id == det.media_id,
             moment.label_id == det.label_id,
-            *_range(_term_column(moment, field_name), low, high),
+            *value_range(_term_column(moment, field_name), low, high),
         )
         .correlate(det)
     )
-    return or_(and_(*_range(_term_column(det, field_name), low, high)), in_moment)
+    return or_(and_(*value_range(_term_column(det, field_name), low, high)), in_moment)

@@ -24,6 +24,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
 
@@ -76,10 +77,13 @@ class KindFilter:
 
 @dataclass(frozen=True)
 class PrefixFilter:
-    """Key prefix, optionally within one bucket (prefix:s3://bucket/prefix)."""
+    """Key prefix: within one bucket (prefix:s3://bucket/prefix), within local folders
+    (prefix:file:///path), or any key (a relative one also names a folder under the working
+    directory, as a path typed in a shell would)."""
 
     prefix: str
     bucket: str | None = None
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -399,6 +403,11 @@ def _filter(key_token: Any, value_token: Any) -> Node:
             if not bucket:
                 raise _fail(pos, "expected prefix:s3://BUCKET/PREFIX, found no bucket")
             return PrefixFilter(prefix, bucket)
+        if value.startswith("file://"):
+            path = unquote(urlparse(value).path)
+            if not path.startswith("/"):
+                raise _fail(pos, "expected prefix:file:///ABSOLUTE/PATH")
+            return PrefixFilter(path, local=True)
         return PrefixFilter(value)
     if key == "category":
         category = " ".join(value.split())

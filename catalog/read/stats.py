@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import UsageError
+from catalog.labelling import REKOGNITION
 from catalog.pricing import estimate_cost
 from catalog.read.breakdowns import LabelSpread, _subset_ids, label_spread
 from catalog.store.schema import (
@@ -33,6 +34,7 @@ from catalog.store.schema import (
     MediaTotal,
     SyncRun,
 )
+from catalog.store.schema import LabelResult as LabelResultRow
 
 DEFAULT_TOP = 20
 
@@ -188,6 +190,31 @@ def _labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
     return int(value or 0)
 
 
+def _rekognition_spend(session: Session, subset: Select[Any]) -> float:
+    """What labelling the selected media cost: images and video minutes whose current labels
+    Rekognition made for them (not copies, not the offline labeller), at list prices."""
+    latest = (
+        select(func.max(LabelResultRow.id))
+        .where(LabelResultRow.media_id == Media.id)
+        .correlate(Media)
+        .scalar_subquery()
+    )
+    images, video_ms = session.execute(
+        select(
+            func.count(case((Media.kind == KIND_IMAGE, 1))),
+            func.sum(case((Media.kind == KIND_VIDEO, Media.duration_ms))),
+        )
+        .join(LabelResultRow, LabelResultRow.id == latest)
+        .where(
+            Media.id.in_(_subset_ids(subset)),
+            Media.status == STATUS_LABELLED,
+            LabelResultRow.labeller == REKOGNITION,
+            LabelResultRow.reused_from_media_id.is_(None),
+        )
+    ).one()
+    return estimate_cost(images=int(images or 0), video_ms=int(video_ms or 0))
+
+
 # -- labels ------------------------------------------------------------------------------------
 
 
@@ -333,8 +360,7 @@ def library_stats(
         distinct = int(distinct)
     else:
         video_ms = _labelled_video_ms(session, subset)
-        # What labelling the selected (labelled) media cost: one call per image, video by the minute.
-        spend = estimate_cost(images=counts.images, video_ms=video_ms)
+        spend = _rekognition_spend(session, subset)
         distinct = distinct_labels(session, subset)
     return LibraryStats(
         media=counts,
