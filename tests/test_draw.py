@@ -117,6 +117,19 @@ def test_draw_image_uses_the_stored_instances_and_captions_boxless_labels():
     assert _close(out.getpixel((100, 100)), (250, 250, 250), 10)
 
 
+def test_a_transparent_png_is_drawn_and_thumbnailed_on_a_light_background():
+    picture = Image.new("RGBA", (200, 150), (0, 0, 0, 0))  # fully transparent
+    picture.paste((200, 30, 30, 255), (120, 90, 180, 140))  # one opaque red patch
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    detail = _detail("image", [LabelDetail("Logo", 90.0, [], [], [])])
+    out = draw.draw_media(detail, buffer.getvalue())
+    assert min(out.getpixel((20, 20))) >= 240  # transparent -> light, not black
+    assert _close(out.getpixel((150, 115)), (200, 30, 30), 10)
+    thumbnail = Image.open(io.BytesIO(draw.to_jpeg_bytes(picture)))
+    assert min(thumbnail.getpixel((20, 20))) >= 240
+
+
 def _make_video(seconds: int = 3, fps: int = 10) -> bytes:
     """A clip whose background is blue in second 0, green in second 1, red in second 2."""
     colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (255, 255, 0)]

@@ -50,7 +50,8 @@ def open_image(data: bytes) -> Image.Image:
         return image  # a broken EXIF block: keep the pixels as stored
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels; transparency is laid on white (a light background, never black)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -70,7 +71,7 @@ def prepare_image(data: bytes, max_bytes: int = BYTES_MAX) -> PreparedImage:
             "ImageTooSmall",
             f"the image is {width}x{height}; Rekognition needs at least {MIN_DIMENSION}x{MIN_DIMENSION} pixels",
         )
-    image = _to_rgb(image)
+    image = to_rgb(image)
     if max(width, height) > MAX_DIMENSION:
         image.thumbnail((MAX_DIMENSION, MAX_DIMENSION), Image.Resampling.LANCZOS)
     quality = 90

@@ -158,10 +158,10 @@ def draw_image(
     max_side: int | None = None,
 ) -> Image.Image:
     """An image with its boxes, and a caption listing the labels that have no box."""
-    from catalog.labelling.imaging import open_image
+    from catalog.labelling.imaging import open_image, to_rgb
 
     try:
-        image = open_image(data).convert("RGB")
+        image = to_rgb(open_image(data))
     except ObjectError as exc:
         raise CatalogError(f"cannot draw {detail.uri}: {exc.message}") from exc
     if max_side is not None:
@@ -323,8 +323,10 @@ def save_picture(image: Image.Image, path: Path) -> Path:
 
 def to_jpeg_bytes(image: Image.Image, quality: int = 82) -> bytes:
     """JPEG bytes of a picture (for inline thumbnails)."""
+    from catalog.labelling.imaging import to_rgb
+
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
+    to_rgb(image).save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
 
 
