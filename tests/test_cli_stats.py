@@ -134,6 +134,7 @@ def test_stats_table_shows_totals_and_bars(invoke, library):
         (("stats", "--where", "Car >"), "Error: "),
         (("stats", "--label", "Unicorn"), "Error: no label called 'Unicorn'"),
         (("export", "--where", "(Car"), "Error: "),
+        (("export", "--where", "Car > abc"), "Error: "),
         (("report", "--out", "/nonexistent-dir/r.html"), "Error: cannot write"),
     ],
 )
@@ -143,6 +144,7 @@ def test_errors_are_one_line_and_exit_2(invoke, library, args, message):
     assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+    assert result.stdout == ""  # nothing written before the error (no CSV header)
 
 
 def _expected_rows(items: list[Expected]) -> list[tuple[str, str, float]]:
@@ -150,6 +152,19 @@ def _expected_rows(items: list[Expected]) -> list[tuple[str, str, float]]:
         (f"s3://media-library/{e.key}", name, conf / 100)
         for e in items
         for name, (conf, _) in e.labels.items()
+    )
+
+
+def _unlabelled_rows(items: list[Expected]) -> list[tuple[str, str, float]]:
+    """Items without labels are exported too: one row with an empty label."""
+    return sorted((f"s3://media-library/{e.key}", "", -1.0) for e in items if not e.labels)
+
+
+def _row(r: dict) -> tuple[str, str, float]:
+    return (
+        r["uri"],
+        r["label"],
+        float(r["confidence"]) if r["confidence"] not in ("", None) else -1.0,
     )
 
 
@@ -166,11 +181,14 @@ def test_export_csv_streams_every_label_row(invoke, library):
         "instance_count",
         "instances",
     ]
-    assert sorted((r["uri"], r["label"], float(r["confidence"])) for r in rows) == _expected_rows(
-        library.labelled()
+    assert sorted(_row(r) for r in rows) == sorted(
+        _expected_rows(library.live()) + _unlabelled_rows(library.live())
     )
-    by_key = {e.key: e for e in library.labelled()}
+    by_key = {e.key: e for e in library.live()}
     for r in rows:
+        if not r["label"]:
+            assert (r["confidence"], r["instance_count"], r["instances"]) == ("", "0", "[]")
+            continue
         boxes = json.loads(r["instances"])
         if by_key[r["key"]].kind == "image":
             assert int(r["instance_count"]) == len(boxes)
@@ -193,7 +211,7 @@ def test_export_batches_do_not_change_the_rows(db_url, library):
         small = [r.to_dict() for r in iter_export_rows(session, batch_size=7)]
         large = [r.to_dict() for r in iter_export_rows(session, batch_size=10_000)]
     assert small == large
-    assert len(small) == len(_expected_rows(library.labelled()))
+    assert len(small) == len(_expected_rows(library.live()) + _unlabelled_rows(library.live()))
 
 
 def test_report_command_writes_a_self_contained_page(invoke, library, tmp_path):

@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from catalog.read.stats import matching_media
-from catalog.store.schema import STATUS_LABELLED, Detection, Label, Media
+from catalog.store.schema import STATUS_DELETED, Detection, Label, Media
 from catalog.store.schema import Instance as InstanceRow
 from catalog.uris import format_uri
 
@@ -25,7 +25,7 @@ BATCH_SIZE = 1000
 
 @dataclass(frozen=True)
 class ExportRow:
-    """One label on one media item, with its boxes."""
+    """One label on one media item, with its boxes (label "" for an item without labels)."""
 
     uri: str
     bucket: str
@@ -33,7 +33,7 @@ class ExportRow:
     kind: str
     last_modified_at: datetime | None
     label: str
-    confidence: float  # percent
+    confidence: float | None  # percent (None for an item without labels)
     instance_count: int
     instances: list[dict[str, Any]]  # {"left","top","width","height","confidence"[,"timestamp_ms"]}
 
@@ -54,7 +54,7 @@ class ExportRow:
 
 def _id_stream(session: Session, subset: Select[Any] | None) -> Iterator[int]:
     if subset is None:
-        stmt: Any = select(Media.id).where(Media.status == STATUS_LABELLED).order_by(Media.id)
+        stmt: Any = select(Media.id).where(Media.status != STATUS_DELETED).order_by(Media.id)
     else:
         sub = subset.subquery()
         column = next(iter(sub.c))
@@ -103,9 +103,9 @@ def _rows_for(session: Session, ids: list[int]) -> Iterator[ExportRow]:
             Detection.confidence_x100,
             Detection.instance_count,
         )
-        .join(Detection, Detection.media_id == Media.id)
-        .join(Label, Label.id == Detection.label_id)
-        .where(Media.id.in_(ids), Media.status == STATUS_LABELLED)
+        .outerjoin(Detection, Detection.media_id == Media.id)
+        .outerjoin(Label, Label.id == Detection.label_id)
+        .where(Media.id.in_(ids), Media.status != STATUS_DELETED)
         .order_by(Media.id, Detection.confidence_x100.desc(), Label.name)
     )
     for row in rows:
@@ -115,9 +115,9 @@ def _rows_for(session: Session, ids: list[int]) -> Iterator[ExportRow]:
             key=row.key,
             kind=row.kind,
             last_modified_at=row.last_modified_at,
-            label=row.name,
-            confidence=row.confidence_x100 / 100,
-            instance_count=row.instance_count,
+            label=row.name or "",
+            confidence=row.confidence_x100 / 100 if row.confidence_x100 is not None else None,
+            instance_count=row.instance_count or 0,
             instances=boxes.get((row.id, row.label_id), []),
         )
 
@@ -129,8 +129,18 @@ def iter_export_rows(
     subset: Select[Any] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> Iterator[ExportRow]:
-    """Every label of every labelled (or selected) media item, media in id order, best first."""
+    """Every label of every catalogued (or selected) media item, media in id order, best first;
+    an item without labels is one row with an empty label, so the export is the whole catalogue.
+
+    `where` is compiled here, before any row: a malformed query raises QueryError at once.
+    """
     if subset is None:
         subset = matching_media(where, session)
+    return _iter_rows(session, subset, batch_size)
+
+
+def _iter_rows(
+    session: Session, subset: Select[Any] | None, batch_size: int
+) -> Iterator[ExportRow]:
     for ids in _batches(_id_stream(session, subset), batch_size):
         yield from _rows_for(session, ids)
