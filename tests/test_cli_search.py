@@ -120,13 +120,13 @@ def test_table_is_the_default(run: Invoke) -> None:
     assert result.exit_code == 0
     assert "s3://lib/img/b.jpg" in result.stdout
     assert "Dog 99.0%" in result.stdout
-    assert "3 media" in result.stdout
+    assert "3 media" in result.stderr  # the title is a message; stdout holds the rows
 
 
 def test_table_limit_defaults_to_50_and_says_so(run: Invoke) -> None:
     result = run("search", "NOT Caar", "--limit", "2")
     assert result.exit_code == 0
-    assert "2 media (the first 2" in result.stdout
+    assert "2 media (the first 2" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_labels_table(run: Invoke) -> None:
     result = run("labels", "--limit", "2")
     assert result.exit_code == 0
     assert "Person" in result.stdout
-    assert "2 of 7 labels" in result.stdout
+    assert "2 of 7 labels" in result.stderr
 
 
 def test_help_documents_the_language_aliases_and_order() -> None:
@@ -260,3 +260,32 @@ def test_urls_are_presigned_gets(run: Invoke, aws_env: dict[str, str]) -> None:
     params = parse_qs(urlsplit(record["url"]).query)
     assert params["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]  # SigV4, which every region accepts
     assert params["X-Amz-Expires"] == ["60"]
+
+
+def test_a_table_off_a_terminal_is_plain_tab_separated_rows(run: Invoke) -> None:
+    lines = run("search", "Dog").stdout.splitlines()
+    assert lines[0].split("\t") == ["uri", "kind", "matches", "modified", "size"]
+    assert all(len(line.split("\t")) == 5 for line in lines[1:])
+    assert "s3://lib/img/b.jpg" in {line.split("\t")[0] for line in lines[1:]}
+
+
+def test_a_narrow_terminal_folds_long_uris_instead_of_cutting_them() -> None:
+    import io
+
+    from rich.console import Console
+
+    from catalog.render.writers import write_table
+
+    uri = "file:///home/someone/Pictures/2024/holidays/a-very-long-folder-name/IMG_20240612_101010.jpg"
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None)
+    write_table(
+        [(uri, "image", "Dog 99.0%", "2024-06-12", "1.2 MB")],
+        ["uri", "kind", "matches", "modified", "size"],
+        console=console,
+    )
+    shown = "".join(
+        line.split("│")[1].strip() for line in out.getvalue().splitlines() if line.startswith("│")
+    )
+    assert uri in shown
+    assert "…" not in out.getvalue().split("│")[1]

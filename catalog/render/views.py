@@ -311,17 +311,14 @@ def render_search_hits(result: SearchResult, fmt: str, limit: int | None = None)
     title = f"{len(rows)} media"
     if limit is not None and len(rows) >= limit:
         title += f" (the first {limit}; --limit 0 shows all, --count counts them)"
-    table = Table(title=title, header_style="bold")
-    table.add_column("uri", overflow="fold", ratio=3)
-    table.add_column("kind")
-    table.add_column("matches", ratio=3)
-    table.add_column("modified", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
-    if with_urls:
-        table.add_column("url", overflow="fold", ratio=3)
-    for row in rows:
-        table.add_row(*(row if with_urls else row[:5]))
-    stdout_console().print(table)
+    columns = ["uri", "kind", "matches", "modified", "size"] + (["url"] if with_urls else [])
+    write_table(
+        [row if with_urls else row[:5] for row in rows],
+        columns,
+        title=title,
+        justify={"size": "right"},
+        wide=("matches", "url"),
+    )
 
 
 def render_search_count(result: CountResult, fmt: str) -> None:

@@ -126,14 +126,40 @@ def write_table(
     title: str | None = None,
     console: Console | None = None,
     justify: Mapping[str, str] | None = None,
+    wide: Sequence[str] = (),
 ) -> None:
-    """A rich table on stdout."""
+    """A table on stdout: rich on a terminal, plain tab-separated lines otherwise.
+
+    The first column identifies the row (a URI, a label) and is never cut: on a terminal long
+    values fold onto more lines, as do the `wide` columns, which share the spare width.
+    """
+    console = console or stdout_console()
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not console.is_terminal:
+        if title:
+            note(title)  # a message, not data: stdout stays plain rows for scripts
+        out = console.file
+        out.write("\t".join(columns) + "\n")
+        for row in cells:
+            out.write("\t".join(" ".join(value.split()) for value in row) + "\n")
+        out.flush()
+        return
     table = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, justify=(justify or {}).get(column, "left"))  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(*(Text("" if v is None else str(v)) for v in row))
-    (console or stdout_console()).print(table)
+    for index, column in enumerate(columns):
+        folds = index == 0 or column in wide
+        table.add_column(
+            column,
+            justify=(justify or {}).get(column, "left"),  # type: ignore[arg-type]
+            overflow="fold" if folds else "ellipsis",
+            ratio=3 if folds else None,
+            no_wrap=not folds,
+            min_width=min(max((len(row[index]) for row in cells), default=0), 40)
+            if index == 0
+            else None,
+        )
+    for row in cells:
+        table.add_row(*(Text(value) for value in row))
+    console.print(table)
 
 
 def format_confidence(value: float | None) -> str:
