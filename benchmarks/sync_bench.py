@@ -1,6 +1,8 @@
 """Sync throughput and no-change re-sync cost, against a slow, rate-capped Rekognition double.
 
 Prints:
+  * start-up: the time from starting `catalog sync` (a fresh catalogue, a 300-image prefix) to
+    its first DetectLabels request, and where it goes (imports, schema creation, listing);
   * images/s for N new images with default settings (concurrency 16, --tps 50) against a double
     with 200 ms latency and a 50 requests/s cap, and how many failed;
   * images/s of a one-at-a-time loop like the tutorials' scripts (list, DetectLabels, insert);
@@ -77,10 +79,73 @@ def _double(endpoint: str, path: str, settings: dict[str, Any] | None = None) ->
     return json.loads(body) if body else {}
 
 
+def _process_s(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        command,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def startup(endpoint: str, s3: Any, workdir: Path, count: int, base: bytes) -> None:
+    """Seconds from `catalog sync` starting to its first DetectLabels, and where they go."""
+    _upload(s3, "startup/", count, base)
+    _double(endpoint, "/_config", {"first_call_at": {}})
+    python = [sys.executable]
+    started = time.time()
+    total = _process_s(
+        [
+            *python,
+            "-m",
+            "catalog",
+            "--db",
+            str(workdir / "startup.db"),
+            "sync",
+            f"s3://{BUCKET}/startup/",
+            "--no-progress",
+        ]
+    )
+    first = _double(endpoint, "/_stats")["first_call_at"]["DetectLabels"] - started
+    bare = _process_s([*python, "-c", "pass"])
+    imports = _process_s(
+        [*python, "-c", "import catalog.cli, catalog.ingest.sync, catalog.aws.clients, boto3"]
+    )
+    schema_db = workdir / "schema-only.db"
+    schema = _process_s(
+        [
+            *python,
+            "-c",
+            "import sys; from catalog.store.engine import open_catalogue; "
+            "open_catalogue('sqlite:///' + sys.argv[1])",
+            str(schema_db),
+        ]
+    )
+    imports_engine = _process_s([*python, "-c", "import catalog.store.engine"])
+    listing_started = time.perf_counter()
+    listed = sum(
+        len(page.get("Contents", []))
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="startup/")
+    )
+    listing = time.perf_counter() - listing_started
+    print(
+        f"start-up: first DetectLabels {first:.2f} s after `catalog sync` started "
+        f"(target < 1.5 s; the whole sync of {count} images took {total:.1f} s). Where it goes: "
+        f"Python {bare:.2f} s, imports {imports - bare:.2f} s, schema creation "
+        f"{schema - imports_engine:.2f} s, listing {listed} objects {listing:.2f} s, "
+        f"the rest (clients, claims, first image) {first - imports - (schema - imports_engine) - listing:.2f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--startup-images", type=int, default=300)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--naive", type=int, default=100)
     parser.add_argument("--resync-objects", type=int, default=20000)
@@ -104,6 +169,9 @@ def main() -> None:
     print(
         f"double: {args.latency * 1000:.0f} ms latency, {args.rate:.0f} requests/s cap", flush=True
     )
+
+    # 0. Start-up of a whole `catalog sync` process on a fresh catalogue.
+    startup(rekognition_endpoint, s3, workdir, args.startup_images, base)
 
     # 1. New images with default settings.
     _upload(s3, "new/", args.images, base)

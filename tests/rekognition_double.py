@@ -143,6 +143,7 @@ class FakeRekognition:
     default_labels: list[dict[str, Any]] | None = None  # answer every image with these, unread
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     throttled: int = 0
+    first_call_at: dict[str, float] = field(default_factory=dict)  # operation -> epoch seconds
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -165,7 +166,10 @@ class FakeRekognition:
                 # /_stats: call counts for benchmarks that run the double in another process.
                 with fake._lock:
                     counts = Counter(op for op, _ in fake.calls)
-                data = json.dumps({"calls": dict(counts), "throttled": fake.throttled}).encode()
+                    first = dict(fake.first_call_at)
+                data = json.dumps(
+                    {"calls": dict(counts), "throttled": fake.throttled, "first_call_at": first}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -222,6 +226,7 @@ class FakeRekognition:
         """Forget calls and settings between tests."""
         with self._lock:
             self.calls.clear()
+            self.first_call_at.clear()
             self.fail_keys.clear()
             self.canned.clear()
             self.latency_s = 0.0
@@ -243,6 +248,7 @@ class FakeRekognition:
         """Answer one request: (HTTP status, JSON body)."""
         with self._lock:
             self.calls.append((operation, body))
+            self.first_call_at.setdefault(operation, time.time())
         if self.latency_s:
             time.sleep(self.latency_s)
         try:
