@@ -22,7 +22,7 @@ from catalog.store.schema import (
     VideoSegment,
 )
 from catalog.store.schema import Instance as InstanceRow
-from catalog.store.vocabulary import label_taxonomy
+from catalog.store.vocabulary import detection_taxonomy
 from catalog.uris import MediaURI, parse_uri
 
 
@@ -155,17 +155,17 @@ def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
 
 
 def get_media_detail(session: Session, uri: str | MediaURI) -> MediaDetail:
-    """One media item's labels (best first), instances, parents, aliases and categories."""
+    """One media item's labels (best first), instances, and the parents (in order), aliases and
+    categories its own response gave (its model version's taxonomy)."""
     media = find_media_by_uri(session, uri)
     provenance = latest_result(session, media.id)
     rows = session.execute(
-        select(Detection.label_id, Label.name, Detection.confidence_x100)
+        select(Detection.label_id, Label.name, Detection.confidence_x100, Detection.taxonomy_id)
         .join(Label, Label.id == Detection.label_id)
         .where(Detection.media_id == media.id)
         .order_by(Detection.confidence_x100.desc(), Label.name)
     ).all()
-    label_ids = [row.label_id for row in rows]
-    taxonomy = label_taxonomy(session, label_ids)
+    taxonomy = detection_taxonomy(session, [(row.label_id, row.taxonomy_id) for row in rows])
     instances: dict[int, list[InstanceDetail]] = defaultdict(list)
     for inst in session.execute(
         select(InstanceRow)
