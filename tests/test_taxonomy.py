@@ -26,6 +26,7 @@ from catalog.store.engine import (
     upgrade_to_head,
 )
 from catalog.store.media import store_result
+from catalog.store.reads import load_result
 from catalog.store.schema import (
     Detection,
     Label,
@@ -262,3 +263,16 @@ def test_a_catalogue_from_revision_0001_keeps_its_taxonomy_after_upgrade(db_url:
     )
     assert shown(sessions, "s3://bucket/new.jpg") == {"Car": (["Vehicle"], ["Auto"], [])}
     assert shown(sessions, "s3://bucket/car.jpg")["Car"][1] == ["Auto", "Automobile"]
+
+
+def test_a_copied_result_keeps_the_taxonomy_of_the_item_it_was_copied_from(sessions: Any) -> None:
+    deer = DetectedLabel("Deer", 80.0, BOX, ("Wildlife", "Mammal", "Animal"))
+    source = store(sessions, "deer.jpg", result("2.0", deer, person_2_0()))
+    store(sessions, "elk.jpg", result("3.0", DetectedLabel("Deer", 81.0, (), ("Animal",))))
+    with sessions.begin() as session:
+        media_id = session.scalars(select(Media.id).where(Media.key == "deer.jpg")).one()
+        copied = load_result(session, media_id)
+        obj = SourceObject("s3", "bucket", "copy.jpg", 100, "etag-deer.jpg")
+        store_result(session, obj, "image", copied, sync_run_id=None, reused_from_media_id=media_id)
+    assert shown(sessions, obj.uri) == shown(sessions, source)
+    assert shown(sessions, obj.uri)["Deer"][0] == ["Wildlife", "Mammal", "Animal"]

@@ -15,7 +15,8 @@ SEARCH_HELP = (
     "[bold]Language[/bold]: names are case-insensitive; AND, OR, NOT in any case; parentheses "
     "group; two conditions side by side mean AND.\n\n"
     "  [cyan]Car[/]                          has the label at all\n"
-    "  [cyan]Car > 90[/]   [cyan]Car >= 90%[/]        best confidence in percent (also <, <=, =)\n"
+    "  [cyan]Car > 90[/]   [cyan]Car >= 90%[/]        best confidence in percent (also <, <=, =),"
+    " compared at 0.01\n"
     '  [cyan]"Traffic Light" >= 80[/]        quote names that hold spaces\n'
     "  [cyan]count(Person) >= 3[/]           instances (bounding boxes) of a label\n"
     "  [cyan]Car>90 Person>=80 NOT Dog[/]    AND by juxtaposition\n"
@@ -24,9 +25,10 @@ SEARCH_HELP = (
     '  [cyan]category:"Vehicles and Automotive"[/]\n'
     "  [cyan]modified:2024-01..2024-06[/]    last modified: YYYY[-MM[-DD]], open ends ok\n"
     "  [cyan]size:>5MB[/]                    size; B, KB, MB, GB, TB (decimal); 1MB..5MB\n\n"
-    "[bold]Aliases[/bold]: a name matches every label whose name or Rekognition alias equals it "
-    "(case-insensitively), ORed together: [cyan]Automobile[/] finds media labelled Car, whose "
-    "alias is Automobile. Unknown names match nothing, and a 'did you mean' hint goes to stderr; "
+    "[bold]Aliases and parents[/bold]: a name matches every label whose name or Rekognition "
+    "alias equals it, and every label a response named it as a parent of (case-insensitively), "
+    "ORed together: [cyan]Automobile[/] finds media labelled Car, whose alias is Automobile; "
+    "[cyan]Animal[/] finds a Dog whose parents include Animal. Unknown names match nothing, and a 'did you mean' hint goes to stderr; "
     "[cyan]catalog labels[/] lists the vocabulary.\n\n"
     "[bold]Videos[/bold] match a label condition when any moment meets it; [cyan]NOT Dog[/] "
     "means no moment has a Dog.\n\n"
