@@ -68,7 +68,9 @@ class _Vocabulary:
             }
             table: Table = Label.__table__  # type: ignore[assignment]
             stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["name"])
-            session.execute(stmt, [{"name": name, "name_folded": fold(name)} for name in missing])
+            # Sorted: concurrent writers take row locks in the same order (no deadlocks).
+            rows_in = [{"name": name, "name_folded": fold(name)} for name in sorted(missing)]
+            session.execute(stmt, rows_in)
             rows = session.execute(select(Label.name, Label.id).where(Label.name.in_(missing)))
             found = {name: label_id for name, label_id in rows}
             known.update(found)
@@ -141,7 +143,7 @@ class _Vocabulary:
         visible = set(lookup())
         table: Table = LabelTaxonomy.__table__  # type: ignore[assignment]
         rows = []
-        for key in keys:
+        for key in sorted(keys):
             label_id, version, digest = key
             parents, aliases, categories = contents[key][1]
             rows.append(
