@@ -28,15 +28,27 @@ from catalog.query.parse import (
     Or,
     parse_query,
 )
-from catalog.store.schema import STATUS_DELETED, Detection, Label, LabelAlias, LabelCategory, Media
+from catalog.store.schema import (
+    STATUS_DELETED,
+    Detection,
+    Label,
+    LabelAlias,
+    LabelCategory,
+    LabelParent,
+    Media,
+)
 from catalog.store.units import fold
 
 
 def _label_ids_sql(name: str) -> Any:
     folded = fold(name)
+    parent = aliased(Label)
     return union(
         select(Label.id).where(Label.name_folded == folded),
         select(LabelAlias.label_id).where(LabelAlias.alias_folded == folded),
+        select(LabelParent.label_id)
+        .join(parent, parent.id == LabelParent.parent_id)
+        .where(parent.name_folded == folded),
     )
 
 

@@ -7,6 +7,12 @@ bounding boxes, and the overall brightness gives a scene label. Every response i
 against botocore's service model before it is sent, as botocore's Stubber checks them; errors
 use the service's error codes. Latency, a request-rate cap and forced errors are settings, so
 tests and benchmarks can make throttling storms and slow services.
+
+`verbatim` replays captured responses: DetectLabels for that key, or every GetLabelDetection of a
+job on that key, is answered with the given body byte for byte (an error body, one with
+`__type`, as HTTP 400). The body is still checked against botocore's output shape, after
+dropping what SDKs add and the service never sends: boto3's `ResponseMetadata` and members an SDK
+serialiser wrote as `null` (botocore's parser reads a null member as absent).
 """
 
 from __future__ import annotations
@@ -141,6 +147,7 @@ class FakeRekognition:
     fail_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (code, message)
     canned: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # key -> Labels
     default_labels: list[dict[str, Any]] | None = None  # answer every image with these, unread
+    verbatim: dict[str, bytes] = field(default_factory=dict)  # key -> a captured response body
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     throttled: int = 0
     first_call_at: dict[str, float] = field(default_factory=dict)  # operation -> epoch seconds
@@ -194,7 +201,7 @@ class FakeRekognition:
                 target = self.headers.get("X-Amz-Target", "")
                 operation = target.rsplit(".", 1)[-1]
                 status, payload = fake.handle(operation, body)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(data)))
@@ -229,6 +236,7 @@ class FakeRekognition:
             self.first_call_at.clear()
             self.fail_keys.clear()
             self.canned.clear()
+            self.verbatim.clear()
             self.latency_s = 0.0
             self.rate_limit = None
             self.default_labels = None
@@ -244,8 +252,8 @@ class FakeRekognition:
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def handle(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Answer one request: (HTTP status, JSON body)."""
+    def handle(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | bytes]:
+        """Answer one request: (HTTP status, JSON body, or a verbatim body's bytes)."""
         with self._lock:
             self.calls.append((operation, body))
             self.first_call_at.setdefault(operation, time.time())
@@ -259,10 +267,23 @@ class FakeRekognition:
                     "InvalidParameterException", f"{operation} is not supported here"
                 )
             response = handler(body)
+            if isinstance(response, bytes):
+                return self._replay(operation, response)
             validate_parameters(response, _MODEL.operation_model(operation).output_shape)
             return 200, response
         except RekognitionFault as fault:
             return fault.status, {"__type": fault.code, "Message": fault.message}
+
+    @staticmethod
+    def _replay(operation: str, data: bytes) -> tuple[int, bytes]:
+        """A captured body as is: HTTP 400 for an error body, else checked against the model."""
+        parsed = json.loads(data)
+        if "__type" in parsed:
+            return 400, data
+        validate_parameters(
+            _without_sdk_members(parsed), _MODEL.operation_model(operation).output_shape
+        )
+        return 200, data
 
     def _throttle(self) -> None:
         with self._lock:
@@ -305,13 +326,15 @@ class FakeRekognition:
             raise RekognitionFault("ImageTooLargeException", "Image size is too large.")
         return data, key, 15 * 1024 * 1024
 
-    def op_DetectLabels(self, body: dict[str, Any]) -> dict[str, Any]:
+    def op_DetectLabels(self, body: dict[str, Any]) -> dict[str, Any] | bytes:
         if self.default_labels is not None:
             return {"Labels": self.default_labels, "LabelModelVersion": MODEL_VERSION}
         data, key, _ = self._image_bytes(body.get("Image") or {})
         if key is not None and key in self.fail_keys:
             code, message = self.fail_keys[key]
             raise RekognitionFault(code, message)
+        if key is not None and key in self.verbatim:
+            return self.verbatim[key]
         if key is not None and key in self.canned:
             return {"Labels": self.canned[key], "LabelModelVersion": MODEL_VERSION}
         try:
@@ -432,7 +455,7 @@ class FakeRekognition:
                 self.tokens[token] = (params, job_id)
         return {"JobId": job_id}
 
-    def op_GetLabelDetection(self, body: dict[str, Any]) -> dict[str, Any]:
+    def op_GetLabelDetection(self, body: dict[str, Any]) -> dict[str, Any] | bytes:
         job_id = body.get("JobId")
         with self._lock:
             job = self.jobs.get(job_id or "")
@@ -441,6 +464,8 @@ class FakeRekognition:
                     "ResourceNotFoundException",
                     "The resource specified in the request cannot be found.",
                 )
+            if job["key"] in self.verbatim:
+                return self._verbatim_page(self.verbatim[job["key"]], body.get("NextToken"))
             finish = False
             if job["status"] == "IN_PROGRESS":
                 if job["polls_left"] > 0:
@@ -494,6 +519,20 @@ class FakeRekognition:
                 f"{job_id}:{offset + page_size}".encode()
             ).decode()
         return response
+
+    @staticmethod
+    def _verbatim_page(data: bytes, token: str | None) -> dict[str, Any] | bytes:
+        """The captured page; asked for the page after it (never captured), an empty last page."""
+        if not token:
+            return data
+        captured = json.loads(data)
+        if token != captured.get("NextToken"):
+            raise RekognitionFault("InvalidPaginationTokenException", "Invalid Token")
+        page: dict[str, Any] = {"Labels": []}
+        for name in ("JobStatus", "LabelModelVersion", "VideoMetadata"):
+            if name in captured:
+                page[name] = captured[name]
+        return page
 
     def _finish_job(self, job: dict[str, Any]) -> None:
         """Decode the video and label it, or fail it the way the service does."""
@@ -592,3 +631,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _without_sdk_members(value: Any) -> Any:
+    """A captured body without boto3's ResponseMetadata and without null members."""
+    if isinstance(value, dict):
+        return {
+            k: _without_sdk_members(v)
+            for k, v in value.items()
+            if v is not None and k != "ResponseMetadata"
+        }
+    if isinstance(value, list):
+        return [_without_sdk_members(v) for v in value]
+    return value

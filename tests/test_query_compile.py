@@ -47,13 +47,20 @@ def _plan(text: str) -> object:
         (LabelCondition("Car", "<", 90.0), (None, 8999)),
         (LabelCondition("Car", "<=", 90.0), (None, 9000)),
         (LabelCondition("Car", "=", 90.0), (9000, 9000)),
+        # Thresholds round to hundredths as stored confidences do (to_x100), then compare.
         (LabelCondition("Car", ">", 90.005), (9001, None)),
-        (LabelCondition("Car", ">=", 90.005), (9001, None)),
+        (LabelCondition("Car", ">=", 90.005), (9000, None)),
         (LabelCondition("Car", "<=", 90.005), (None, 9000)),
+        (LabelCondition("Adult", ">", 98.37744140625), (9839, None)),
+        (LabelCondition("Adult", ">=", 98.37744140625), (9838, None)),
+        (LabelCondition("Abies", ">=", 59.13471984863281), (5913, None)),
+        (LabelCondition("Abies", ">", 59.13471984863281), (5914, None)),
+        (LabelCondition("Car", "<", 90.006), (None, 9000)),
+        (LabelCondition("Car", "=", 90.004), (9000, 9000)),
         (LabelCondition("Car"), (None, None)),
     ],
 )
-def test_confidence_bounds_are_exact_integer_hundredths(
+def test_confidence_bounds_compare_at_stored_hundredths(
     condition: LabelCondition, bounds: tuple[int | None, int | None]
 ) -> None:
     assert condition.range_x100 == bounds
@@ -64,8 +71,10 @@ def test_count_bounds() -> None:
     assert CountCondition("Person", "<", 3).count_range == (None, 2)
 
 
-def test_an_equality_between_hundredths_matches_nothing() -> None:
-    assert _plan("Car = 90.005") is None
+def test_an_equality_compares_at_hundredths() -> None:
+    result = _plan("Car = 90.004")
+    assert isinstance(result, Scan)
+    assert result.driver == LabelTerm(CAR, "confidence", 9000, 9000)
 
 
 def test_and_is_driven_by_the_most_selective_positive_term() -> None:

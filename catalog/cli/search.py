@@ -17,7 +17,7 @@ conditions side by side mean AND.
 
 \b
   Car                           has the label at all
-  Car > 90    Car >= 90%        best confidence in percent (also <, <=, =)
+  Car > 90    Car >= 90%        best confidence in percent (also <, <=, =), at 0.01
   "Traffic Light" >= 80         quote names that hold spaces
   count(Person) >= 3            instances (bounding boxes) of a label
   Car>90 Person>=80 NOT Dog     AND by juxtaposition
@@ -27,10 +27,11 @@ conditions side by side mean AND.
   modified:2024-01..2024-06     last modified: YYYY[-MM[-DD]], open ends ok
   size:>5MB                     size; B, KB, MB, GB, TB (decimal); 1MB..5MB
 
-Aliases: a name matches every label whose name or Rekognition alias equals it
-(case-insensitively), ORed together: 'Automobile' finds media labelled Car, whose alias is
-Automobile. Unknown names match nothing, and a 'did you mean' hint goes to stderr; 'catalog
-labels' lists the vocabulary.
+Aliases and parents: a name matches every label whose name or Rekognition alias equals it,
+and every label a response named it as a parent of (case-insensitively), ORed together:
+'Automobile' finds media labelled Car, whose alias is Automobile; 'Animal' finds a Dog whose
+parents include Animal. Unknown names match nothing, and a 'did you mean' hint goes to stderr;
+'catalog labels' lists the vocabulary.
 
 Videos match a label condition when any moment meets it; 'NOT Dog' means no moment has a Dog.
 

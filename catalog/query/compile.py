@@ -7,8 +7,9 @@ media_id) primary key of `detections`; OR becomes UNION. This is the shape that 
 pages and counts at a million media in milliseconds. Callers use
 `catalog.query.compiled.compile_query`, the one entry point.
 
-Semantics: a label name matches labels whose name or alias equals it, case-insensitively (OR over
-those labels). Confidence conditions compare the best confidence of the item (for a video, a
+Semantics: a label name matches labels whose name or alias equals it, and labels that a response
+named it as a parent of (Animal matches Dog), case-insensitively (OR over those labels), by what
+every response of every model version taught. Confidence conditions compare the best confidence of the item (for a video, a
 moment meets `Car < 60` when its own confidence is below 60, so upper bounds probe
 `video_moments`). `count(L)` compares the instance count, and like every label condition it needs
 the label to be present. A video matches a label condition when any moment meets it; `NOT Car`
@@ -61,6 +62,7 @@ from catalog.store.schema import (
     LabelAlias,
     LabelCategory,
     LabelHistogram,
+    LabelParent,
     Media,
     VideoMoment,
 )
@@ -73,7 +75,7 @@ from catalog.store.units import fold, histogram_bin
 class Resolution:
     """Label and category names of one query resolved against the catalogue's vocabulary."""
 
-    labels: Mapping[str, tuple[int, ...]]  # folded name -> label ids (name or alias match)
+    labels: Mapping[str, tuple[int, ...]]  # folded name -> label ids (name, alias or parent)
     categories: Mapping[str, tuple[int, ...]]  # folded category -> label ids
     names: Mapping[int, str]  # label id -> the label's own name
     media_counts: Mapping[int, int] = field(default_factory=dict)
@@ -102,7 +104,7 @@ class Resolution:
 
 
 def resolve_names(session: Session, node: Node | None) -> Resolution:
-    """Resolve every label (by name or alias) and category the query names, in one pass each."""
+    """Resolve every label (by name, alias or parent) and category the query names."""
     terms = iter_terms(node) if node is not None else []
     wanted = list(
         dict.fromkeys(fold(t.name) for t in terms if isinstance(t, LabelCondition | CountCondition))
@@ -122,7 +124,14 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
             .join(Label, Label.id == LabelAlias.label_id)
             .where(LabelAlias.alias_folded.in_(wanted))
         )
-        for label_id, name, folded in connection.execute(union_all(by_name, by_alias)):
+        parent = aliased(Label)
+        by_parent = (
+            select(LabelParent.label_id, Label.name, parent.name_folded.label("folded"))
+            .join(parent, parent.id == LabelParent.parent_id)
+            .join(Label, Label.id == LabelParent.label_id)
+            .where(parent.name_folded.in_(wanted))
+        )
+        for label_id, name, folded in connection.execute(union_all(by_name, by_alias, by_parent)):
             labels[folded].add(label_id)
             names[label_id] = name
     cats: dict[str, set[int]] = {name: set() for name in categories}

@@ -3,7 +3,7 @@
 The language (the grammar is `grammar.lark`):
 
     Car                        has the label at all
-    Car > 90   Car >= 90%      best confidence in percent (also <, <=, =)
+    Car > 90   Car >= 90%      best confidence in percent (also <, <=, =), compared at 0.01
     "Traffic Light" >= 80      quoted names hold spaces; names are case-insensitive
     count(Person) >= 3         number of instances (bounding boxes) of a label
     A AND B, A OR B, NOT A     any case; parentheses group; `A B` means `A AND B`
@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
+from catalog.store.units import to_x100
 
 MAX_QUERY_LENGTH = 4000
 MAX_NESTING = 64
@@ -48,10 +49,15 @@ class LabelCondition:
 
     @property
     def range_x100(self) -> tuple[int | None, int | None]:
-        """Inclusive (low, high) bounds on the stored confidence_x100; None is unbounded."""
+        """Inclusive (low, high) bounds on the stored confidence_x100; None is unbounded.
+
+        Confidences are stored rounded to hundredths, so the threshold is rounded the same way
+        (`to_x100`) and compared at 0.01: `Adult > 98.37744140625` does not select an Adult of
+        exactly 98.37744140625 (stored 98.38), and `>=` does.
+        """
         if self.op is None or self.value is None:
             return None, None
-        return _integer_range(self.op, Decimal(str(self.value)) * 100)
+        return _integer_range(self.op, Decimal(to_x100(self.value)))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from catalog.store.schema import (
     VideoSegment,
 )
 from catalog.store.schema import Instance as InstanceRow
-from catalog.store.vocabulary import label_taxonomy
+from catalog.store.vocabulary import detection_taxonomy
 from catalog.uris import MediaURI, parse_uri
 
 
@@ -165,17 +165,17 @@ def find_media(session: Session, which: str | MediaURI | int) -> Media:
 
 
 def get_media_detail(session: Session, which: str | MediaURI | int) -> MediaDetail:
-    """One media item (by URI or id): labels (best first), instances, taxonomy, provenance."""
+    """One media item (by URI or id): labels (best first), instances, provenance, and the
+    parents (in order), aliases and categories its own response gave (its model's taxonomy)."""
     media = find_media(session, which)
     provenance = latest_result(session, media.id)
     rows = session.execute(
-        select(Detection.label_id, Label.name, Detection.confidence_x100)
+        select(Detection.label_id, Label.name, Detection.confidence_x100, Detection.taxonomy_id)
         .join(Label, Label.id == Detection.label_id)
         .where(Detection.media_id == media.id)
         .order_by(Detection.confidence_x100.desc(), Label.name)
     ).all()
-    label_ids = [row.label_id for row in rows]
-    taxonomy = label_taxonomy(session, label_ids)
+    taxonomy = detection_taxonomy(session, [(row.label_id, row.taxonomy_id) for row in rows])
     instances: dict[int, list[InstanceDetail]] = defaultdict(list)
     for inst in session.execute(
         select(InstanceRow)

@@ -121,9 +121,12 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
 
 
 def _label_rows(
-    media_id: int, result: LabelResult, ids: dict[str, int]
+    media_id: int, result: LabelResult, ids: dict[str, int], taxonomy_ids: dict[str, int]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows for detections, instances, moments and segments of one result."""
+    """Rows for detections, instances, moments and segments of one result.
+
+    `taxonomy_ids`: label name -> the taxonomy of its first occurrence in the result.
+    """
     detections: dict[int, dict[str, Any]] = {}
     instances: list[dict[str, Any]] = []
     moments: dict[tuple[int, int], dict[str, Any]] = {}
@@ -157,6 +160,7 @@ def _label_rows(
                 "confidence_x100": conf,
                 "instance_count": 0,
                 "detection_count": 0,
+                "taxonomy_id": taxonomy_ids.get(label.name),
             }
         row["confidence_x100"] = max(row["confidence_x100"], conf)
         row["instance_count"] += len(label.instances)
@@ -185,6 +189,7 @@ def _label_rows(
     by_label: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in moments.values():
         by_label[row["label_id"]].append(row)
+    names = {ids[moment.label.name]: moment.label.name for moment in result.moments}
     for label_id, rows in by_label.items():
         rows.sort(key=lambda r: r["timestamp_ms"])
         det = detections.setdefault(
@@ -195,6 +200,7 @@ def _label_rows(
                 "confidence_x100": 0,
                 "instance_count": 0,
                 "detection_count": 0,
+                "taxonomy_id": taxonomy_ids.get(names[label_id]),
             },
         )
         det["confidence_x100"] = max(
@@ -235,7 +241,8 @@ def write_labels(session: Session, media: Media, result: LabelResult) -> None:
     """Insert one result's labels for a media item whose old labels are already gone."""
     all_labels = list(result.labels) + [m.label for m in result.moments]
     ids = vocabulary.ids(session, all_labels)
-    detections, instances, moments, segments = _label_rows(media.id, result, ids)
+    taxonomy_ids = vocabulary.taxonomy_ids(session, all_labels, result.model_version, ids)
+    detections, instances, moments, segments = _label_rows(media.id, result, ids, taxonomy_ids)
     for model, rows in (
         (Detection, detections),
         (InstanceRow, instances),

@@ -22,7 +22,7 @@ from catalog.store.schema import (
 from catalog.store.schema import Instance as InstanceRow
 from catalog.store.schema import LabelResult as LabelResultRow
 from catalog.store.units import to_x100
-from catalog.store.vocabulary import label_taxonomy
+from catalog.store.vocabulary import detection_taxonomy
 
 # -- reading what is stored ------------------------------------------------------------------------
 
@@ -198,15 +198,14 @@ def load_result(
     media = session.get(Media, media_id)
     threshold = to_x100(min_confidence)
     det_rows = session.execute(
-        select(Detection.label_id, Label.name, Detection.confidence_x100)
+        select(Detection.label_id, Label.name, Detection.confidence_x100, Detection.taxonomy_id)
         .join(Label, Label.id == Detection.label_id)
         .where(Detection.media_id == media_id, Detection.confidence_x100 >= threshold)
     ).all()
     if max_labels is not None:
         det_rows = sorted(det_rows, key=lambda r: (-r.confidence_x100, r.name))[:max_labels]
-    label_ids = [row.label_id for row in det_rows]
     names = {row.label_id: row.name for row in det_rows}
-    taxonomy = label_taxonomy(session, label_ids)
+    taxonomy = detection_taxonomy(session, [(row.label_id, row.taxonomy_id) for row in det_rows])
     boxes: dict[int, list[tuple[int | None, Instance]]] = defaultdict(list)
     for row in session.execute(
         select(InstanceRow).where(InstanceRow.media_id == media_id).order_by(InstanceRow.idx)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Float,
@@ -189,11 +190,37 @@ class Label(Base):
     name_folded: Mapped[str] = mapped_column(String(255), index=True)
 
 
+class LabelTaxonomy(Base):
+    """A label's parents (in order), aliases and categories exactly as one response gave them.
+
+    Rekognition's taxonomy belongs to a label model version (`LabelModelVersion`; '' when a
+    response names none), and responses of one version still differ (an older SDK drops Aliases
+    and Categories; 2.0 video moments list the same parents in different orders), so each
+    distinct content is its own row, keyed by (label, model version, digest of the content).
+    A detection points at the row its own response gave.
+    """
+
+    __tablename__ = "label_taxonomies"
+    __table_args__ = (UniqueConstraint("label_id", "model_version", "digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of [parents, aliases, categories]
+    parents: Mapped[list[str]] = mapped_column(JSON)
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    categories: Mapped[list[str]] = mapped_column(JSON)
+
+
+# label_parents, label_aliases and label_categories hold what every response (of every model
+# version) taught about a label: search by parent, alias and category, and `catalog labels`.
+
+
 class LabelParent(Base):
     """A label's ancestor, as Rekognition lists it (all ancestors, not only the direct one)."""
 
     __tablename__ = "label_parents"
-    __table_args__ = WITHOUT_ROWID
+    __table_args__ = (Index("ix_label_parents_parent_id", "parent_id"), WITHOUT_ROWID)
 
     label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), primary_key=True)
     parent_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), primary_key=True)
@@ -248,6 +275,10 @@ class Detection(Base):
     instance_count: Mapped[int] = mapped_column(Integer, default=0)
     # Individual detections counted for statistics: boxes (or 1) for images, moments for video.
     detection_count: Mapped[int] = mapped_column(Integer, default=1)
+    # The label_taxonomies row this item's response gave (a video: the label's first moment).
+    # None for detections stored before revision 0002. No foreign key: adding one would rebuild
+    # this, the largest table, on SQLite; taxonomy rows are never deleted.
+    taxonomy_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Instance(Base):

@@ -1,7 +1,9 @@
-"""The label vocabulary: names, parents, aliases and categories, created on first sight."""
+"""The label vocabulary: names, and the taxonomy (parents, aliases, categories) each response gives."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,128 +18,212 @@ from catalog.store.schema import (
     LabelAlias,
     LabelCategory,
     LabelParent,
+    LabelTaxonomy,
 )
 from catalog.store.units import _insert, fold
 
-# -- vocabulary ---------------------------------------------------------------------------------
+Taxonomy = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # parents, aliases, categories
+
+
+def taxonomy_of(label: DetectedLabel) -> Taxonomy:
+    """A label's parents (in order), aliases and categories as its response gave them."""
+    return (label.parents, label.aliases, label.categories)
+
+
+def taxonomy_digest(taxonomy: Taxonomy) -> str:
+    """The key of one taxonomy content (order kept) among a label's taxonomies of a version."""
+    text = json.dumps([list(part) for part in taxonomy], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class _Vocabulary:
-    """name -> label id, cached per database (labels are never removed)."""
+    """Label names and taxonomies -> ids, cached per database (neither is ever removed)."""
 
     def __init__(self) -> None:
         self._ids: dict[str, dict[str, int]] = defaultdict(dict)
+        self._taxonomies: dict[str, dict[tuple[int, str, str], int]] = defaultdict(dict)
         self._lock = threading.Lock()
 
     def ids(self, session: Session, labels: Iterable[DetectedLabel]) -> dict[str, int]:
         """Ids for every label (and every parent), creating the missing ones."""
-        bind_key = str(session.get_bind().engine.url)
-        wanted: dict[str, DetectedLabel | None] = {}
+        wanted: dict[str, None] = {}
         for label in labels:
-            wanted.setdefault(label.name, label)
-            if wanted[label.name] is None:
-                wanted[label.name] = label
+            wanted.setdefault(label.name)
             for parent in label.parents:
-                wanted.setdefault(parent, None)
+                wanted.setdefault(parent)
+        return self.ids_for_names(session, wanted)
+
+    def ids_for_names(self, session: Session, names: Iterable[str]) -> dict[str, int]:
+        """Ids for plain names, creating the missing ones."""
+        bind_key = _bind_key(session)
+        wanted = list(dict.fromkeys(names))
         with self._lock:
             cache = self._ids[bind_key]
-            missing = [name for name in wanted if name not in cache]
-        found: dict[str, int] = {}
+            known = {name: cache[name] for name in wanted if name in cache}
+        missing = [name for name in wanted if name not in known]
         if missing:
             visible = {
                 name
                 for (name,) in session.execute(select(Label.name).where(Label.name.in_(missing)))
             }
-            found = self._create(session, missing, wanted)
+            table: Table = Label.__table__  # type: ignore[assignment]
+            stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["name"])
+            # Sorted: concurrent writers take row locks in the same order (no deadlocks).
+            rows_in = [{"name": name, "name_folded": fold(name)} for name in sorted(missing)]
+            session.execute(stmt, rows_in)
+            rows = session.execute(select(Label.name, Label.id).where(Label.name.in_(missing)))
+            found = {name: label_id for name, label_id in rows}
+            known.update(found)
             with self._lock:
                 # Cache only labels other transactions already committed: the ones this
                 # transaction creates are invisible to other connections (threads, processes)
                 # until it commits, and gone if it rolls back.
                 cache.update({name: found[name] for name in visible if name in found})
+        return known
+
+    def taxonomy_ids(
+        self,
+        session: Session,
+        labels: Iterable[DetectedLabel],
+        model_version: str | None,
+        ids: dict[str, int],
+    ) -> dict[str, int]:
+        """label name -> the taxonomy row of its first occurrence in one response.
+
+        Every distinct taxonomy the response brings is stored (never skipped because the name is
+        known), and what it teaches goes into the parents, aliases and categories every search
+        uses, in the same transaction as the taxonomy row, so a known row means both are there.
+        """
+        version = model_version or ""
+        bind_key = _bind_key(session)
+        first: dict[str, tuple[int, str, str]] = {}
+        contents: dict[tuple[int, str, str], tuple[str, Taxonomy]] = {}
+        for label in labels:
+            taxonomy = taxonomy_of(label)
+            key = (ids[label.name], version, taxonomy_digest(taxonomy))
+            first.setdefault(label.name, key)
+            contents.setdefault(key, (label.name, taxonomy))
         with self._lock:
-            return {name: cache[name] if name in cache else found[name] for name in wanted}
+            cache = self._taxonomies[bind_key]
+            known = {key: cache[key] for key in contents if key in cache}
+        missing = [key for key in contents if key not in known]
+        if missing:
+            found, visible = self._create_taxonomies(session, missing, contents, ids)
+            known.update(found)
+            with self._lock:
+                cache.update({key: found[key] for key in visible if key in found})
+        return {name: known[key] for name, key in first.items()}
 
-    def _create(
-        self, session: Session, names: list[str], details: dict[str, DetectedLabel | None]
-    ) -> dict[str, int]:
-        table: Table = Label.__table__  # type: ignore[assignment]
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["name"])
-        session.execute(stmt, [{"name": name, "name_folded": fold(name)} for name in names])
-        rows = session.execute(select(Label.name, Label.id).where(Label.name.in_(names))).all()
-        ids = {name: label_id for name, label_id in rows}
-        parents_to_add = [n for n in names if details.get(n) and details[n].parents]  # type: ignore[union-attr]
-        if parents_to_add:
-            all_parents = {p for n in parents_to_add for p in details[n].parents}  # type: ignore[union-attr]
-            parent_ids = self.ids_for_names(session, all_parents, ids)
-            self._link(
-                session,
-                LabelParent.__table__,
-                ["label_id", "parent_id"],
-                [
-                    {"label_id": ids[n], "parent_id": parent_ids[p]}
-                    for n in parents_to_add
-                    for p in dict.fromkeys(details[n].parents)  # type: ignore[union-attr]
-                    if p != n
-                ],
+    def _create_taxonomies(
+        self,
+        session: Session,
+        keys: list[tuple[int, str, str]],
+        contents: dict[tuple[int, str, str], tuple[str, Taxonomy]],
+        ids: dict[str, int],
+    ) -> tuple[dict[tuple[int, str, str], int], set[tuple[int, str, str]]]:
+        """Insert the missing taxonomy rows and what they teach; (key -> id, keys seen before)."""
+        label_ids = sorted({key[0] for key in keys})
+        digests = sorted({key[2] for key in keys})
+
+        def lookup() -> dict[tuple[int, str, str], int]:
+            rows = session.execute(
+                select(
+                    LabelTaxonomy.label_id,
+                    LabelTaxonomy.model_version,
+                    LabelTaxonomy.digest,
+                    LabelTaxonomy.id,
+                ).where(
+                    LabelTaxonomy.label_id.in_(label_ids),
+                    LabelTaxonomy.model_version == keys[0][1],
+                    LabelTaxonomy.digest.in_(digests),
+                )
             )
-        self._link(
-            session,
-            LabelAlias.__table__,
-            ["label_id", "alias"],
-            [
-                {"label_id": ids[n], "alias": alias, "alias_folded": fold(alias)}
-                for n in names
-                if details.get(n)
-                for alias in dict.fromkeys(details[n].aliases)  # type: ignore[union-attr]
-            ],
-        )
-        self._link(
-            session,
-            LabelCategory.__table__,
-            ["label_id", "category"],
-            [
-                {"label_id": ids[n], "category": category, "category_folded": fold(category)}
-                for n in names
-                if details.get(n)
-                for category in dict.fromkeys(details[n].categories)  # type: ignore[union-attr]
-            ],
-        )
-        return ids
+            return {(a, b, c): taxonomy_id for a, b, c, taxonomy_id in rows}
 
-    def ids_for_names(
-        self, session: Session, names: Iterable[str], known: dict[str, int]
-    ) -> dict[str, int]:
-        """Ids for plain names (parents), creating the missing ones."""
-        result = {n: known[n] for n in names if n in known}
-        rest = [n for n in names if n not in known]
-        if rest:
-            table: Table = Label.__table__  # type: ignore[assignment]
-            stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["name"])
-            session.execute(stmt, [{"name": name, "name_folded": fold(name)} for name in rest])
-            rows = session.execute(select(Label.name, Label.id).where(Label.name.in_(rest))).all()
-            result.update({name: label_id for name, label_id in rows})
-        return result
+        visible = set(lookup())
+        table: Table = LabelTaxonomy.__table__  # type: ignore[assignment]
+        rows = []
+        for key in sorted(keys):
+            label_id, version, digest = key
+            parents, aliases, categories = contents[key][1]
+            rows.append(
+                {
+                    "label_id": label_id,
+                    "model_version": version,
+                    "digest": digest,
+                    "parents": list(parents),
+                    "aliases": list(aliases),
+                    "categories": list(categories),
+                }
+            )
+        session.execute(
+            _insert(session, table).on_conflict_do_nothing(
+                index_elements=["label_id", "model_version", "digest"]
+            ),
+            rows,
+        )
+        self._teach(session, [contents[key] for key in keys if key not in visible], ids)
+        found = lookup()
+        return {key: found[key] for key in keys}, visible
+
+    def _teach(
+        self, session: Session, taught: list[tuple[str, Taxonomy]], ids: dict[str, int]
+    ) -> None:
+        """Add what responses say about labels to the tables every search reads."""
+        parents: dict[tuple[int, int], dict[str, int]] = {}
+        aliases: dict[tuple[int, str], dict[str, Any]] = {}
+        categories: dict[tuple[int, str], dict[str, Any]] = {}
+        for name, (label_parents, label_aliases, label_categories) in taught:
+            label_id = ids[name]
+            for parent in label_parents:
+                if parent != name:
+                    parents[(label_id, ids[parent])] = {
+                        "label_id": label_id,
+                        "parent_id": ids[parent],
+                    }
+            for alias in label_aliases:
+                aliases[(label_id, alias)] = {
+                    "label_id": label_id,
+                    "alias": alias,
+                    "alias_folded": fold(alias),
+                }
+            for category in label_categories:
+                categories[(label_id, category)] = {
+                    "label_id": label_id,
+                    "category": category,
+                    "category_folded": fold(category),
+                }
+        self._link(session, LabelParent.__table__, ["label_id", "parent_id"], parents)
+        self._link(session, LabelAlias.__table__, ["label_id", "alias"], aliases)
+        self._link(session, LabelCategory.__table__, ["label_id", "category"], categories)
 
     @staticmethod
-    def _link(session: Session, table: Any, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    def _link(
+        session: Session, table: Any, keys: list[str], rows: dict[Any, dict[str, Any]]
+    ) -> None:
         if rows:
+            # Sorted: concurrent writers take row locks in the same order (no deadlocks).
             session.execute(
-                _insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+                _insert(session, table).on_conflict_do_nothing(index_elements=keys),
+                [rows[key] for key in sorted(rows)],
             )
 
     def forget(self) -> None:
         """Drop the cache (after a rolled-back transaction that may have created labels)."""
         with self._lock:
             self._ids.clear()
+            self._taxonomies.clear()
+
+
+def _bind_key(session: Session) -> str:
+    return str(session.get_bind().engine.url)
 
 
 vocabulary = _Vocabulary()
 
 
-def label_taxonomy(
-    session: Session, label_ids: Sequence[int]
-) -> dict[int, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
-    """label id -> (parents, aliases, categories) names."""
+def label_taxonomy(session: Session, label_ids: Sequence[int]) -> dict[int, Taxonomy]:
+    """label id -> (parents, aliases, categories) every response taught, each sorted by name."""
     if not label_ids:
         return {}
     parents: dict[int, list[str]] = defaultdict(list)
@@ -147,19 +233,51 @@ def label_taxonomy(
         select(LabelParent.label_id, Label.name)
         .join(Label, Label.id == LabelParent.parent_id)
         .where(LabelParent.label_id.in_(label_ids))
+        .order_by(Label.name)
     ):
         parents[label_id].append(name)
     for label_id, alias in session.execute(
-        select(LabelAlias.label_id, LabelAlias.alias).where(LabelAlias.label_id.in_(label_ids))
+        select(LabelAlias.label_id, LabelAlias.alias)
+        .where(LabelAlias.label_id.in_(label_ids))
+        .order_by(LabelAlias.alias)
     ):
         aliases[label_id].append(alias)
     for label_id, category in session.execute(
-        select(LabelCategory.label_id, LabelCategory.category).where(
-            LabelCategory.label_id.in_(label_ids)
-        )
+        select(LabelCategory.label_id, LabelCategory.category)
+        .where(LabelCategory.label_id.in_(label_ids))
+        .order_by(LabelCategory.category)
     ):
         categories[label_id].append(category)
     return {
         label_id: (tuple(parents[label_id]), tuple(aliases[label_id]), tuple(categories[label_id]))
         for label_id in label_ids
+    }
+
+
+def detection_taxonomy(
+    session: Session, detections: Iterable[tuple[int, int | None]]
+) -> dict[int, Taxonomy]:
+    """label id -> its taxonomy on one item, from (label id, taxonomy id) detection pairs.
+
+    A detection shows the taxonomy its own response gave. One stored before taxonomies were kept
+    per response (no taxonomy id) shows what every response taught about the label.
+    """
+    pairs = list(detections)
+    taxonomy_ids = sorted({t for _, t in pairs if t is not None})
+    by_id: dict[int, Taxonomy] = {}
+    if taxonomy_ids:
+        for row in session.execute(
+            select(
+                LabelTaxonomy.id,
+                LabelTaxonomy.parents,
+                LabelTaxonomy.aliases,
+                LabelTaxonomy.categories,
+            ).where(LabelTaxonomy.id.in_(taxonomy_ids))
+        ):
+            by_id[row.id] = (tuple(row.parents), tuple(row.aliases), tuple(row.categories))
+    older = label_taxonomy(session, sorted({label_id for label_id, t in pairs if t is None}))
+    empty: Taxonomy = ((), (), ())
+    return {
+        label_id: by_id.get(taxonomy_id, empty) if taxonomy_id is not None else older[label_id]
+        for label_id, taxonomy_id in pairs
     }
