@@ -236,12 +236,17 @@ class OnnxDetector:
         height, width = declared_input_size(data) or (DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE)
         try:
             net = cv2.dnn.readNetFromONNX(str(path))
-            probe = _blank(height, width)
-            net.setInput(cv2.dnn.blobFromImage(probe, 1 / 255.0))
+        except cv2.error as exc:
+            raise UsageError(
+                f"OpenCV cannot load {model_path} as an ONNX model: {_last_line(exc)}"
+            ) from exc
+        try:
+            net.setInput(cv2.dnn.blobFromImage(_blank(height, width), 1 / 255.0))
             output = net.forward()
         except cv2.error as exc:
-            reason = str(exc).strip().splitlines()[-1]
-            raise UsageError(f"OpenCV cannot run {model_path} as an ONNX model: {reason}") from exc
+            raise UsageError(
+                f"OpenCV cannot run {model_path} on a {width}x{height} picture: {_last_line(exc)}"
+            ) from exc
         try:
             self.layout = read_layout(output, len(self.class_names), height, width)
         except UsageError as exc:
@@ -293,6 +298,11 @@ class OnnxDetector:
     def version(self) -> str:
         """The model file's name, as the model version recorded with each result."""
         return f"onnx:{self.path.name}"
+
+
+def _last_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _blank(height: int, width: int) -> Any:
