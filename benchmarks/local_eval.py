@@ -3,6 +3,7 @@
     python benchmarks/local_eval.py                          # the Haar cascades
     python benchmarks/local_eval.py --model ../shared/models/yolox_nano.onnx
     python benchmarks/local_eval.py --min-confidence 70 --details
+    python benchmarks/local_eval.py --variants     # each picture also scaled and mirrored
 
 The pictures are scikit-image's data images, scikit-learn's sample images and matplotlib's
 sample_data (all in the `dev` extra); what is truly in each, checked by eye, is in
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import sys
 from collections import Counter
@@ -70,9 +72,11 @@ class Evaluation:
     def mistakes(self, pictures: list[Picture]) -> list[tuple[str, str, float]]:
         """(picture, label, confidence) for every wrong label, most confident first."""
         found = [
-            (picture.name, label, confidence)
+            (name, label, confidence)
             for picture in pictures
-            for label, confidence in self.given.get(picture.name, {}).items()
+            for name, given in self.given.items()
+            if name == picture.name or name.startswith(f"{picture.name} ")
+            for label, confidence in given.items()
             if label not in picture.labels and label not in picture.maybe
         ]
         return sorted(found, key=lambda item: -item[2])
@@ -105,20 +109,59 @@ def load_pictures(truth: Path = TRUTH) -> tuple[list[Picture], list[str]]:
     return pictures, missing
 
 
-def evaluate(labeller: LocalLabeller, pictures: list[Picture]) -> Evaluation:
-    """Label every picture and count right, wrong and missed labels."""
+# Copies that --variants adds: (scale, mirrored). A label that depends on the exact pixels of
+# one picture is not a label the labeller can be trusted with.
+VARIANTS: tuple[tuple[float, bool], ...] = (
+    (0.4, False),
+    (0.6, False),
+    (0.8, True),
+    (1.0, True),
+    (1.2, True),
+    (1.5, False),
+)
+
+
+def _variant(path: Path, scale: float, mirrored: bool) -> bytes:
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as opened:
+        picture = opened.convert("RGB")
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    picture = picture.resize(size, Image.Resampling.LANCZOS)
+    if mirrored:
+        picture = ImageOps.mirror(picture)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def evaluate(
+    labeller: LocalLabeller, pictures: list[Picture], variants: bool = False
+) -> Evaluation:
+    """Label every picture (and, with variants, its scaled and mirrored copies) and count right,
+    wrong and missed labels."""
     result = Evaluation()
     for picture in pictures:
-        labels = labeller.label_image(ImageInput(data=picture.path.read_bytes())).labels
-        given = {label.name: label.confidence for label in labels}
-        result.given[picture.name] = given
-        for name in given:
-            if name in picture.labels:
-                result.right[name] += 1
-            elif name not in picture.maybe:
-                result.wrong[name] += 1
-        for name in picture.labels - given.keys():
-            result.missed[name] += 1
+        looks = [(picture.name, picture.path.read_bytes())]
+        if variants:
+            looks += [
+                (
+                    f"{picture.name} x{scale:g}{' mirrored' if mirrored else ''}",
+                    _variant(picture.path, scale, mirrored),
+                )
+                for scale, mirrored in VARIANTS
+            ]
+        for name, data in looks:
+            labels = labeller.label_image(ImageInput(data=data)).labels
+            given = {label.name: label.confidence for label in labels}
+            result.given[name] = given
+            for label in given:
+                if label in picture.labels:
+                    result.right[label] += 1
+                elif label not in picture.maybe:
+                    result.wrong[label] += 1
+            for label in picture.labels - given.keys():
+                result.missed[label] += 1
     return result
 
 
@@ -152,11 +195,17 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a YOLO-family ONNX model to evaluate too")
     parser.add_argument("--min-confidence", type=float, default=50.0)
     parser.add_argument("--details", action="store_true", help="print each picture's labels")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also label each picture scaled (0.4x-1.5x) and mirrored: 7 looks at each",
+    )
     args = parser.parse_args()
     pictures, missing = load_pictures()
     for note in missing:
         print(f"skipped {note}", file=sys.stderr)
-    print(f"{len(pictures)} pictures, --min-confidence {args.min_confidence:g}")
+    copies = f" and {len(VARIANTS)} copies of each" if args.variants else ""
+    print(f"{len(pictures)} pictures{copies}, --min-confidence {args.min_confidence:g}")
     runs = [("Haar cascades", LocalLabeller(min_confidence=args.min_confidence))]
     if args.model is not None:
         runs.append(
@@ -166,13 +215,12 @@ def main() -> None:
             )
         )
     for title, labeller in runs:
-        evaluation = evaluate(labeller, pictures)
+        evaluation = evaluate(labeller, pictures, variants=args.variants)
         print_report(title, evaluation, pictures)
         if args.details:
-            for picture in pictures:
-                given = evaluation.given[picture.name]
-                shown = ", ".join(f"{name} {value:.0f}" for name, value in given.items())
-                print(f"    {picture.name}: {shown or '-'}")
+            for name, given in evaluation.given.items():
+                shown = ", ".join(f"{label} {value:.0f}" for label, value in given.items())
+                print(f"    {name}: {shown or '-'}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """OpenCV's Haar cascades as a labeller: independent looks that must agree before a label counts.
 
 Each label has several looks at the picture: the cascades OpenCV trained for it, a close-up pass
-(for a cat face that fills the frame: the photo shrunk to a few sizes and padded with its own
-edge pixels), and for faces a check for eyes inside the face. A box's evidence is how many looks
+(for a cat face that fills the frame: the photo and its mirror image shrunk to a few sizes and
+padded with their own edge pixels), and for faces a check for eyes inside the face. A box's evidence is how many looks
 agree on it (overlap > 50 %), and that count, not the cascade's own score, sets the confidence:
 
     looks >= needed:  confidence = 99 - 39 * 0.5 ** (looks - needed)   (60, 79.5, 89.3, 94.1 ...)
@@ -11,7 +11,9 @@ agree on it (overlap > 50 %), and that count, not the cascade's own score, sets 
 A cascade's own score does not separate right from wrong (on the evaluation set in
 tests/data/local_eval.json the matplotlib logo scored higher as a face than Grace Hopper did),
 but agreement does: a real face is found by three or four face cascades and has eyes; the
-logo, coins and a moon crater were found by one. `needed` was chosen per label on that set so
+logo, coins and a moon crater were found by one. So a face needs at least two face cascades
+and one eye to reach 50 % (a head on an enlarged coin was found by three face cascades but had
+no eye; a patch of gravel had two "eyes" but only one face cascade). `needed` was chosen per label on that set so
 that precision at the default --min-confidence (50) is at least 0.9 (benchmarks/local_eval.py).
 """
 
@@ -37,7 +39,8 @@ class LabelSpec:
     min_neighbors: int = 3
     min_size_ratio: float = 0.04  # smallest object, as a share of the shorter image side
     close_up: str | None = None  # a cascade that also looks for one object filling the frame
-    eyes: bool = False  # count eyes found inside the box as further looks (two at most)
+    eyes: bool = False  # eyes found inside the box are further looks (two at most), and needed
+    min_cascades: int = 1  # below this many agreeing cascades a box stays under 50 %
 
 
 LABEL_SPECS: tuple[LabelSpec, ...] = (
@@ -51,6 +54,7 @@ LABEL_SPECS: tuple[LabelSpec, ...] = (
         ),
         needed=3,
         eyes=True,
+        min_cascades=2,
     ),
     LabelSpec(
         "Cat",
@@ -68,8 +72,9 @@ LABEL_SPECS: tuple[LabelSpec, ...] = (
         min_size_ratio=0.03,
     ),
 )
-EYE_CASCADE = "haarcascade_eye.xml"
-# Eyes are looked for in the top part of a face box, enlarged to this width so small faces count.
+EYE_CASCADES = ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml")
+# Eyes are looked for in the top part of a face box, enlarged to at least this width so small
+# faces count.
 EYE_SEARCH_WIDTH = 120
 # The close-up pass: (longer side in pixels, padding as a share of it) for each look.
 CLOSE_UP_PASSES: tuple[tuple[int, float], ...] = (
@@ -99,7 +104,8 @@ class CascadeDetector:
         self.directory = cascade_dir()
         self._local = threading.local()
         # Load once now so a broken installation fails before any file is touched.
-        self._classifier(EYE_CASCADE)
+        for name in EYE_CASCADES:
+            self._classifier(name)
         for spec in self.specs:
             for name in spec.cascades:
                 self._classifier(name)
@@ -131,11 +137,19 @@ class CascadeDetector:
                 for name in spec.cascades
             ]
             if spec.close_up is not None:
-                looks += _close_up_looks(self._classifier(spec.close_up), grey)
+                classifier = self._classifier(spec.close_up)
+                looks += _close_up_looks(classifier, grey)
+                # The cascade is not symmetric: look at the mirror image too.
+                mirrored = _close_up_looks(classifier, opencv().flip(grey, 1))
+                looks += [[(width - x - w, y, w, h) for x, y, w, h in look] for look in mirrored]
             scored = []
             for box, count in agree(looks):
-                if spec.eyes:
-                    count += min(2, self._count_eyes(equalised, box))
+                cascades = count
+                eyes = min(2, self._count_eyes(equalised, box)) if spec.eyes else 0
+                count += eyes
+                if cascades < spec.min_cascades or (spec.eyes and not eyes):
+                    # One cascade alone, or a "face" without an eye, never reaches 50 %.
+                    count = min(count, spec.needed - 1)
                 scored.append((box, confidence_for(count, spec.needed)))
             if scored:
                 found[spec.label] = suppress(scored)
@@ -148,10 +162,15 @@ class CascadeDetector:
         roi = grey[y : y + int(h * 0.6), x : x + w]
         if roi.size == 0 or min(roi.shape[:2]) < 8:
             return 0
-        scale = EYE_SEARCH_WIDTH / roi.shape[1]
+        scale = max(1.0, EYE_SEARCH_WIDTH / roi.shape[1])
         roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        eyes = _run(self._classifier(EYE_CASCADE), roi, 3, SCALE_FACTOR, EYE_SEARCH_WIDTH // 8)
-        # Two eyes side by side count as two; boxes on top of each other as one.
+        eyes = [
+            eye
+            for name in EYE_CASCADES
+            for eye in _run(self._classifier(name), roi, 3, SCALE_FACTOR, roi.shape[1] // 8)
+        ]
+        # Two eyes side by side count as two; boxes on top of each other (found by both eye
+        # cascades, or twice by one) as one.
         return len(agree([[eye] for eye in eyes], min_iou=0.2))
 
 
