@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+# Pretrained models for tests live beside the repository in ../shared/models (never copied into
+# it); CATALOG_TEST_MODELS points elsewhere. Tests that need one skip when it is absent.
+PRETRAINED = Path(
+    os.environ.get("CATALOG_TEST_MODELS")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+)
+YOLOX_NANO = PRETRAINED / "yolox_nano.onnx"
+
 # A detection: (class index, centre x, centre y, width, height in input pixels, score 0-1).
 Row = tuple[int, float, float, float, float, float]
 
 
-def yolo_output(rows: Sequence[Row], class_count: int, layout: str) -> np.ndarray:
-    """The output tensor a YOLO model gives for `rows`: 'v8' (1, 4+nc, N) or 'v5' (1, N, 5+nc)."""
+def yolo_output(rows: Sequence[Row], class_count: int, layout: str, size: int = 640) -> np.ndarray:
+    """The output tensor a YOLO model gives for `rows`: 'v8' (1, 4+nc, N), 'v5' (1, N, 5+nc),
+    or 'yolox': (1, N, 5+nc) not yet decoded, one row per point of the stride 8, 16 and 32 grids
+    of a `size` input (each row here sits on the stride-32 grid)."""
+    if layout == "yolox":
+        return _yolox_output(rows, class_count, size)
     if layout == "v8":
         out = np.zeros((1, 4 + class_count, len(rows)), dtype=np.float32)
         for i, (cls, cx, cy, w, h, score) in enumerate(rows):
@@ -26,6 +39,18 @@ def yolo_output(rows: Sequence[Row], class_count: int, layout: str) -> np.ndarra
     return out
 
 
+def _yolox_output(rows: Sequence[Row], class_count: int, size: int) -> np.ndarray:
+    first = (size // 8) ** 2 + (size // 16) ** 2  # where the stride-32 grid starts
+    out = np.zeros((1, first + (size // 32) ** 2, 5 + class_count), dtype=np.float32)
+    for cls, cx, cy, w, h, score in rows:
+        gx, gy = int(cx // 32), int(cy // 32)
+        index = first + gy * (size // 32) + gx
+        out[0, index, :4] = (cx / 32 - gx, cy / 32 - gy, np.log(w / 32), np.log(h / 32))
+        out[0, index, 4] = 1.0
+        out[0, index, 5 + cls] = score
+    return out
+
+
 def write_constant_detector(
     path: Path, rows: Sequence[Row], class_count: int = 80, layout: str = "v8", size: int = 640
 ) -> Path:
@@ -33,7 +58,7 @@ def write_constant_detector(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    constant = yolo_output(rows, class_count, layout)
+    constant = yolo_output(rows, class_count, layout, size)
     flat = int(constant.size)
     nodes = [
         helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),

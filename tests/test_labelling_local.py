@@ -11,16 +11,19 @@ import pytest
 from PIL import Image
 
 from catalog.errors import ObjectError, UsageError
-from catalog.labelling import BoundingBox, ImageInput
-from catalog.labelling.local import (
-    LocalLabeller,
-    calibrate,
-    decode_yolo,
+from catalog.labelling import BoundingBox, ImageInput, Instance
+from catalog.labelling.local import LocalLabeller
+from catalog.labelling.local.boxes import agree
+from catalog.labelling.local.cascades import confidence_for
+from catalog.labelling.local.onnx import (
+    declared_input_size,
+    decode,
     load_class_names,
-    rekognition_name,
+    read_layout,
 )
+from catalog.labelling.local.taxonomy import make_labels, rekognition_name
 from tests.factories import make_image
-from tests.onnx_models import write_constant_detector, yolo_output
+from tests.onnx_models import YOLOX_NANO, write_constant_detector, yolo_output
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -85,24 +88,69 @@ def test_labels_carry_rekognition_taxonomy_and_provenance(astronaut, chelsea):
     assert astronaut.billed_images == 0
 
 
-def test_cascade_confidences_are_calibrated_into_50_to_99(astronaut, chelsea):
-    for result in (astronaut, chelsea):
-        for label in result.labels:
-            assert label.confidence == max(i.confidence for i in label.instances)
-            assert all(50 < i.confidence < 99 for i in label.instances)
+def test_a_face_gives_its_parents_as_labels_too(astronaut):
+    labels = by_name(astronaut)
+    assert sorted(labels) == ["Face", "Head", "Person"]
+    face = labels["Face"]
+    for parent in ("Head", "Person"):
+        assert labels[parent].confidence == face.confidence
+        assert labels[parent].instances == ()  # the face's box is not a box around a person
+    assert labels["Head"].parents == ("Person",)
+    assert labels["Person"].aliases == ("Human",)
+
+
+def test_a_cat_gives_animal_mammal_and_pet(chelsea):
+    assert sorted(by_name(chelsea)) == ["Animal", "Cat", "Mammal", "Pet"]
+    assert by_name(chelsea)["Mammal"].parents == ("Animal",)
+
+
+def test_a_parent_found_itself_keeps_its_boxes_and_best_confidence():
+    box = BoundingBox(0.1, 0.1, 0.5, 0.8)
+    face = Instance(BoundingBox(0.2, 0.1, 0.1, 0.1), 90.0)
+    labels = {
+        label.name: label
+        for label in make_labels({"Face": [face], "Person": [Instance(box, 70.0)]})
+    }
+    assert labels["Person"].confidence == 90.0
+    assert [i.box for i in labels["Person"].instances] == [box]
+    assert [label.name for label in make_labels({"Face": [face]})] == ["Face", "Head", "Person"]
+
+
+def test_cascade_confidences_stay_between_50_and_99(astronaut, chelsea):
+    results = [result.labels for result in (astronaut, chelsea)]
+    assert all(results), "both example photos must be labelled"
+    for labels in results:
+        for label in labels:
+            assert 50 <= label.confidence < 99
+            for instance in label.instances:
+                assert 50 <= instance.confidence < 99
+            if label.instances:
+                assert label.confidence == max(i.confidence for i in label.instances)
 
 
 @pytest.mark.parametrize(
-    ("weight", "expected"),
-    [(-100.0, 50.0), (3.0, 74.5), (100.0, 99.0)],
-)
-def test_calibration_maps_the_midpoint_to_three_quarters(weight, expected):
-    assert calibrate(weight, midpoint=3.0, spread=1.5) == pytest.approx(expected, abs=0.01)
+    ("looks", "needed", "expected"),
+    [(0, 3, 0.0), (1, 3, 16.67), (2, 3, 33.33), (3, 3, 60.0), (4, 3, 79.5), (6, 3, 94.12),
+     (2, 2, 60.0), (1, 2, 25.0)],
+)  # fmt: skip
+def test_agreeing_looks_set_the_confidence(looks, needed, expected):
+    assert confidence_for(looks, needed) == pytest.approx(expected, abs=0.01)
 
 
-def test_calibration_is_monotone():
-    values = [calibrate(w / 10, 0.5, 0.5) for w in range(-30, 30)]
-    assert values == sorted(values)
+def test_confidence_grows_with_each_look_and_never_reaches_99():
+    values = [confidence_for(n, 3) for n in range(12)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert values[-1] < 99
+
+
+def test_looks_agree_on_overlapping_boxes_only():
+    face = (100.0, 100.0, 50.0, 50.0)
+    nudged = (104.0, 102.0, 48.0, 50.0)
+    elsewhere = (300.0, 20.0, 40.0, 40.0)
+    clusters = agree([[face], [nudged, elsewhere], [], [(101.0, 99.0, 52.0, 52.0)]])
+    assert [count for _, count in clusters] == [3, 1]
+    assert clusters[0][0] == pytest.approx((101.67, 100.33, 50.0, 50.67), abs=0.01)
+    assert clusters[1][0] == elsewhere
 
 
 def test_min_confidence_drops_weaker_detections():
@@ -162,15 +210,48 @@ ROWS = [
 
 @pytest.mark.parametrize("layout", ["v8", "v5"])
 def test_yolo_outputs_decode_in_both_layouts(layout):
-    decoded = decode_yolo(yolo_output(ROWS, 80, layout), 80, 0.5)
+    output = yolo_output(ROWS, 80, layout)
+    found = read_layout(output, 80, 640, 640)
+    assert (found.kind, found.transposed, found.normalised) == (layout, layout == "v8", False)
+    decoded = decode(output, found, 0.5)
     assert [(cls, round(score, 2)) for _, cls, score in decoded] == [(0, 0.9), (0, 0.8), (2, 0.7)]
     assert decoded[0][0] == pytest.approx((220.0, 120.0, 200.0, 400.0))
 
 
-def test_yolo_output_that_fits_no_class_count_is_an_object_error():
-    with pytest.raises(ObjectError) as caught:
-        decode_yolo(np.zeros((1, 7, 10), dtype=np.float32), 80, 0.5)
-    assert caught.value.code == "ModelOutputError"
+def test_raw_yolox_output_is_decoded_on_its_grids():
+    output = yolo_output(ROWS[:1] + ROWS[2:], 80, "yolox", size=640)
+    assert output.shape == (1, 8400, 85)
+    found = read_layout(output, 80, 640, 640)
+    assert (found.kind, found.bgr_0_255) == ("yolox", True)
+    decoded = decode(output, found, 0.5)
+    assert [(cls, round(score, 2)) for _, cls, score in decoded] == [(2, 0.7), (0, 0.9)]
+    assert decoded[1][0] == pytest.approx((220.0, 120.0, 200.0, 400.0), abs=1e-3)
+
+
+def test_decoded_yolox_output_is_read_like_yolov5():
+    """Exports with decoding built in give pixel centres that follow the grid."""
+    output = yolo_output([(0, 48.0, 32.0, 40.0, 60.0, 0.9)], 80, "yolox", size=128)
+    grid_x = np.concatenate(
+        [np.tile(np.arange(128 // s), 128 // s) * s + s / 2 for s in (8, 16, 32)]
+    )
+    output[0, :, 0] = grid_x
+    assert read_layout(output, 80, 128, 128).kind == "v5"
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((1, 7, 10), r"\(1, 7, 10\) is no YOLO layout"), ((1, 10, 84, 2), "is no YOLO layout")],
+)
+def test_an_output_no_layout_fits_is_a_usage_error(shape, message):
+    with pytest.raises(UsageError, match=message):
+        read_layout(np.zeros(shape, dtype=np.float32), 80, 640, 640)
+
+
+def test_a_model_whose_output_fits_no_layout_fails_before_labelling(tmp_path):
+    rows = [(1, 320.0, 320.0, 100.0, 100.0, 0.95)]
+    model = write_constant_detector(tmp_path / "odd.onnx", rows, class_count=3)  # 7 values a box
+    with pytest.raises(UsageError, match=r"odd.onnx: .* no YOLO layout .* for 80 classes"):
+        LocalLabeller(model_path=model)
 
 
 @pytest.mark.parametrize("layout", ["v8", "v5"])
@@ -180,7 +261,7 @@ def test_onnx_model_gives_rekognition_labels_with_boxes(tmp_path, layout):
     # 1280x640 letterboxes to 640x320 at the top of the square input: boxes scale by 2.
     result = labeller.label_image(ImageInput(data=make_image(1280, 640)))
     labels = by_name(result)
-    assert sorted(labels) == ["Car", "Person"]
+    assert sorted(labels) == ["Car", "Person", "Transportation", "Vehicle"]
     person = labels["Person"]
     assert person.confidence == pytest.approx(90.0)
     assert len(person.instances) == 1
@@ -189,7 +270,51 @@ def test_onnx_model_gives_rekognition_labels_with_boxes(tmp_path, layout):
     assert car.parents == ("Transportation", "Vehicle")
     assert car.aliases == ("Automobile",)
     assert car.instances[0].box == pytest.approx(BoundingBox(0.09375, 0.21875, 0.125, 0.1875))
+    assert labels["Vehicle"].confidence == pytest.approx(70.0)
     assert result.model_version == "onnx:tiny.onnx"
+
+
+def test_a_raw_yolox_model_at_its_declared_size_gives_boxes(tmp_path):
+    rows = [(0, 48.0, 32.0, 40.0, 60.0, 0.9)]
+    model = write_constant_detector(tmp_path / "x.onnx", rows, layout="yolox", size=128)
+    labeller = LocalLabeller(model_path=model)
+    assert labeller.onnx is not None
+    assert (labeller.onnx.layout.kind, labeller.onnx.layout.input_width) == ("yolox", 128)
+    # 256x128 letterboxes to 128x64: boxes scale by 2.
+    result = labeller.label_image(ImageInput(data=make_image(256, 128)))
+    person = by_name(result)["Person"]
+    assert person.confidence == pytest.approx(90.0)
+    box = person.instances[0].box
+    assert (box.left, box.top, box.width, box.height) == pytest.approx(
+        (0.21875, 0.03125, 0.3125, 0.9375), abs=1e-4
+    )
+
+
+@pytest.mark.parametrize("size", [128, 640])
+def test_the_declared_input_size_is_read_from_the_model(tmp_path, size):
+    import onnx
+
+    model = write_constant_detector(tmp_path / "m.onnx", ROWS[:1], size=size)
+    dims = onnx.load(str(model)).graph.input[0].type.tensor_type.shape.dim
+    assert declared_input_size(model.read_bytes()) == (dims[2].dim_value, dims[3].dim_value)
+    assert declared_input_size(model.read_bytes()) == (size, size)
+
+
+def test_a_symbolic_or_unreadable_input_size_is_none():
+    assert declared_input_size(b"definitely not protobuf") is None
+
+
+@pytest.mark.skipif(not YOLOX_NANO.is_file(), reason=f"no pretrained model at {YOLOX_NANO}")
+def test_yolox_nano_is_read_at_416_as_raw_yolox():
+    labeller = LocalLabeller(model_path=YOLOX_NANO)
+    assert labeller.onnx is not None
+    layout = labeller.onnx.layout
+    assert (layout.kind, layout.input_height, layout.input_width) == ("yolox", 416, 416)
+    result = labeller.label_image(ImageInput(data=(EXAMPLES / "astronaut.png").read_bytes()))
+    person = by_name(result)["Person"]
+    assert person.confidence > 85
+    # Eileen Collins fills the lower left of the frame, head to the bottom edge.
+    assert iou(person.instances[0].box, BoundingBox(0.0, 0.05, 0.6, 0.95)) > 0.6
 
 
 def test_onnx_classes_file_names_the_labels(tmp_path):

@@ -243,7 +243,7 @@ def test_another_local_model_relabels(invoke, sessions, folder, tmp_path):
     sync(invoke, str(folder), "--model", str(first))
     report = sync(invoke, str(folder), "--model", str(second))
     assert report["labelled"] == 1
-    assert label_names(show(invoke, image)) == {"Dog"}
+    assert label_names(show(invoke, image)) == {"Dog", "Animal", "Canine", "Mammal", "Pet"}
     assert media_count(sessions, "Person") == 0
 
 
@@ -330,7 +330,8 @@ def test_a_copy_is_not_given_another_models_labels(invoke, folder, tmp_path):
     (folder / "new" / "b.jpg").write_bytes(make_image())  # the same content as old/a.jpg
     report = sync(invoke, str(folder / "new"), "--model", str(second))
     assert (report["labelled"], report["reused"]) == (1, 0)
-    assert label_names(show(invoke, folder / "new" / "b.jpg")) == {"Dog"}
+    assert label_names(show(invoke, folder / "new" / "b.jpg")) >= {"Dog", "Animal"}
+    assert "Person" not in label_names(show(invoke, folder / "new" / "b.jpg"))
     same_model = sync(invoke, str(folder / "old"), "--model", str(second))
     assert (same_model["labelled"], same_model["reused"]) == (0, 1)  # now a copy can be reused
 
@@ -345,4 +346,7 @@ def test_an_s3_prefix_can_be_labelled_locally(invoke, put, tmp_path, rekognition
     assert result.exit_code == 0, result.output
     assert rekognition_double.count("DetectLabels") == 0
     shown = json.loads(invoke("show", "s3://media-library/photos/a.jpg", "--format", "json").stdout)
-    assert (shown["labeller"], label_names(shown)) == ("local", {"Car"})
+    assert (shown["labeller"], label_names(shown)) == (
+        "local",
+        {"Car", "Transportation", "Vehicle"},
+    )

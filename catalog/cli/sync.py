@@ -80,8 +80,8 @@ def sync_command(
     model: Annotated[
         Path | None,
         typer.Option(
-            help="A YOLO-family ONNX object detector for the local labeller (COCO classes "
-            "unless --classes says otherwise).",
+            help="A YOLO ONNX object detector for the local labeller (YOLOv5/v7/v8/v11 or YOLOX "
+            "output; COCO classes unless --classes says otherwise).",
             dir_okay=False,
             show_default=False,
         ),
