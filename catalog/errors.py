@@ -79,3 +79,7 @@ class JobLimitError(ThrottledError):
 
 class MalformedEventError(Exception):
     """A queue message that is not an S3 event notification; left for the redrive policy."""
+
+
+class DeliveryError(Exception):
+    """An alert could not be delivered to its target; it stays queued and is retried."""

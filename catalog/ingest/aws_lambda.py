@@ -85,12 +85,23 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     object that cannot be settled raises, so Lambda's own retry runs it again.
     """
     records = event.get("Records") or []
-    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
-        return _handle_sqs(records)
-    events: list[ObjectEvent] = parse_message(event)
-    if not _get_applier().apply_all(events):
-        raise RuntimeError("an object is claimed by another process; retry later")
-    return {"processed": len(events)}
+    try:
+        if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+            return _handle_sqs(records)
+        events: list[ObjectEvent] = parse_message(event)
+        if not _get_applier().apply_all(events):
+            raise RuntimeError("an object is claimed by another process; retry later")
+        return {"processed": len(events)}
+    finally:
+        _deliver_alerts()
+
+
+def _deliver_alerts() -> None:
+    """Deliver the alerts this invocation committed (and any left from earlier ones)."""
+    from catalog.alerts.dispatch import AlertDispatcher
+
+    if _applier is not None:
+        AlertDispatcher(_applier.sessions, AWSClients()).flush(drain_s=2.0)
 
 
 def _handle_sqs(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -341,5 +341,8 @@ def run_worker(
     on_event: EventHandler = no_events,
 ) -> WorkerReport:
     """Run a queue worker until SIGTERM/SIGINT and return what it did."""
+    from catalog.alerts.dispatch import AlertDispatcher
+
     worker = Worker(clients, sessions, options, sync_options, tps=tps, on_event=on_event)
-    return worker.run()
+    with AlertDispatcher(sessions, clients):  # alerts are delivered while the worker runs
+        return worker.run()

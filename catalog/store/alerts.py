@@ -1,0 +1,37 @@
+"""The alert tables' part of the write path: queue a result for rule evaluation, forget matches.
+
+Both run inside the caller's transaction, so an alert to evaluate is committed together with
+the labelling result it is about, and an item deleted (or replaced by new content) no longer
+counts as having matched: when it is labelled again it is a new item and alerts fire again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, exists, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from catalog.store.schema import AlertEvaluation, AlertMember, AlertRule, LabelResult, utcnow
+
+
+def queue_evaluation(session: Session, media_id: int) -> None:
+    """Queue the media item's newest result for rule evaluation (only when rules exist).
+
+    One INSERT ... SELECT: with no rule saved it writes nothing, and a rule saved concurrently
+    either sees this result in its starting membership or evaluates it.
+    """
+    newest = (
+        select(func.max(LabelResult.id)).where(LabelResult.media_id == media_id).scalar_subquery()
+    )
+    session.execute(
+        insert(AlertEvaluation).from_select(
+            ["media_id", "label_result_id", "committed_at"],
+            select(
+                literal(media_id), newest, literal(utcnow(), AlertEvaluation.committed_at.type)
+            ).where(exists().where(AlertRule.id.is_not(None))),
+        )
+    )
+
+
+def forget_matches(session: Session, media_id: int) -> None:
+    """The item is gone (or its content replaced): it matches no rule until labelled again."""
+    session.execute(delete(AlertMember).where(AlertMember.media_id == media_id))
