@@ -139,9 +139,9 @@ def list_rules(session: Session) -> list[RuleStatus]:
     ):
         targets.setdefault(rule_id, []).append(target)
     members: dict[int, int] = dict(
-        session.execute(
-            select(AlertMember.rule_id, func.count()).group_by(AlertMember.rule_id)
-        ).tuples()
+        session.execute(select(AlertMember.rule_id, func.count()).group_by(AlertMember.rule_id))
+        .tuples()
+        .all()
     )
     delivered: dict[int, tuple[int, datetime | None]] = {}
     for rule_id, count, last in session.execute(
@@ -155,7 +155,9 @@ def list_rules(session: Session) -> list[RuleStatus]:
             select(AlertOutbox.rule_id, func.count())
             .where(AlertOutbox.delivered_at.is_(None))
             .group_by(AlertOutbox.rule_id)
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     errors: dict[int, str] = {}
     for rule_id, error in session.execute(
@@ -202,7 +204,7 @@ def queue_test_messages(session: Session, name: str, limit: int | None = None) -
     compiled = compile_query(session, rule.query)
     ids = compiled.page(limit)
     labelled: dict[int, datetime | None] = dict(
-        session.execute(select(Media.id, Media.labelled_at).where(Media.id.in_(ids))).tuples()
+        session.execute(select(Media.id, Media.labelled_at).where(Media.id.in_(ids))).tuples().all()
     )
     now = utcnow()
     rows: list[dict[str, Any]] = []
