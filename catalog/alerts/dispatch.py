@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -21,7 +22,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.alerts.delivery import Deliverer, DeliveryCounts
-from catalog.alerts.evaluation import evaluate_queued
+from catalog.alerts.evaluation import BATCH_SIZE, evaluate_queued, queued_count
 from catalog.alerts.targets import parse_target
 from catalog.render.writers import json_text
 from catalog.store.schema import AlertOutbox, utcnow
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0
+EVALUATE_EVERY_S = 5.0
 DRAIN_S = 5.0
 
 
@@ -124,5 +126,16 @@ class AlertDispatcher:
                 log.warning("alert delivery stopped early; the rest stays queued", exc_info=True)
 
     def _loop(self) -> None:
+        evaluated_at = time.monotonic()
         while not self._stop.wait(self.interval_s):
-            self.flush(0.0)
+            # Rules are evaluated in large batches (their cost is per batch, not per result):
+            # once a batch is queued, or every EVALUATE_EVERY_S; messages go out every tick.
+            due = time.monotonic() - evaluated_at >= EVALUATE_EVERY_S
+            with self._lock:
+                try:
+                    if due or queued_count(self.sessions) >= BATCH_SIZE:
+                        evaluate_queued(self.sessions)
+                        evaluated_at = time.monotonic()
+                    self.counts.add(self.deliverer.drain(0.0))
+                except Exception:  # alerts never fail the run: retried on the next tick
+                    log.warning("alert evaluation or delivery failed; retrying", exc_info=True)

@@ -13,13 +13,14 @@ stopped matching leaves the members, so a later result that matches again fires 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import Select, bindparam, delete, exists, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.aws.publish import MAX_MESSAGE_BYTES
@@ -33,6 +34,9 @@ from catalog.store.schema import (
     AlertOutbox,
     AlertRule,
     AlertTarget,
+    Label,
+    LabelAlias,
+    LabelCategory,
     utcnow,
 )
 
@@ -76,6 +80,42 @@ def matching_among(compiled: CompiledQuery, media_ids: Sequence[int]) -> set[int
     stmt = compiled.ids()
     stmt = stmt.where(stmt.selected_columns[0].in_(list(media_ids)))
     return set(compiled.session.connection().execute(stmt).scalars())
+
+
+# Compiled rules, kept while the vocabulary they were resolved against is unchanged: building
+# a query's SQL costs milliseconds, which per rule and batch would dwarf running it.
+_compiled: dict[str, tuple[tuple[Any, ...], CompiledQuery, Select[Any]]] = {}
+_compiled_lock = threading.Lock()
+
+
+def vocabulary_signature(session: Session) -> tuple[Any, ...]:
+    """What name resolution depends on: labels, aliases and categories (grow-only counts)."""
+    return tuple(
+        session.execute(
+            select(
+                select(func.max(Label.id)).scalar_subquery(),
+                select(func.count()).select_from(LabelAlias).scalar_subquery(),
+                select(func.count()).select_from(LabelCategory).scalar_subquery(),
+            )
+        ).one()
+    )
+
+
+def compiled_rule(
+    session: Session, rule: RuleRow, signature: tuple[Any, ...]
+) -> tuple[CompiledQuery, Select[Any]]:
+    """The rule's compiled query (bound to `session`) and its ids-among-a-batch select."""
+    key = f"{rule.uid}:{rule.query}"
+    with _compiled_lock:
+        cached = _compiled.get(key)
+    if cached is not None and cached[0] == signature:
+        return replace(cached[1], session=session), cached[2]
+    compiled = compile_query(session, rule.query)
+    stmt = compiled.ids()
+    stmt = stmt.where(stmt.selected_columns[0].in_(bindparam("media_ids", expanding=True)))
+    with _compiled_lock:
+        _compiled[key] = (signature, compiled, stmt)
+    return compiled, stmt
 
 
 def event_id(rule_uid: str, media_id: int, result_id: int | None) -> str:
@@ -170,13 +210,15 @@ def evaluate_batch(session: Session, size: int = BATCH_SIZE) -> tuple[int, int]:
     now = utcnow()
     fired = 0
     outbox: list[dict[str, Any]] = []
+    signature = vocabulary_signature(session)
+    connection = session.connection()
     for rule in load_rules(session):
         try:
-            compiled = compile_query(session, rule.query)
+            compiled, among = compiled_rule(session, rule, signature)
         except QueryError as exc:
             log.warning("alert %s: its query no longer parses (%s); skipped", rule.name, exc)
             continue
-        matched = matching_among(compiled, media_ids)
+        matched = set(connection.execute(among, {"media_ids": media_ids}).scalars())
         was = members.get(rule.id, set())
         new = sorted(matched - was)
         gone = sorted(was - matched)
@@ -206,6 +248,12 @@ def has_queued(sessions: sessionmaker[Session]) -> bool:
         return bool(
             session.execute(select(exists().where(AlertEvaluation.id.is_not(None)))).scalar()
         )
+
+
+def queued_count(sessions: sessionmaker[Session]) -> int:
+    """How many results wait for evaluation."""
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(AlertEvaluation)) or 0)
 
 
 def evaluate_queued(sessions: sessionmaker[Session], size: int = BATCH_SIZE) -> int:
