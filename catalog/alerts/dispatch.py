@@ -100,9 +100,20 @@ class AlertDispatcher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> AlertDispatcher:
+    def start(self) -> None:
+        """Start evaluating and delivering in the background."""
         self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
         self._thread.start()
+
+    def close(self) -> None:
+        """Stop the background thread, then evaluate what is left and drain the outbox."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush(self.drain_s)
+
+    def __enter__(self) -> AlertDispatcher:
+        self.start()
         return self
 
     def __exit__(
@@ -111,10 +122,7 @@ class AlertDispatcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.flush(self.drain_s)
+        self.close()
 
     def flush(self, drain_s: float) -> None:
         """Evaluate what is queued and deliver what is due now (never raises)."""

@@ -33,6 +33,8 @@ from catalog.sources.s3 import S3Source
 log = logging.getLogger(__name__)
 
 _applier: EventApplier | None = None
+_alert_clients: AWSClients | None = None
+ALERT_DRAIN_S = 2.0  # how long an invocation waits to retry an alert whose target failed
 
 
 def build_applier(environ: dict[str, str] | None = None) -> EventApplier:
@@ -72,8 +74,9 @@ def _get_applier() -> EventApplier:
 
 def reset() -> None:
     """Forget the cached configuration (the next invocation reads the environment again)."""
-    global _applier
+    global _applier, _alert_clients
     _applier = None
+    _alert_clients = None
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -100,8 +103,12 @@ def _deliver_alerts() -> None:
     """Deliver the alerts this invocation committed (and any left from earlier ones)."""
     from catalog.alerts.dispatch import AlertDispatcher
 
-    if _applier is not None:
-        AlertDispatcher(_applier.sessions, AWSClients()).flush(drain_s=2.0)
+    global _alert_clients
+    if _applier is None:
+        return
+    if _alert_clients is None:
+        _alert_clients = AWSClients()
+    AlertDispatcher(_applier.sessions, _alert_clients).flush(drain_s=ALERT_DRAIN_S)
 
 
 def _handle_sqs(records: list[dict[str, Any]]) -> dict[str, Any]:
