@@ -2,10 +2,10 @@
 
 A synthetic catalogue (benchmarks.synthetic) is built, 100 rules are saved (labels with
 thresholds, aliases, categories, AND/OR/NOT, kind and count conditions), then N new objects
-are labelled through ResultWriter (the write path of sync, worker and Lambda), once with no
-rule saved and once with the 100 rules, and the queued results are evaluated in batches the
-size a running sync's alert thread takes (BATCH_SIZE). Printed: the write cost the queueing adds, the
-evaluation cost, and their sum per labelled object (the target is <= 2 ms).
+are labelled through ResultWriter (the write path of sync, worker and Lambda), and the queued results are evaluated in batches the
+size a running sync's alert thread takes (BATCH_SIZE). Printed: what queueing adds to each write (the
+statement inside the result's transaction), the evaluation cost after a warm-up batch (which
+compiles every rule), and their sum per labelled object (the target is <= 2 ms).
 
     python -m benchmarks.alerts_bench --media 50000 --objects 2000
 """
@@ -18,16 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from benchmarks.synthetic import build, label_names
-from catalog.alerts.evaluation import evaluate_batch
+from catalog.alerts.evaluation import BATCH_SIZE, evaluate_batch
 from catalog.alerts.rules import add_rule
 from catalog.ingest.writer import ResultProvenance, ResultWriter
 from catalog.labelling import DetectedLabel, LabelResult
 from catalog.sources import SourceObject
+from catalog.store.alerts import queue_evaluation
 from catalog.store.engine import open_catalogue
-from catalog.store.schema import AlertOutbox
+from catalog.store.schema import AlertOutbox, Media
 
 
 def rule_queries(names: list[str], count: int, rng: random.Random) -> list[str]:
@@ -60,13 +61,41 @@ def label_objects(sessions, names: list[str], count: int, offset: int, rng: rand
     return time.perf_counter() - started
 
 
+def time_queueing(sessions, count: int) -> float:
+    """Seconds for `count` queue_evaluation calls inside one transaction (what a write adds)."""
+    with sessions() as session:
+        ids = list(session.scalars(select(Media.id).order_by(Media.id.desc()).limit(count)))
+    with sessions.begin() as session:
+        started = time.perf_counter()
+        for media_id in ids:
+            queue_evaluation(session, media_id)
+        elapsed = time.perf_counter() - started
+        session.rollback()
+    return elapsed / max(1, len(ids)) * count
+
+
+def evaluate_all(sessions, batch: int) -> tuple[int, int, float]:
+    """Evaluate every queued result in batches: (results, alerts fired, seconds)."""
+    evaluated = fired = 0
+    started = time.perf_counter()
+    while True:
+        with sessions.begin() as session:
+            taken, count = evaluate_batch(session, batch)
+        evaluated += taken
+        fired += count
+        if taken == 0:
+            return evaluated, fired, time.perf_counter() - started
+
+
 def main() -> None:
     """Build, label, evaluate and print the per-object costs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=int, default=50_000, help="catalogue size")
-    parser.add_argument("--objects", type=int, default=2_000, help="objects labelled per phase")
+    parser.add_argument("--objects", type=int, default=2_000, help="objects labelled and evaluated")
     parser.add_argument("--rules", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=500, help="results per evaluation batch")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH_SIZE, help="results per evaluation batch"
+    )
     parser.add_argument("--dir", default=None, help="where to build the catalogue")
     args = parser.parse_args()
     rng = random.Random(17)
@@ -78,36 +107,27 @@ def main() -> None:
     _, sessions = open_catalogue(f"sqlite:///{path}")
     names = label_names()
 
-    without = label_objects(sessions, names, args.objects, 0, rng)
-
     started = time.perf_counter()
     for i, query in enumerate(rule_queries(names, args.rules, rng)):
         with sessions.begin() as session:
             add_rule(session, f"rule-{i}", query, [f"file:{directory}/alerts.jsonl"])
     print(f"saved {args.rules} rules in {time.perf_counter() - started:.1f}s")
 
-    with_rules = label_objects(sessions, names, args.objects, args.objects, rng)
-    evaluated = 0
-    fired = 0
-    started = time.perf_counter()
-    while True:
-        with sessions.begin() as session:
-            taken, count = evaluate_batch(session, args.batch)
-        evaluated += taken
-        fired += count
-        if taken == 0:
-            break
-    evaluation = time.perf_counter() - started
+    # Warm-up: the first batch compiles every rule (again only when the vocabulary changes).
+    label_objects(sessions, names, args.batch, 10**6, rng)
+    _, _, cold = evaluate_all(sessions, args.batch)
+
+    n = args.objects
+    labelling = label_objects(sessions, names, n, 0, rng)
+    evaluated, fired, evaluation = evaluate_all(sessions, args.batch)
+    queueing = time_queueing(sessions, n)
     with sessions.begin() as session:
         session.execute(delete(AlertOutbox))
 
-    n = args.objects
-    queueing_ms = (with_rules - without) / n * 1000
+    queueing_ms = queueing / n * 1000
     evaluation_ms = evaluation / n * 1000
-    print(
-        f"labelled {n:,} objects: {without / n * 1000:.2f} ms each with no rule, "
-        f"{with_rules / n * 1000:.2f} ms each with {args.rules} rules (queueing)"
-    )
+    print(f"labelled {n:,} objects through ResultWriter: {labelling / n * 1000:.2f} ms each")
+    print(f"first batch of {args.batch} (compiles the {args.rules} rules): {cold:.2f}s")
     print(
         f"evaluated {evaluated:,} results in batches of {args.batch}: {evaluation:.2f}s, "
         f"{fired:,} alerts fired"
@@ -115,7 +135,7 @@ def main() -> None:
     print(
         f"rule evaluation per labelled object at {args.rules} rules: "
         f"{queueing_ms + evaluation_ms:.2f} ms "
-        f"(queueing {queueing_ms:.2f} ms + evaluation {evaluation_ms:.2f} ms; target <= 2 ms)"
+        f"(queueing {queueing_ms:.3f} ms + evaluation {evaluation_ms:.2f} ms; target <= 2 ms)"
     )
 
 

@@ -7,10 +7,33 @@ counts as having matched: when it is labelled again it is a new item and alerts 
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, func, insert, literal, select
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.store.schema import AlertEvaluation, AlertMember, AlertRule, LabelResult, utcnow
+
+
+def _queue_statement() -> Any:
+    newest = (
+        select(func.max(LabelResult.id))
+        .where(LabelResult.media_id == bindparam("media_id"))
+        .scalar_subquery()
+    )
+    return insert(AlertEvaluation).from_select(
+        ["media_id", "label_result_id", "committed_at"],
+        select(
+            bindparam("media_id", type_=Integer()),
+            newest,
+            bindparam("committed_at", type_=AlertEvaluation.committed_at.type),
+        ).where(exists().where(AlertRule.id.is_not(None))),
+    )
+
+
+# Built once: this runs inside every result's transaction, where building and caching a
+# statement would cost more than executing it.
+_QUEUE = _queue_statement()
 
 
 def queue_evaluation(session: Session, media_id: int) -> None:
@@ -19,17 +42,7 @@ def queue_evaluation(session: Session, media_id: int) -> None:
     One INSERT ... SELECT: with no rule saved it writes nothing, and a rule saved concurrently
     either sees this result in its starting membership or evaluates it.
     """
-    newest = (
-        select(func.max(LabelResult.id)).where(LabelResult.media_id == media_id).scalar_subquery()
-    )
-    session.execute(
-        insert(AlertEvaluation).from_select(
-            ["media_id", "label_result_id", "committed_at"],
-            select(
-                literal(media_id), newest, literal(utcnow(), AlertEvaluation.committed_at.type)
-            ).where(exists().where(AlertRule.id.is_not(None))),
-        )
-    )
+    session.connection().execute(_QUEUE, {"media_id": media_id, "committed_at": utcnow()})
 
 
 def forget_matches(session: Session, media_id: int) -> None:
