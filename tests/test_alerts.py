@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +94,25 @@ def test_evaluation_in_one_batch_after_several_results(sessions: Any, tmp_path: 
     assert sorted(m["uri"] for m in lines(out)) == sorted(
         f"s3://media-library/k/{n}.jpg" for n in range(0, 30, 3)
     )
+
+
+def test_a_sparse_batch_of_relabels_is_evaluated(sessions: Any, tmp_path: Path) -> None:
+    out = tmp_path / "alerts.jsonl"
+    add(sessions, "cars", "Car", f"file:{out}")
+    writer = ResultWriter(sessions, PROVENANCE)
+    objects = [
+        SourceObject("s3", "media-library", f"k/{n}.jpg", 100 + n, f"e{n}") for n in range(30)
+    ]
+    for obj in objects:
+        writer.store(obj, "image", result(("Dog", 90.0)))
+    deliver_alerts(sessions, None, drain_s=0)
+    for obj in (objects[0], objects[29]):  # ids far apart: evaluated by id list, not range
+        writer.store(obj, "image", result(("Car", 90.0)))
+    deliver_alerts(sessions, None, drain_s=0)
+    assert sorted(m["uri"] for m in lines(out)) == [
+        "s3://media-library/k/0.jpg",
+        "s3://media-library/k/29.jpg",
+    ]
 
 
 def test_deleted_and_uploaded_again_fires_again(sessions: Any, tmp_path: Path) -> None:
@@ -238,5 +256,24 @@ def test_no_rules_queues_nothing(clients: Any, sessions: Any, put: Any) -> None:
         assert session.scalar(select(func.count()).select_from(AlertOutbox)) == 0
 
 
-def _counter(items: list[str]) -> Counter[str]:
-    return Counter(items)
+def test_a_huge_video_alert_is_trimmed_to_fit_sns_and_sqs() -> None:
+    from catalog.alerts.evaluation import alert_payload, message_body
+    from catalog.aws.publish import MAX_BODY_BYTES
+    from catalog.read.search import LabelMatch, SearchHit
+
+    moments = tuple(range(0, 200_000_000, 500))  # a long video with Car in every moment
+    hit = SearchHit(
+        1, "s3://b/v.mp4", "video", "b", "v.mp4", 10, None, (LabelMatch("Car", 99.0, moments),)
+    )
+    short = SearchHit(
+        1, "s3://b/v.mp4", "video", "b", "v.mp4", 10, None, (LabelMatch("Car", 99.0, moments[:10]),)
+    )
+    small = message_body(alert_payload("e", "r", "Car", None, short))
+    assert "truncated" not in json.loads(small)
+    body = message_body(alert_payload("e", "r", "Car", None, hit))
+    data = json.loads(body)
+    assert len(body.encode()) <= MAX_BODY_BYTES
+    assert data["truncated"] is True
+    assert data["matches"][0]["timestamps_ms"] == list(
+        moments[: len(data["matches"][0]["timestamps_ms"])]
+    )

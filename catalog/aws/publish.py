@@ -17,6 +17,7 @@ from catalog.aws.errors import error_code, error_message
 from catalog.errors import DeliveryError
 
 MAX_MESSAGE_BYTES = 262_144
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES - 1024  # room for the event_id message attribute
 EVENT_ID_ATTRIBUTE = "event_id"
 
 
