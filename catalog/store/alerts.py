@@ -45,6 +45,9 @@ def queue_evaluation(session: Session, media_id: int) -> None:
     session.connection().execute(_QUEUE, {"media_id": media_id, "committed_at": utcnow()})
 
 
+_FORGET = delete(AlertMember).where(AlertMember.media_id == bindparam("media_id"))
+
+
 def forget_matches(session: Session, media_id: int) -> None:
     """The item is gone (or its content replaced): it matches no rule until labelled again."""
-    session.execute(delete(AlertMember).where(AlertMember.media_id == media_id))
+    session.connection().execute(_FORGET, {"media_id": media_id})
