@@ -277,3 +277,16 @@ def test_a_huge_video_alert_is_trimmed_to_fit_sns_and_sqs() -> None:
     assert data["matches"][0]["timestamps_ms"] == list(
         moments[: len(data["matches"][0]["timestamps_ms"])]
     )
+
+
+def test_results_left_unevaluated_are_delivered_by_the_next_sync(
+    clients: Any, sessions: Any, bucket: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "alerts.jsonl"
+    add(sessions, "cars", "Car", f"file:{out}")
+    elsewhere = SourceObject("s3", "other-bucket", "a/thing.jpg", 100, "etag-1")
+    ResultWriter(sessions, PROVENANCE).store(elsewhere, "image", result(("Car", 95.0)))
+    assert lines(out) == []  # committed; its process stopped before evaluating (as if killed)
+    report = sync(clients, sessions)  # another run, with nothing of its own to label
+    assert report.labelled == 0
+    assert [m["uri"] for m in lines(out)] == [elsewhere.uri]
