@@ -11,7 +11,8 @@ from environment variables:
 - CATALOG_CLAIM_LEASE_S (seconds an object stays claimed, default 900: Lambda's longest run)
 
 The engine, clients and labeller are built on the first invocation and reused while the
-container lives.
+container lives. Before an invocation returns it delivers the alerts it committed (and any
+left queued by earlier ones), retrying a failing target for at most ALERT_DRAIN_S.
 """
 
 from __future__ import annotations
