@@ -84,3 +84,7 @@ class MalformedEventError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM: the run stops as on Ctrl-C (finished work kept, run row closed), then exits 143."""
+
+
+class DeliveryError(Exception):
+    """An alert could not be delivered to its target; it stays queued and is retried."""

@@ -168,6 +168,10 @@ def _register() -> None:
 
     worker.register(app)
 
+    from catalog.cli import alerts
+
+    alerts.register(app)
+
 
 _register()
 

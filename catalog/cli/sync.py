@@ -129,6 +129,15 @@ def sync_command(
             min=0.001, help="Seconds between first status checks of a video job (backs off)."
         ),
     ] = 5.0,
+    notify_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notify-run",
+            help="Send one message with the finished run's summary (counts, failures, spend) "
+            "here: sns:TOPIC_ARN, sqs:QUEUE_URL, an https:// webhook or file:PATH (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Label every new or changed image and video under an S3 prefix or in a folder.
 
@@ -140,6 +149,7 @@ def sync_command(
 
     Example: catalog sync s3://my-photos/2024/ --min-confidence 70; catalog sync ./photos
     """
+    from catalog.alerts.targets import parse_target
     from catalog.ingest.sync import run_sync
     from catalog.ingest.types import SyncOptions
     from catalog.render.progress import sync_progress
@@ -147,6 +157,7 @@ def sync_command(
     from catalog.uris import parse_uri
 
     target = parse_uri(uri)
+    run_targets = [parse_target(t) for t in notify_run or ()]
     options = SyncOptions(
         min_confidence=min_confidence,
         max_labels=max_labels,
@@ -164,7 +175,11 @@ def sync_command(
         poll_interval_s=poll_interval,
     )
     # A dry run of a folder calls nothing: it needs no AWS configuration, even for Rekognition.
-    needs_aws = target.is_s3 or (labeller == LabellerChoice.rekognition and not dry_run)
+    needs_aws = (
+        target.is_s3
+        or (labeller == LabellerChoice.rekognition and not dry_run)
+        or any(t.is_aws for t in run_targets)
+    )
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None
     with sync_progress(progress and output == OutputFormat.table) as on_event:
         report = run_sync(
@@ -177,6 +192,7 @@ def sync_command(
             labeller=labeller.value if labeller else None,
             model_path=model,
             classes_path=classes,
+            notify_run=[t.text for t in run_targets],
         )
     render_sync_report(report, output.value)
     if report.failed:

@@ -11,7 +11,8 @@ from environment variables:
 - CATALOG_CLAIM_LEASE_S (seconds an object stays claimed, default 900: Lambda's longest run)
 
 The engine, clients and labeller are built on the first invocation and reused while the
-container lives.
+container lives. Before an invocation returns it delivers the alerts it committed (and any
+left queued by earlier ones), retrying a failing target for at most ALERT_DRAIN_S.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from catalog.sources.s3 import S3Source
 log = logging.getLogger(__name__)
 
 _applier: EventApplier | None = None
+_alert_clients: AWSClients | None = None
+ALERT_DRAIN_S = 2.0  # how long an invocation waits to retry an alert whose target failed
 
 
 def build_applier(environ: dict[str, str] | None = None) -> EventApplier:
@@ -72,8 +75,9 @@ def _get_applier() -> EventApplier:
 
 def reset() -> None:
     """Forget the cached configuration (the next invocation reads the environment again)."""
-    global _applier
+    global _applier, _alert_clients
     _applier = None
+    _alert_clients = None
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -85,12 +89,27 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     object that cannot be settled raises, so Lambda's own retry runs it again.
     """
     records = event.get("Records") or []
-    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
-        return _handle_sqs(records)
-    events: list[ObjectEvent] = parse_message(event)
-    if not _get_applier().apply_all(events):
-        raise RuntimeError("an object is claimed by another process; retry later")
-    return {"processed": len(events)}
+    try:
+        if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+            return _handle_sqs(records)
+        events: list[ObjectEvent] = parse_message(event)
+        if not _get_applier().apply_all(events):
+            raise RuntimeError("an object is claimed by another process; retry later")
+        return {"processed": len(events)}
+    finally:
+        _deliver_alerts()
+
+
+def _deliver_alerts() -> None:
+    """Deliver the alerts this invocation committed (and any left from earlier ones)."""
+    from catalog.alerts.dispatch import AlertDispatcher
+
+    global _alert_clients
+    if _applier is None:
+        return
+    if _alert_clients is None:
+        _alert_clients = AWSClients()
+    AlertDispatcher(_applier.sessions, _alert_clients).flush(drain_s=ALERT_DRAIN_S)
 
 
 def _handle_sqs(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,11 +33,14 @@ def run_sync(
     labeller: str | None = None,
     model_path: str | Path | None = None,
     classes_path: str | Path | None = None,
+    notify_run: Sequence[str] = (),
 ) -> SyncReport:
     """Sync one S3 prefix or local folder into the catalogue and return what happened.
 
     The labeller defaults to Rekognition for S3 and to the local (OpenCV) labeller for folders;
-    a folder labelled by Rekognition sends each image's bytes.
+    a folder labelled by Rekognition sends each image's bytes. Alerts run beside the sync and
+    what it committed is delivered before it returns; `notify_run` targets get one message
+    with the finished run's summary.
     """
     choice = labeller or default_labeller(uri.is_s3)
     chosen = build_labeller(
@@ -68,4 +72,14 @@ def run_sync(
         from catalog.ingest.videos import make_video_phase
 
         video_step = make_video_phase(clients, options)
-    return SyncPipeline(source, chosen, sessions, options, on_event, video_step=video_step).run()
+    pipeline = SyncPipeline(source, chosen, sessions, options, on_event, video_step=video_step)
+    if options.dry_run:
+        return pipeline.run()
+    from catalog.alerts.dispatch import AlertDispatcher
+    from catalog.alerts.runs import queue_run_notice
+
+    with AlertDispatcher(sessions, clients):
+        report = pipeline.run()
+        if notify_run:
+            queue_run_notice(sessions, report, notify_run)
+    return report

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.alerts.dispatch import AlertDispatcher
 from catalog.aws.clients import AWSClients
 from catalog.aws.errors import error_code, is_credentials_error, translate_error
 from catalog.errors import AWSError, CatalogError, MalformedEventError, UsageError
@@ -159,6 +160,8 @@ class Worker:
                 previous[signum] = signal.signal(signum, self._on_signal)
         pool = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="msg")
         in_flight: dict[Future[bool], _Held] = {}
+        alerts = AlertDispatcher(self.sessions, self.clients)
+        alerts.start()  # alerts are evaluated and delivered while the worker runs
         try:
             self._check_queue()
             while not self._stop.is_set():
@@ -184,6 +187,7 @@ class Worker:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._finish_runs()
+            alerts.close()
             self.report.elapsed_s = time.monotonic() - started
         if self._fatal is not None:
             raise self._fatal

@@ -3,6 +3,7 @@
 One ResultWriter serves a whole sync (images on the main thread, videos on the jobs thread),
 a worker or a Lambda invocation. Each call is one committed transaction, so an interruption
 loses only what was in flight, and each call counts what it stored and reports it as an event.
+A stored result is queued for alert-rule evaluation in that same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from catalog.errors import ObjectError
 from catalog.ingest.types import EventHandler, EventKind, FailureRecord, SyncEvent, no_events
 from catalog.labelling import LabelResult
 from catalog.sources import SourceObject
+from catalog.store.alerts import queue_evaluation
 from catalog.store.media import add_billing, store_failure, store_result
 from catalog.store.reads import find_reusable, load_result
 from catalog.store.schema import KIND_VIDEO
@@ -74,6 +76,7 @@ class ResultWriter:
         """Store a new result (and what it billed); returns the media id."""
         with self.sessions.begin() as session:
             media = store_result(session, obj, kind, result, sync_run_id=self.run_id)
+            queue_evaluation(session, media.id)
             add_billing(
                 session,
                 self.run_id,
@@ -130,9 +133,10 @@ class ResultWriter:
     def _store_copy(
         self, session: Session, obj: SourceObject, kind: str, result: LabelResult, source_id: int
     ) -> None:
-        store_result(
+        media = store_result(
             session, obj, kind, result, sync_run_id=self.run_id, reused_from_media_id=source_id
         )
+        queue_evaluation(session, media.id)  # alerts: evaluated for this new result
 
     def _reused(self, obj: SourceObject) -> None:
         with self._lock:

@@ -45,6 +45,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def json_text(record: Mapping[str, Any]) -> str:
+    """One record as compact JSON (the serialiser every JSON writer here uses)."""
+    return json.dumps(record, default=_json_default, ensure_ascii=False)
+
+
 def write_json(records: Iterable[Mapping[str, Any]], out: TextIO | None = None) -> None:
     """A JSON list, streamed one record at a time."""
     out = out or sys.stdout
@@ -52,7 +57,7 @@ def write_json(records: Iterable[Mapping[str, Any]], out: TextIO | None = None) 
     first = True
     for record in records:
         out.write("\n  " if first else ",\n  ")
-        out.write(json.dumps(record, default=_json_default, ensure_ascii=False))
+        out.write(json_text(record))
         first = False
     out.write("\n]\n" if not first else "]\n")
     out.flush()
@@ -69,7 +74,7 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], out: TextIO | None = None)
     """One JSON object per line."""
     out = out or sys.stdout
     for record in records:
-        out.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+        out.write(json_text(record) + "\n")
     out.flush()
 
 

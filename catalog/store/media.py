@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from catalog.labelling import Instance, LabelResult
 from catalog.sources import SourceObject
+from catalog.store.alerts import forget_matches
 from catalog.store.reads import get_media
 from catalog.store.schema import (
     STATUS_DELETED,
@@ -107,6 +108,7 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     media, before = upsert_media(session, obj, kind)
     if before is not None and media.etag != obj.etag:
         _remove_labels(session, media)
+        forget_matches(session, media.id)
         media.job_id = None
         media.job_started_at = None
         media.job_key = None
@@ -266,6 +268,8 @@ def store_result(
     """Replace the object's labels with `result` and mark it labelled, atomically."""
     try:
         media, before = upsert_media(session, obj, kind)
+        if before is not None and media.etag != obj.etag:
+            forget_matches(session, media.id)  # new content: a new item for alerts
         _remove_labels(session, media)
         _apply_object(media, obj)
         media.kind = kind
@@ -315,6 +319,7 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
     if before is not None and before.status == STATUS_LABELLED and media.etag != obj.etag:
         # The content changed and the new content could not be labelled: the old labels are stale.
         _remove_labels(session, media)
+        forget_matches(session, media.id)
     _apply_object(media, obj)
     media.kind = kind
     media.status = STATUS_FAILED
@@ -337,6 +342,7 @@ def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
             continue
         before = _totals_key(media)
         _remove_labels(session, media)
+        forget_matches(session, media.id)
         media.status = STATUS_DELETED
         media.job_id = None
         session.flush()

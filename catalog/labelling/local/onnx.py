@@ -289,9 +289,7 @@ class OnnxDetector:
             name = self.labels[cls] if cls < len(self.labels) else f"Class {cls}"
             for index in np.asarray(keep).ravel():
                 box, score = items[int(index)]
-                found.setdefault(name, []).append(
-                    (tuple(v / scale for v in box), score * 100)
-                )
+                found.setdefault(name, []).append((tuple(v / scale for v in box), score * 100))
         return found
 
     @property

@@ -1,0 +1,1 @@
+"""Alerts: saved searches that notify SNS, SQS, webhooks or files when matching media arrive."""
