@@ -43,6 +43,18 @@ FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output 
 DetailFormatOpt = Annotated[DetailFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
+FeaturesOpt = Annotated[
+    str,
+    typer.Option(
+        "--features",
+        envvar="CATALOG_FEATURES",
+        help="What to read from each item: labels, or labels,text to read the text it shows "
+        "too (DetectText / text jobs, or offline OCR with --labeller local). Adding text later "
+        "reads only the text; stored labels are not bought again.",
+    ),
+]
+
+
 def settings(ctx: typer.Context) -> Settings:
     """The Settings the app callback resolved."""
     obj = ctx.find_root().obj

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.options import DetailFormat, DetailFormatOpt, aws_clients, sessions
+from catalog.cli.options import DetailFormat, DetailFormatOpt, FeaturesOpt, aws_clients, sessions
 from catalog.errors import EXIT_OBJECTS_FAILED
 
 
@@ -126,6 +126,7 @@ def sync_command(
             min=0.001, help="Seconds between first status checks of a video job (backs off)."
         ),
     ] = 5.0,
+    features: FeaturesOpt = "labels",
 ) -> None:
     """Label every new or changed image and video under an S3 prefix or in a folder.
 
@@ -135,10 +136,12 @@ def sync_command(
     Exit status: 0 done, 1 some objects failed (see 'catalog failures'), 2 the run could not
     start or finish (bad URI, bucket, credentials), 130 interrupted (finished work is kept).
 
-    Example: catalog sync s3://my-photos/2024/ --min-confidence 70; catalog sync ./photos
+    Example: catalog sync s3://my-photos/2024/ --min-confidence 70 --features labels,text;
+    catalog sync ./photos
     """
     from catalog.ingest.sync import run_sync
     from catalog.ingest.types import SyncOptions
+    from catalog.labelling.features import parse_features
     from catalog.render.progress import sync_progress
     from catalog.render.views import render_sync_report
     from catalog.uris import parse_uri
@@ -159,6 +162,7 @@ def sync_command(
         notification_topic_arn=notification_topic_arn,
         role_arn=role_arn,
         poll_interval_s=poll_interval,
+        features=parse_features(features),
     )
     needs_aws = target.is_s3 or labeller == LabellerChoice.rekognition
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8) if needs_aws else None

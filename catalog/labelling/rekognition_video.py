@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catalog.aws.errors import error_code, error_message, is_credentials_error, translate_error
 from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import JobLimitError, ObjectError
-from catalog.labelling import LabelResult, Moment, VideoInfo
+from catalog.labelling import LabelResult, Moment, TextResult, VideoInfo
 from catalog.labelling.rekognition_image import (
     LABELLER_NAME,
     call_with_throttle_retries,
@@ -39,11 +39,15 @@ STATE_EXPIRED = "expired"
 
 @dataclass
 class JobStatus:
-    """Where a job stands: running, succeeded (with its result), failed or expired (message)."""
+    """Where a job stands: running, succeeded (with its result), failed or expired (message).
+
+    A finished label job carries `result`, a finished text job `text`.
+    """
 
     state: str
     result: LabelResult | None = None
     message: str = ""
+    text: TextResult | None = None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,15 @@ def render_sync_report(report: Any, fmt: str) -> None:
         data["would_label"] = {"images": report.to_label_images, "videos": report.to_label_videos}
         data["estimated_cost_usd"] = round(report.estimated_cost_usd, 4)
         data["video_minutes"] = round(report.video_ms_to_label / 60_000, 2)
+        if report.to_read_text_images or report.video_ms_to_read_text:
+            data["would_read_text"] = {
+                "images": report.to_read_text_images,
+                "video_minutes": round(report.video_ms_to_read_text / 60_000, 2),
+            }
+            data["estimated_cost_by_feature_usd"] = {
+                "labels": round(report.estimated_cost_usd - report.estimated_text_cost_usd, 4),
+                "text": round(report.estimated_text_cost_usd, 4),
+            }
     else:
         data["video_jobs"] = {
             "started": report.video_jobs_started,
@@ -74,6 +83,13 @@ def render_sync_report(report: Any, fmt: str) -> None:
             ("images to label", report.to_label_images),
             ("videos to label", report.to_label_videos),
             ("video minutes to label", f"{report.video_ms_to_label / 60_000:.1f}"),
+        ]
+        if report.to_read_text_images or report.video_ms_to_read_text:
+            rows += [
+                ("images to read text in", report.to_read_text_images),
+                ("video minutes to read text in", f"{report.video_ms_to_read_text / 60_000:.1f}"),
+            ]
+        rows += [
             ("unchanged", report.unchanged),
             ("to mark deleted", report.deleted),
         ]
@@ -100,8 +116,12 @@ def render_sync_report(report: Any, fmt: str) -> None:
         table.add_row(Text(name), str(value))
     console.print(table)
     if report.dry_run:
+        extra = ""
+        if report.estimated_text_cost_usd:
+            labels_cost = report.estimated_cost_usd - report.estimated_text_cost_usd
+            extra = f" (labels ${labels_cost:.2f}, text ${report.estimated_text_cost_usd:.2f})"
         console.print(
-            f"Estimated Rekognition cost: ${report.estimated_cost_usd:.2f}", highlight=False
+            f"Estimated Rekognition cost: ${report.estimated_cost_usd:.2f}{extra}", highlight=False
         )
     rate = (report.labelled + report.reused) / report.elapsed_s if report.elapsed_s > 0 else 0.0
     console.print(f"Took {report.elapsed_s:.1f}s ({rate:.1f} labelled/s).", highlight=False)
@@ -241,6 +261,12 @@ def _format_timestamps(timestamps_ms: Sequence[int], most: int = 6) -> str:
     return shown
 
 
+def _match_name(match: Any) -> str:
+    """A label match by its label, a text match as text "..." (the line it met)."""
+    text = getattr(match, "text", None)
+    return f'text "{text}"' if text is not None else str(match.label)
+
+
 def _search_csv_rows(hits: Iterable[Any]) -> Iterator[dict[str, Any]]:
     for hit in hits:
         base = {
@@ -251,12 +277,13 @@ def _search_csv_rows(hits: Iterable[Any]) -> Iterator[dict[str, Any]]:
             "url": hit.url or "",
         }
         if not hit.matches:
-            yield {**base, "label": "", "confidence": "", "timestamps_ms": ""}
+            yield {**base, "label": "", "text": "", "confidence": "", "timestamps_ms": ""}
         for match in hit.matches:
             stamps = match.timestamps_ms
             yield {
                 **base,
-                "label": match.label,
+                "label": getattr(match, "label", ""),
+                "text": getattr(match, "text", ""),
                 "confidence": match.confidence,
                 "timestamps_ms": " ".join(str(t) for t in stamps) if stamps is not None else "",
             }
@@ -272,7 +299,7 @@ def render_search_hits(result: Any, fmt: str, limit: int | None = None) -> None:
         write_jsonl(records)
         return
     if fmt == "csv":
-        columns = ["uri", "kind", "label", "confidence", "timestamps_ms", "size_bytes"]
+        columns = ["uri", "kind", "label", "text", "confidence", "timestamps_ms", "size_bytes"]
         columns += ["last_modified_at", "url"]
         write_csv(_search_csv_rows(result.hits), columns)
         return
@@ -280,7 +307,7 @@ def render_search_hits(result: Any, fmt: str, limit: int | None = None) -> None:
     with_urls = False
     for hit in result.hits:
         matches = "; ".join(
-            f"{m.label} {format_confidence(m.confidence)}"
+            f"{_match_name(m)} {format_confidence(m.confidence)}"
             + (f" @ {_format_timestamps(m.timestamps_ms)}" if m.timestamps_ms else "")
             for m in hit.matches
         )
@@ -305,7 +332,7 @@ def render_search_hits(result: Any, fmt: str, limit: int | None = None) -> None:
     if with_urls:
         table.add_column("url", overflow="fold", ratio=3)
     for row in rows:
-        table.add_row(*(row if with_urls else row[:5]))
+        table.add_row(*(Text(cell) for cell in (row if with_urls else row[:5])))
     stdout_console().print(table)
 
 
