@@ -178,19 +178,16 @@ def text_exists(term: TextTerm, media_id: Any) -> ColumnElement[bool]:
     return exists().where(rows.media_id == media_id, *line_conditions(rows, term))
 
 
-def text_scan(term: TextTerm, rest: Sequence[Any], probe: Any, join_media: bool) -> Select[Any]:
-    """The distinct media ids (column `id`) with a line meeting `term`, the `rest` probed.
+def text_scan(term: TextTerm, rest: Sequence[Any], probe: Any) -> Select[Any]:
+    """The media ids (column `id`, each once) with a line meeting `term`, the `rest` probed.
 
-    `probe(node, media_id)` builds each other term's condition (the planner's `condition`);
-    `join_media` brings the media row in for filters on its columns.
+    `probe(node, media_id)` builds each other term's condition (the planner's `condition`).
     """
     rows = aliased(TextDetection, name="t")
-    stmt = (
-        select(rows.media_id.label("id"))
-        .where(*line_conditions(rows, term), *(probe(item, rows.media_id) for item in rest))
-        .distinct()
+    lines = select(rows.media_id).where(*line_conditions(rows, term))
+    return select(Media.id.label("id")).where(
+        Media.id.in_(lines), *(probe(item, Media.id) for item in rest)
     )
-    return stmt.join(Media, Media.id == rows.media_id) if join_media else stmt
 
 
 def text_matches(
