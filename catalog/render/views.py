@@ -158,6 +158,7 @@ def render_media_detail(detail: Any, fmt: str) -> None:
         )
     if detail.kind == "video" and detail.labels:
         render_video_timeline(detail, console)
+        _render_text(detail, console)
         return
     rows = []
     for label in detail.labels:
@@ -174,6 +175,29 @@ def render_media_detail(detail: Any, fmt: str) -> None:
         console=console,
         justify={"confidence": "right"},
     )
+    _render_text(detail, console)
+
+
+def _render_text(detail: Any, console: Console) -> None:
+    """The lines of text the item shows (its words are in the JSON), when its text was read."""
+    if detail.text is None:
+        return
+    lines = [t for t in detail.text if t.kind == "LINE"]
+    if not lines:
+        console.print(f"No text (read by {detail.text_reader}).", highlight=False, markup=False)
+        return
+    video = detail.kind == "video"
+    rows = [
+        (
+            *((f"{t.timestamp_ms / 1000:g}s",) if video else ()),
+            t.text,
+            format_confidence(t.confidence),
+            f"{t.left:.2f},{t.top:.2f} {t.width:.2f}x{t.height:.2f}",
+        )
+        for t in lines
+    ]
+    columns = [*(("at",) if video else ()), "text", "confidence", "box (left,top width x height)"]
+    write_table(rows, columns, console=console, justify={"confidence": "right"})
 
 
 def _video_facts(detail: Any) -> list[str]:
