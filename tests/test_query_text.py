@@ -73,6 +73,7 @@ def keys(sessions: sessionmaker[Session], query: str) -> list[str]:
         ("TEXT:EXIT", ["clip.mp4", "exit.jpg", "taxi.jpg"]),
         ('text:"emergency exit"', ["taxi.jpg"]),
         ('text:"exit emergency"', []),
+        ('text:"taxi emergency"', []),  # a phrase never runs from one line into the next
         ("text:'no exit'", ["exit.jpg"]),
         ("text:cafe", ["cafe.jpg"]),
         ('text:"CAFÉ olé"', ["cafe.jpg"]),

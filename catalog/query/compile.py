@@ -468,7 +468,7 @@ def scan_select(scan: Scan, *, empty_query: bool = False) -> Select[Any]:
         rest = [condition(item, Media.id) for item in scan.rest]
         return select(Media.id.label("id")).where(base, *rest)
     if isinstance(scan.driver, TextTerm):
-        return text_scan(scan.driver, scan.rest, condition)
+        return text_scan(scan.driver, scan.rest, condition, any(map(_needs_media, scan.rest)))
     det = aliased(Detection, name="d")
     stmt = select(det.media_id.label("id")).where(
         *detection_filter(det, scan.driver),

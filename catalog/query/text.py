@@ -4,10 +4,10 @@
     text:"emergency exit"      ... holds the phrase (its words, in order, adjacent)
     text:"exit" > 90           ... and the line's confidence compares (>, >=, <, <=, =)
 
-On SQLite the words are looked up in the FTS5 table `text_fts`; on PostgreSQL through the GIN
-index on `to_tsvector('simple', text_folded)`. Both index LINE rows of folded text (see
-catalog.store.text.fold_text), so case and accents never matter. A video matches when any of
-its moments shows the text.
+On SQLite the words are looked up in the FTS5 table `text_fts` (one row per item); on
+PostgreSQL through the GIN index on each LINE's `to_tsvector('simple', text_folded)`. Both hold
+folded words (catalog.store.text), so case and accents never matter. A video matches when any
+of its moments shows the text.
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
-    Integer,
-    MetaData,
     Select,
-    Table,
-    Text,
+    and_,
     exists,
     func,
+    literal,
     literal_column,
     select,
 )
@@ -37,17 +34,14 @@ from sqlalchemy.orm import aliased
 
 from catalog.errors import QueryError
 from catalog.store.schema import TEXT_LINE, Media, TextDetection
-from catalog.store.text import fold_text
+from catalog.store.text import TEXT_FTS, text_words
 
 # The planner's guess at how many items one text term selects (it cannot cheaply count an FTS
 # match): below a common label, above a rare one, so the rarer side drives.
 TEXT_COST_ESTIMATE = 5_000
 
-_WORD_RE = re.compile(r"[^\W_]+")
 _TRAILING_COMPARISON_RE = re.compile(r"(.+?)(>=|<=|>|<|=)(\d+(?:\.\d+)?%?)")
 
-# The FTS5 table (SQLite only) made by revision 0003; not part of the ORM metadata.
-_FTS = Table("text_fts", MetaData(), Column("rowid", Integer), Column("text_folded", Text))
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 
 
@@ -62,7 +56,7 @@ class TextCondition:
     @property
     def words(self) -> tuple[str, ...]:
         """The folded words the index is searched for, in order."""
-        return tuple(_WORD_RE.findall(fold_text(self.phrase)))
+        return tuple(text_words(self.phrase))
 
     @property
     def range_x100(self) -> tuple[int | None, int | None]:
@@ -117,7 +111,7 @@ def parse_text_term(
         trailing = _TRAILING_COMPARISON_RE.fullmatch(phrase)
         if trailing:
             phrase, comp, number = trailing.group(1), trailing.group(2), trailing.group(3)
-    if not _WORD_RE.search(fold_text(phrase)):
+    if not text_words(phrase):
         raise _fail(pos, 'text: needs a word or a quoted phrase, e.g. text:exit or text:"no exit"')
     if comp is None or number is None:
         return TextCondition(phrase)
@@ -152,18 +146,24 @@ def positive_text_terms(node: Any) -> list[TextTerm]:
 # -- SQL -------------------------------------------------------------------------------------------
 
 
+def _words(term: TextTerm) -> str:
+    return " ".join(term.condition.words)
+
+
 def line_conditions(rows: Any, term: TextTerm) -> list[ColumnElement[bool]]:
-    """Conditions that a text_detections row (aliased as `rows`) is a LINE meeting `term`."""
-    words = " ".join(term.condition.words)
-    conditions: list[ColumnElement[bool]] = [rows.kind == TEXT_LINE]
+    """Conditions that a text_detections row (aliased as `rows`) is a LINE meeting `term`.
+
+    `text_folded` is folded words joined by single spaces, so a phrase is a substring between
+    spaces; on PostgreSQL the GIN-indexed tsvector finds the lines first.
+    """
+    padded = literal(" ") + rows.text_folded + literal(" ")
+    conditions: list[ColumnElement[bool]] = [
+        rows.kind == TEXT_LINE,
+        padded.like(f"% {_words(term)} %"),  # words are letters and digits: no LIKE wildcards
+    ]
     if term.dialect == "postgresql":
         vector = func.to_tsvector(_SIMPLE, rows.text_folded)
-        conditions.append(vector.bool_op("@@")(func.phraseto_tsquery(_SIMPLE, words)))
-    else:
-        phrase = '"' + words + '"'  # words are letters and digits only: no FTS5 syntax inside
-        conditions.append(
-            rows.id.in_(select(_FTS.c.rowid).where(_FTS.c.text_folded.op("MATCH")(phrase)))
-        )
+        conditions.append(vector.bool_op("@@")(func.phraseto_tsquery(_SIMPLE, _words(term))))
     low, high = term.condition.range_x100
     if low is not None and low > 0:
         conditions.append(rows.confidence_x100 >= low)
@@ -172,22 +172,45 @@ def line_conditions(rows: Any, term: TextTerm) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def text_exists(term: TextTerm, media_id: Any) -> ColumnElement[bool]:
-    """A probe: the item `media_id` shows a line meeting `term`."""
+def _fts_match(term: TextTerm) -> ColumnElement[bool]:
+    """SQLite: the item's FTS5 row holds the phrase within one line."""
+    return TEXT_FTS.c.body.op("MATCH")('"' + _words(term) + '"')
+
+
+def _line_exists(term: TextTerm, media_id: Any) -> ColumnElement[bool]:
     rows = aliased(TextDetection)
     return exists().where(rows.media_id == media_id, *line_conditions(rows, term))
 
 
-def text_scan(term: TextTerm, rest: Sequence[Any], probe: Any) -> Select[Any]:
+def text_exists(term: TextTerm, media_id: Any) -> ColumnElement[bool]:
+    """A probe: the item `media_id` shows a line meeting `term`."""
+    if term.dialect != "sqlite":
+        return _line_exists(term, media_id)
+    found: ColumnElement[bool] = media_id.in_(select(TEXT_FTS.c.rowid).where(_fts_match(term)))
+    if term.condition.op is None:
+        return found  # the index alone is exact
+    return and_(found, _line_exists(term, media_id))  # the confidence is the line's own
+
+
+def text_scan(term: TextTerm, rest: Sequence[Any], probe: Any, join_media: bool) -> Select[Any]:
     """The media ids (column `id`, each once) with a line meeting `term`, the `rest` probed.
 
-    `probe(node, media_id)` builds each other term's condition (the planner's `condition`).
+    On SQLite the FTS5 table drives: its rowid is the media id, so newest-first pages read the
+    index backwards and stop early. `probe(node, media_id)` builds each other term's condition;
+    `join_media` brings the media row in for filters on its columns.
     """
-    rows = aliased(TextDetection, name="t")
-    lines = select(rows.media_id).where(*line_conditions(rows, term))
-    return select(Media.id.label("id")).where(
-        Media.id.in_(lines), *(probe(item, Media.id) for item in rest)
-    )
+    if term.dialect != "sqlite":
+        rows = aliased(TextDetection, name="t")
+        lines = select(rows.media_id).where(*line_conditions(rows, term))
+        return select(Media.id.label("id")).where(
+            Media.id.in_(lines), *(probe(item, Media.id) for item in rest)
+        )
+    media_id = TEXT_FTS.c.rowid
+    conditions = [_fts_match(term), *(probe(item, media_id) for item in rest)]
+    if term.condition.op is not None:
+        conditions.append(_line_exists(term, media_id))
+    stmt = select(media_id.label("id")).where(*conditions)
+    return stmt.join(Media, Media.id == media_id) if join_media else stmt
 
 
 def text_matches(

@@ -364,9 +364,9 @@ class TextResult(Base):
 class TextDetection(Base):
     """One LINE or WORD of text on a media item (at a moment, for video), with its box.
 
-    `text_folded` is the case- and accent-folded text the full-text indexes cover: on SQLite the
-    FTS5 table `text_fts` (external content, kept in step by triggers), on PostgreSQL a GIN index
-    on its `simple` tsvector; both are created by revision 0003 and cover LINE rows only.
+    `text_folded` is its folded words joined by spaces (catalog.store.text). The full-text index
+    over LINE rows is created by revision 0003: on SQLite the FTS5 table `text_fts` (one row per
+    media item, written with the rows), on PostgreSQL a GIN index on its `simple` tsvector.
     """
 
     __tablename__ = "text_detections"

@@ -6,9 +6,9 @@ Create Date: 2026-11-30 14:30:00.000000
 
 Text in images and videos (DetectText, text jobs, offline OCR): `text_results` (provenance),
 `text_detections` (LINE and WORD rows), the video's `media.text_job_id` and what a run paid for
-text on `sync_runs`. The full-text index covers LINE rows' folded text: on SQLite an FTS5 table
-with external content (`text_fts`, kept in step by triggers); on PostgreSQL a partial GIN index
-on `to_tsvector('simple', text_folded)`. Neither is an ORM object: migrations/env.py leaves them
+text on `sync_runs`. The full-text index covers LINE rows' folded words: on SQLite an FTS5 table
+with one row per media item (`text_fts`); on PostgreSQL a partial GIN index on
+`to_tsvector('simple', text_folded)` of each LINE row. Neither is an ORM object: migrations/env.py leaves them
 out of `alembic check`.
 """
 
@@ -25,19 +25,10 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# One row per media item (rowid = media id): its distinct LINEs' folded words, a line-break
+# token between lines. Written by the product's write path (catalog.store.text), not triggers.
 _SQLITE_FTS = [
-    "CREATE VIRTUAL TABLE text_fts USING fts5(text_folded, content='text_detections', "
-    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER text_fts_ai AFTER INSERT ON text_detections WHEN new.kind = 'LINE' BEGIN "
-    "INSERT INTO text_fts(rowid, text_folded) VALUES (new.id, new.text_folded); END",
-    "CREATE TRIGGER text_fts_ad AFTER DELETE ON text_detections WHEN old.kind = 'LINE' BEGIN "
-    "INSERT INTO text_fts(text_fts, rowid, text_folded) VALUES ('delete', old.id, old.text_folded); "
-    "END",
-    "CREATE TRIGGER text_fts_au AFTER UPDATE ON text_detections BEGIN "
-    "INSERT INTO text_fts(text_fts, rowid, text_folded) SELECT 'delete', old.id, old.text_folded "
-    "WHERE old.kind = 'LINE'; "
-    "INSERT INTO text_fts(rowid, text_folded) SELECT new.id, new.text_folded "
-    "WHERE new.kind = 'LINE'; END",
+    "CREATE VIRTUAL TABLE text_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2')",
 ]
 _POSTGRES_FTS = [
     "CREATE INDEX ix_text_detections_fts ON text_detections "
@@ -118,8 +109,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for trigger in ("text_fts_ai", "text_fts_ad", "text_fts_au"):
-            op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS text_fts")
     else:
         op.execute("DROP INDEX IF EXISTS ix_text_detections_fts")
