@@ -218,3 +218,41 @@ def test_changed_content_drops_old_text(clients, sessions, put, rekognition_doub
     sync(clients, sessions)
     assert hit_matches(sessions, "text:exit") == {}
     assert list(hit_matches(sessions, "text:closed")) == ["a.jpg"]
+
+
+def test_lambda_reads_text_with_catalog_features(
+    aws_env, put, bucket, rekognition_double, tmp_path, monkeypatch
+):
+    from catalog.ingest import aws_lambda
+    from catalog.store.engine import open_catalogue
+
+    url = f"sqlite:///{tmp_path / 'lambda.db'}"
+    monkeypatch.setenv("CATALOG_DATABASE_URL", url)
+    monkeypatch.setenv("CATALOG_FEATURES", "labels,text")
+    aws_lambda.reset()
+    try:
+        put("in/sign.jpg", car_jpeg())
+        rekognition_double.texts["in/sign.jpg"] = SIGN
+        record = {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": bucket}, "object": {"key": "in/sign.jpg", "size": 1}},
+        }
+        assert aws_lambda.handler({"Records": [record]}, None) == {"processed": 1}
+    finally:
+        aws_lambda.reset()
+    assert rekognition_double.count("DetectText") == 1
+    assert list(hit_matches(open_catalogue(url)[1], "Car AND text:exit")) == ["in/sign.jpg"]
+
+
+def test_worker_builds_a_text_reader_for_text_features(clients, sessions, aws_env):
+    from catalog.ingest.worker import Worker, WorkerOptions
+
+    options = WorkerOptions("https://sqs.us-east-1.amazonaws.com/123456789012/q", 1, 1, 30)
+    with_text = Worker(
+        clients, sessions, options, SyncOptions(features=parse_features("labels,text"))
+    )
+    without = Worker(clients, sessions, options, SyncOptions())
+    assert with_text.text_reader is not None and with_text.text_reader.name == "rekognition"
+    assert without.text_reader is None
