@@ -163,3 +163,30 @@ def test_malformed_text_terms_are_query_errors(text, message):
     with pytest.raises(QueryError) as caught:
         parse_query(text)
     assert message in str(caught.value)
+
+
+@pytest.mark.postgres
+def test_postgres_finds_lines_through_the_gin_index(postgres_url):
+    from sqlalchemy import text
+
+    from catalog.query.compiled import compile_query
+    from catalog.store.engine import open_catalogue
+
+    engine, sessions = open_catalogue(postgres_url)
+    obj = SourceObject("s3", "lib", "many.jpg", 1, "e")
+    lines = [line(f"shop {n} open") for n in range(3000)] + [line("emergency exit")]
+    with sessions.begin() as session:
+        result = LabelResult("rekognition", "3.0", 50.0)
+        store_result(
+            session, obj, "image", result, sync_run_id=None, text=TextResult("r", None, lines)
+        )
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE text_detections"))
+        connection.commit()
+    with sessions() as session:
+        query = compile_query(session, 'text:"emergency exit"')
+        compiled = query.ids().compile(engine, compile_kwargs={"literal_binds": True})
+        sql = str(compiled).replace("%%", "%")
+        plan = "\n".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
+        assert [h.key for h in search(session, 'text:"emergency exit"').hits] == ["many.jpg"]
+    assert "ix_text_detections_fts" in plan, plan
