@@ -86,3 +86,32 @@ def test_folder_sync_reads_text_offline_and_finds_it(sessions, tmp_path: Path):
     assert [hit.key.rsplit("/", 1)[-1] for hit in hits] == ["sign.png"]
     (match,) = hits[0].matches
     assert match.text == "NO PARKING" and match.confidence > 80
+
+
+def sign_video(tmp_path: Path) -> Path:
+    """2 s of H.264: "GATE 7" for the first second, "BOARDING" for the next."""
+    import av
+
+    path = tmp_path / "sign.mp4"
+    font = ImageFont.load_default(size=40)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 480, 160, "yuv420p"
+        for index in range(10):
+            image = Image.new("RGB", (480, 160), "white")
+            ImageDraw.Draw(image).text(
+                (30, 50), "GATE 7" if index < 5 else "BOARDING", fill="black", font=font
+            )
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_video_text_is_read_a_frame_every_second(reader, tmp_path):
+    result = reader.read_video(str(sign_video(tmp_path)))
+    lines = [(t.timestamp_ms, t.text) for t in result.texts if t.kind == "LINE"]
+    assert lines == [(0, "GATE 7"), (1000, "BOARDING")]

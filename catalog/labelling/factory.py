@@ -69,7 +69,8 @@ def build_text_reader(
             raise UsageError("reading text with Rekognition needs AWS clients")
         from catalog.labelling.rekognition_text import RekognitionTextReader
 
-        # DetectText has its own TPS quota (Service Quotas lists one per operation).
+        # Its own limiter: Rekognition quotas are per operation (DetectLabels has one, aws-facts
+        # §3.1); a DetectText quota of its own is assumed, not confirmed there.
         return RekognitionTextReader(clients.rekognition, limiter=RateLimiter(tps))
     from catalog.labelling.ocr import LocalTextReader  # RapidOCR loads only when used
 
