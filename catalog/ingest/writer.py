@@ -104,6 +104,11 @@ class ResultWriter:
             if media is None:
                 return None
             store_text(session, media, text, sync_run_id=self.run_id)
+            # As for a labelling result: the claim ends, and the changed attempt count tells
+            # other processes that their view of this row is stale (catalog.store.claims).
+            media.attempts = (media.attempts or 0) + 1
+            media.claimed_by = None
+            media.claim_expires_at = None
             add_text_billing(session, self.run_id, text.billed_images, text.billed_video_ms)
             media_id = media.id
         with self._lock:
