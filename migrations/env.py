@@ -12,6 +12,21 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Full-text objects made by revision 0003 with dialect-specific DDL, not ORM-declared: the FTS5
+# table and its shadow tables on SQLite, the tsvector GIN index on PostgreSQL.
+_FULL_TEXT_TABLES = ("text_fts",)
+_FULL_TEXT_INDEXES = ("ix_text_detections_fts",)
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Leave the full-text index objects out of autogenerate and `alembic check`."""
+    if type_ == "table" and name is not None and name.startswith(_FULL_TEXT_TABLES):
+        return False
+    return not (type_ == "index" and name in _FULL_TEXT_INDEXES)
+
+
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     return url or Settings.resolve().database_url
@@ -23,6 +38,7 @@ def _configure(connection: object | None = None, **kwargs: object) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         render_as_batch=True,
+        include_object=include_object,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -3,7 +3,9 @@
 It speaks the service's JSON protocol over HTTP, reads S3 objects from the same (moto) S3 the
 code under test uses, and answers DetectLabels from what the picture shows: saturated colour
 blocks become labelled instances (red Car, blue Person, green Dog, yellow Cat) with their
-bounding boxes, and the overall brightness gives a scene label. Every response is checked
+bounding boxes, and the overall brightness gives a scene label. DetectText and the text jobs
+answer with the text a test says an object shows (`texts`, `video_texts`: what it drew), as
+LINE and WORD detections numbered and nested the way the service nests them. Every response is checked
 against botocore's service model before it is sent, as botocore's Stubber checks them; errors
 use the service's error codes. Latency, a request-rate cap and forced errors are settings, so
 tests and benchmarks can make throttling storms and slow services.
@@ -48,6 +50,64 @@ PALETTE: dict[tuple[int, int, int], tuple[str, list[str], list[str], list[str]]]
     (255, 255, 0): ("Cat", ["Animal", "Mammal", "Pet"], ["Kitten"], ["Animals and Pets"]),
 }
 MODEL_VERSION = "3.0"
+TEXT_MODEL_VERSION = "3.0"
+
+
+def text_detections(
+    lines: list[tuple[str, tuple[float, float, float, float]]], confidence: float = 99.0
+) -> list[dict[str, Any]]:
+    """DetectText's TextDetections for lines drawn in boxes (left, top, width, height ratios).
+
+    Each LINE gets Id 0..n-1 in order; its WORDs follow with ParentId = the LINE's Id and boxes
+    that split the line's width by word length, as the service returns them (lines first).
+    """
+    found: list[dict[str, Any]] = []
+    words: list[dict[str, Any]] = []
+    next_id = len(lines)
+    for line_id, (text, (left, top, width, height)) in enumerate(lines):
+        found.append(_text_item(text, "LINE", line_id, None, confidence, left, top, width, height))
+        parts = text.split()
+        total = sum(len(p) for p in parts) or 1
+        x = left
+        for part in parts:
+            part_width = width * len(part) / total
+            words.append(
+                _text_item(part, "WORD", next_id, line_id, confidence, x, top, part_width, height)
+            )
+            next_id += 1
+            x += part_width
+    return found + words
+
+
+def _text_item(
+    text: str,
+    kind: str,
+    item_id: int,
+    parent: int | None,
+    confidence: float,
+    left: float,
+    top: float,
+    width: float,
+    height: float,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "DetectedText": text,
+        "Type": kind,
+        "Id": item_id,
+        "Confidence": confidence,
+        "Geometry": {
+            "BoundingBox": {"Width": width, "Height": height, "Left": left, "Top": top},
+            "Polygon": [
+                {"X": left, "Y": top},
+                {"X": left + width, "Y": top},
+                {"X": left + width, "Y": top + height},
+                {"X": left, "Y": top + height},
+            ],
+        },
+    }
+    if parent is not None:
+        item["ParentId"] = parent
+    return item
 
 
 class RekognitionFault(Exception):
@@ -151,6 +211,14 @@ class FakeRekognition:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     throttled: int = 0
     first_call_at: dict[str, float] = field(default_factory=dict)  # operation -> epoch seconds
+    # key (or sha256 of sent bytes) -> the lines of text the picture shows, with their boxes
+    texts: dict[str, list[tuple[str, tuple[float, float, float, float]]]] = field(
+        default_factory=dict
+    )
+    # video key -> (timestamp_ms, text, box) of each line shown
+    video_texts: dict[str, list[tuple[int, str, tuple[float, float, float, float]]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -237,6 +305,8 @@ class FakeRekognition:
             self.fail_keys.clear()
             self.canned.clear()
             self.verbatim.clear()
+            self.texts.clear()
+            self.video_texts.clear()
             self.latency_s = 0.0
             self.rate_limit = None
             self.default_labels = None
@@ -356,6 +426,30 @@ class FakeRekognition:
             labels = labels[: int(body["MaxLabels"])]
         return {"Labels": labels, "LabelModelVersion": MODEL_VERSION}
 
+    def op_DetectText(self, body: dict[str, Any]) -> dict[str, Any]:
+        data, key, _ = self._image_bytes(body.get("Image") or {})
+        if key is not None and key in self.fail_keys:
+            code, message = self.fail_keys[key]
+            raise RekognitionFault(code, message)
+        try:
+            image = Image.open(io.BytesIO(data))
+            fmt = image.format
+            image.load()
+        except Exception as exc:
+            raise RekognitionFault(
+                "InvalidImageFormatException", "Request has invalid image format"
+            ) from exc
+        if fmt not in ("JPEG", "PNG"):
+            raise RekognitionFault(
+                "InvalidImageFormatException", "Request has invalid image format"
+            )
+        if min(image.size) < 80:
+            raise RekognitionFault("InvalidParameterException", "Request has invalid parameters")
+        lines = self.texts.get(key) if key is not None else None
+        if lines is None:
+            lines = self.texts.get(hashlib.sha256(data).hexdigest(), [])
+        return {"TextDetections": text_detections(lines), "TextModelVersion": TEXT_MODEL_VERSION}
+
     # -- videos -----------------------------------------------------------------------------
     # Start/GetLabelDetection: a job answers IN_PROGRESS to `video_polls` Gets, then decodes the
     # video (H.264 in MP4/MOV only, like the service) and reports the colour-block labels of a
@@ -399,6 +493,12 @@ class FakeRekognition:
             )
 
     def op_StartLabelDetection(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._start_job(body, "labels")
+
+    def op_StartTextDetection(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._start_job(body, "text")
+
+    def _start_job(self, body: dict[str, Any], job_type: str) -> dict[str, Any]:
         ref = (body.get("Video") or {}).get("S3Object") or {}
         if not ref.get("Bucket") or not ref.get("Name"):
             raise RekognitionFault("InvalidParameterException", "Request has invalid parameters")
@@ -416,7 +516,8 @@ class FakeRekognition:
         if int(head.get("ContentLength", 0)) > 10 * 1024**3:
             raise RekognitionFault("VideoTooLargeException", "Video size is too large.")
         params = json.dumps(
-            {k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True
+            {"type": job_type, **{k: v for k, v in body.items() if k != "ClientRequestToken"}},
+            sort_keys=True,
         )
         token = body.get("ClientRequestToken")
         with self._lock:
@@ -448,18 +549,80 @@ class FakeRekognition:
                 "min_confidence": float(body.get("MinConfidence", 50.0)),
                 "expired": False,
                 "labels": [],
+                "texts": [],
                 "metadata": None,
                 "message": None,
+                "type": job_type,
             }
             if token:
                 self.tokens[token] = (params, job_id)
         return {"JobId": job_id}
 
+    def op_GetTextDetection(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = body.get("JobId")
+        job = self._job_to_report(job_id, "text")
+        response: dict[str, Any] = {
+            "JobId": job_id,
+            "JobStatus": job["status"],
+            "Video": {"S3Object": {"Bucket": job["bucket"], "Name": job["key"]}},
+        }
+        if job["status"] == "FAILED":
+            response["StatusMessage"] = job["message"]
+            return response
+        if job["status"] != "SUCCEEDED":
+            return response
+        items = job["texts"]
+        offset, page_size = self._page(body, job_id)
+        response["TextDetections"] = items[offset : offset + page_size]
+        response["VideoMetadata"] = job["metadata"]
+        response["TextModelVersion"] = TEXT_MODEL_VERSION
+        if offset + page_size < len(items):
+            response["NextToken"] = base64.urlsafe_b64encode(
+                f"{job_id}:{offset + page_size}".encode()
+            ).decode()
+        return response
+
+    def _page(self, body: dict[str, Any], job_id: str | None) -> tuple[int, int]:
+        """(offset, page size) of a Get* request: its NextToken checked, MaxResults capped."""
+        page_size = min(self.max_results_cap, int(body.get("MaxResults") or 1000))
+        if not body.get("NextToken"):
+            return 0, page_size
+        try:
+            token_job, token_offset = (
+                base64.urlsafe_b64decode(body["NextToken"]).decode().split(":")
+            )
+            if token_job != job_id:
+                raise ValueError(token_job)
+            return int(token_offset), page_size
+        except Exception as exc:
+            raise RekognitionFault(
+                "InvalidPaginationTokenException", "Invalid pagination token."
+            ) from exc
+
+    def _job_to_report(self, job_id: str | None, job_type: str) -> dict[str, Any]:
+        """The job a Get* call asks about, finished when its in-progress polls are used up."""
+        with self._lock:
+            job = self.jobs.get(job_id or "")
+            if job is None or job["expired"] or job["type"] != job_type:
+                raise RekognitionFault(
+                    "ResourceNotFoundException",
+                    "The resource specified in the request cannot be found.",
+                )
+            finish = False
+            if job["status"] == "IN_PROGRESS":
+                if job["polls_left"] > 0:
+                    job["polls_left"] -= 1
+                else:
+                    finish = True
+        if finish:
+            self._finish_job(job)
+        return job
+
     def op_GetLabelDetection(self, body: dict[str, Any]) -> dict[str, Any] | bytes:
         job_id = body.get("JobId")
         with self._lock:
             job = self.jobs.get(job_id or "")
-            if job is None or job["expired"]:
+            if job is None or job["expired"] or job["type"] != "labels":
                 raise RekognitionFault(
                     "ResourceNotFoundException",
                     "The resource specified in the request cannot be found.",
@@ -546,8 +709,17 @@ class FakeRekognition:
                 status, message = "SUCCEEDED", None
             except Exception:
                 pass
+        texts: list[dict[str, Any]] = []
+        if job["type"] == "text":
+            labels = []
+            for at_ms, text, box in self.video_texts.get(job["key"], []):
+                for item in text_detections([(text, box)]):
+                    texts.append({"Timestamp": at_ms, "TextDetection": item})
+            texts.sort(key=lambda item: item["Timestamp"])
         with self._lock:
-            job.update(status=status, message=message, labels=labels, metadata=metadata)
+            job.update(
+                status=status, message=message, labels=labels, metadata=metadata, texts=texts
+            )
 
     def _label_video(
         self, data: bytes, min_confidence: float

@@ -63,6 +63,18 @@ WhereOpt = Annotated[
 TopOpt = Annotated[int, typer.Option("--top", "-n", help="How many labels to show.", min=1)]
 
 
+FeaturesOpt = Annotated[
+    str,
+    typer.Option(
+        "--features",
+        envvar="CATALOG_FEATURES",
+        help="What to read from each item: labels, or labels,text to read the text it shows "
+        "too (DetectText / text jobs, or offline OCR with --labeller local). Adding text later "
+        "reads only the text; stored labels are not bought again.",
+    ),
+]
+
+
 def settings(ctx: typer.Context) -> Settings:
     """The Settings the app callback resolved."""
     obj = ctx.find_root().obj

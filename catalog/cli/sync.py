@@ -10,6 +10,7 @@ import typer
 
 from catalog.cli.options import (
     DetailFormatOpt,
+    FeaturesOpt,
     MaxLabelsOpt,
     MinConfidenceOpt,
     OutputFormat,
@@ -138,6 +139,7 @@ def sync_command(
             show_default=False,
         ),
     ] = None,
+    features: FeaturesOpt = "labels",
 ) -> None:
     """Label every new or changed image and video under an S3 prefix or in a folder.
 
@@ -147,11 +149,13 @@ def sync_command(
     Exit status: 0 done, 1 some objects failed (see 'catalog failures'), 2 the run could not
     start or finish (bad URI, bucket, credentials), 130 interrupted (finished work is kept).
 
-    Example: catalog sync s3://my-photos/2024/ --min-confidence 70; catalog sync ./photos
+    Example: catalog sync s3://my-photos/2024/ --min-confidence 70 --features labels,text;
+    catalog sync ./photos
     """
     from catalog.alerts.targets import parse_target
     from catalog.ingest.sync import run_sync
     from catalog.ingest.types import SyncOptions
+    from catalog.labelling.features import parse_features
     from catalog.render.progress import sync_progress
     from catalog.render.views import render_sync_report
     from catalog.uris import parse_uri
@@ -173,6 +177,7 @@ def sync_command(
         notification_topic_arn=notification_topic_arn,
         role_arn=role_arn,
         poll_interval_s=poll_interval,
+        features=parse_features(features),
     )
     # A dry run of a folder calls nothing: it needs no AWS configuration, even for Rekognition.
     needs_aws = (

@@ -8,6 +8,7 @@ import typer
 
 from catalog.cli.options import (
     DetailFormatOpt,
+    FeaturesOpt,
     MaxLabelsOpt,
     MinConfidenceOpt,
     OutputFormat,
@@ -58,6 +59,7 @@ def worker_command(
         bool, typer.Option("--quiet", "-q", help="No line per object on stderr.")
     ] = False,
     output: DetailFormatOpt = OutputFormat.table,
+    features: FeaturesOpt = "labels",
 ) -> None:
     """Label objects as they arrive: consume S3 event notifications from an SQS queue.
 
@@ -70,11 +72,14 @@ def worker_command(
     """
     from catalog.ingest.types import SyncOptions
     from catalog.ingest.worker import WorkerOptions, run_worker
+    from catalog.labelling.features import parse_features
     from catalog.render.progress import worker_events
     from catalog.render.views import render_worker_report
 
     options = WorkerOptions(queue, concurrency, wait_time, visibility_timeout)
-    sync_options = SyncOptions(min_confidence=min_confidence, max_labels=max_labels)
+    sync_options = SyncOptions(
+        min_confidence=min_confidence, max_labels=max_labels, features=parse_features(features)
+    )
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8)
     report = run_worker(
         clients=clients,

@@ -8,6 +8,7 @@ from environment variables:
 - CATALOG_DATABASE_URL (required in practice: a PostgreSQL URL; SQLite on /tmp is per-container)
 - CATALOG_MIN_CONFIDENCE (default 50), CATALOG_MAX_LABELS (default none)
 - CATALOG_TPS (Rekognition requests per second per container, default no cap)
+- CATALOG_FEATURES (labels, or labels,text to read the text in images too; default labels)
 - CATALOG_CLAIM_LEASE_S (seconds an object stays claimed, default 900: Lambda's longest run)
 
 The engine, clients and labeller are built on the first invocation and reused while the
@@ -27,7 +28,8 @@ from catalog.errors import MalformedEventError
 from catalog.ingest.pipeline import SyncPipeline
 from catalog.ingest.s3_events import EventApplier, ObjectEvent, parse_message, parse_records
 from catalog.ingest.types import SyncOptions
-from catalog.labelling.factory import build_labeller
+from catalog.labelling.factory import build_labeller, build_text_reader
+from catalog.labelling.features import TEXT, parse_features
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.sources.s3 import S3Source
 
@@ -49,7 +51,11 @@ def build_applier(environ: dict[str, str] | None = None) -> EventApplier:
     tps = float(env["CATALOG_TPS"]) if env.get("CATALOG_TPS") else None
     lease_s = float(env.get("CATALOG_CLAIM_LEASE_S") or 900.0)
     clients = AWSClients()
-    options = SyncOptions(min_confidence=min_confidence, max_labels=max_labels)
+    features = parse_features(env.get("CATALOG_FEATURES") or None)
+    options = SyncOptions(min_confidence=min_confidence, max_labels=max_labels, features=features)
+    text_reader = (
+        build_text_reader(REKOGNITION, clients=clients, tps=tps) if TEXT in features else None
+    )
     labeller = build_labeller(
         REKOGNITION,
         clients=clients,
@@ -59,7 +65,7 @@ def build_applier(environ: dict[str, str] | None = None) -> EventApplier:
     )
 
     def make_pipeline(source: S3Source) -> SyncPipeline:
-        pipeline = SyncPipeline(source, labeller, sessions, options)
+        pipeline = SyncPipeline(source, labeller, sessions, options, text_reader=text_reader)
         pipeline.claim_lease_s = lease_s
         return pipeline
 

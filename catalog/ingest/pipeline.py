@@ -10,12 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import CatalogError, ObjectError
+from catalog.ingest.tasks import Outcome, Task, label_task
 from catalog.ingest.types import (
     EventHandler,
     EventKind,
@@ -26,12 +27,12 @@ from catalog.ingest.types import (
     no_events,
 )
 from catalog.ingest.writer import ResultProvenance, ResultWriter
-from catalog.labelling import ImageInput, ImageLabeller, LabelResult
+from catalog.labelling import ImageLabeller, TextReader
 from catalog.labelling import media as media_rules
-from catalog.labelling.imaging import prepare_image
+from catalog.labelling.features import TEXT
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.labelling.rekognition_image import VIDEO_NEEDS_S3
-from catalog.pricing import estimate_cost
+from catalog.pricing import estimate_cost, estimate_text_cost
 from catalog.sources import Source, SourceObject
 from catalog.store import claims
 from catalog.store.media import finish_sync_run, mark_deleted, record_pending, start_sync_run
@@ -44,24 +45,11 @@ from catalog.store.schema import (
     STATUS_LABELLED,
     STATUS_PENDING,
 )
+from catalog.store.text import text_provenance
 from catalog.uris import format_uri
 
 if TYPE_CHECKING:
     from catalog.ingest.videos import VideoPhase
-
-
-@dataclass
-class _Task:
-    obj: SourceObject
-    kind: str
-    stored: StoredMedia | None
-
-
-@dataclass
-class _Outcome:
-    task: _Task
-    result: LabelResult | None = None
-    error: ObjectError | None = None
 
 
 class SyncPipeline:
@@ -75,9 +63,12 @@ class SyncPipeline:
         options: SyncOptions,
         on_event: EventHandler = no_events,
         video_step: VideoPhase | None = None,
+        text_reader: TextReader | None = None,
     ) -> None:
         self.source = source
         self.labeller = labeller
+        # Reads the text too when the options ask for it (--features labels,text).
+        self.text_reader = text_reader if TEXT in options.features else None
         self.sessions = sessions
         self.options = options
         # Video jobs report from their own thread: events reach the handler one at a time.
@@ -93,12 +84,14 @@ class SyncPipeline:
                 model_version=labeller.model_version,
                 min_confidence=options.min_confidence,
                 max_labels=options.max_labels,
+                text_reader=self.text_reader.name if self.text_reader else None,
+                text_model_version=self.text_reader.model_version if self.text_reader else None,
             ),
             on_event=self.on_event,
             counts=self.report,
         )
         # (etag, size) of content being labelled now -> objects waiting to reuse its result.
-        self._content_in_flight: dict[tuple[str, int], list[_Task]] = {}
+        self._content_in_flight: dict[tuple[str, int], list[Task]] = {}
         # Work claims shared with other processes on the same catalogue (see catalog.store.claims).
         self.claim_owner = claims.make_owner()
         self.claim_lease_s = claims.DEFAULT_LEASE_S
@@ -122,7 +115,7 @@ class SyncPipeline:
         pool = ThreadPoolExecutor(
             max_workers=max(1, self.options.concurrency), thread_name_prefix="label"
         )
-        in_flight: dict[Future[_Outcome], _Task] = {}
+        in_flight: dict[Future[Outcome], Task] = {}
         status = "finished"
         try:
             for task in self._iter_tasks():
@@ -134,7 +127,9 @@ class SyncPipeline:
                     continue
                 while len(in_flight) >= 2 * self.options.concurrency:
                     self._collect(in_flight, block=True)
-                in_flight[pool.submit(self._label, task)] = task
+                in_flight[
+                    pool.submit(label_task, task, self.labeller, self.text_reader, self.source)
+                ] = task
                 self._collect(in_flight, block=False)
             while in_flight:
                 self._collect(in_flight, block=True)
@@ -153,8 +148,15 @@ class SyncPipeline:
                 self._merge_video_counts(self.video_step.close())
             self.report.elapsed_s = time.monotonic() - started
             if self.options.dry_run and self.labeller.name == REKOGNITION:
-                self.report.estimated_cost_usd = estimate_cost(
-                    images=self.report.to_label_images, video_ms=self.report.video_ms_to_label
+                self.report.estimated_text_cost_usd = estimate_text_cost(
+                    images=self.report.to_read_text_images,
+                    video_ms=self.report.video_ms_to_read_text,
+                )
+                self.report.estimated_cost_usd = (
+                    estimate_cost(
+                        images=self.report.to_label_images, video_ms=self.report.video_ms_to_label
+                    )
+                    + self.report.estimated_text_cost_usd
                 )
             elif self.report.run_id is not None:
                 self._release_claims()
@@ -164,7 +166,7 @@ class SyncPipeline:
 
     # -- listing and diffing -----------------------------------------------------------------
 
-    def _iter_tasks(self) -> Iterator[_Task]:
+    def _iter_tasks(self) -> Iterator[Task]:
         after: str | None = None
         for page in self.source.iter_pages():
             if not page:
@@ -197,7 +199,7 @@ class SyncPipeline:
         self.report.skipped[reason] += 1
         self.on_event(SyncEvent(EventKind.SKIPPED, obj.uri, reason))
 
-    def _diff(self, obj: SourceObject, stored: StoredMedia | None) -> _Task | None:
+    def _diff(self, obj: SourceObject, stored: StoredMedia | None) -> Task | None:
         kind = media_rules.kind_of(obj.key)
         if kind is None:
             self._skip(obj, "not an image or video")
@@ -225,8 +227,12 @@ class SyncPipeline:
             and stored.size_bytes == obj.size_bytes
         )
         inline_video = kind == KIND_VIDEO and self._labels_videos_inline()
+        wants_text = self.text_reader is not None
         if same and stored is not None:
-            if (stored.status == STATUS_LABELLED and self._is_current_labeller(stored)) or (
+            labels_current = stored.status == STATUS_LABELLED and self._is_current_labeller(stored)
+            if labels_current and wants_text and not self._is_current_text(stored):
+                return self._text_only(obj, kind, stored, inline_video)
+            if labels_current or (
                 stored.status == STATUS_FAILED
                 and not self.options.retry_failed
                 and not self._can_do_better(stored)
@@ -247,11 +253,12 @@ class SyncPipeline:
                 self.report.pending += 1
                 self.on_event(SyncEvent(EventKind.PENDING, obj.uri, "video"))
                 if self.video_step is not None:
-                    self.video_step.submit(obj, stored.id)
+                    self.video_step.submit(obj, stored.id, need_text=wants_text)
                 return None
         if self.options.dry_run:
             if kind == KIND_IMAGE:
                 self.report.to_label_images += 1
+                self.report.to_read_text_images += int(wants_text)
             else:
                 self._plan_video(obj)
             self.on_event(SyncEvent(EventKind.PLANNED, obj.uri, kind))
@@ -263,9 +270,28 @@ class SyncPipeline:
             self.on_event(SyncEvent(EventKind.PENDING, obj.uri, "video"))
             if self.video_step is not None:
                 retry = stored is not None and stored.status == STATUS_FAILED
-                self.video_step.submit(obj, media_id, retry=retry)
+                self.video_step.submit(obj, media_id, retry=retry, need_text=wants_text)
             return None
-        return _Task(obj, kind, stored)
+        return Task(obj, kind, stored, need_text=wants_text)
+
+    def _text_only(
+        self, obj: SourceObject, kind: str, stored: StoredMedia, inline_video: bool
+    ) -> Task | None:
+        """Labels are current and only the text is missing: read the text alone."""
+        if self.options.dry_run:
+            if kind == KIND_IMAGE:
+                self.report.to_read_text_images += 1
+            elif self.video_step is not None and not inline_video:
+                self.report.video_ms_to_read_text += self.video_step.estimate_ms(obj)
+            self.on_event(SyncEvent(EventKind.PLANNED, obj.uri, f"{kind} text"))
+            return None
+        if kind == KIND_VIDEO and not inline_video:
+            self.report.pending += 1
+            self.on_event(SyncEvent(EventKind.PENDING, obj.uri, "video text"))
+            if self.video_step is not None:
+                self.video_step.submit(obj, stored.id, need_labels=False, need_text=True)
+            return None
+        return Task(obj, kind, stored, need_labels=False, need_text=True)
 
     def _confirm_content(
         self, obj: SourceObject, kind: str, stored: StoredMedia | None
@@ -303,6 +329,15 @@ class SyncPipeline:
         wanted = self.labeller.model_version
         return wanted is None or stored.model_version == wanted
 
+    def _is_current_text(self, stored: StoredMedia) -> bool:
+        """True when the stored text comes from the reader (and model) this run uses."""
+        reader = self.text_reader
+        if reader is None:
+            return True
+        if stored.text_reader != reader.name:
+            return False
+        return reader.model_version is None or stored.text_model_version == reader.model_version
+
     def _can_do_better(self, stored: StoredMedia) -> bool:
         """A failure that was the labeller's limit, and this labeller has no such limit."""
         return stored.error_code == VIDEO_NEEDS_S3 and self.labeller.labels_videos
@@ -314,7 +349,10 @@ class SyncPipeline:
     def _plan_video(self, obj: SourceObject) -> None:
         self.report.to_label_videos += 1
         if self.video_step is not None:
-            self.report.video_ms_to_label += self.video_step.estimate_ms(obj)
+            estimate = self.video_step.estimate_ms(obj)
+            self.report.video_ms_to_label += estimate
+            if self.text_reader is not None:
+                self.report.video_ms_to_read_text += estimate
 
     def _delete_missing(self, rows: list[StoredMedia]) -> None:
         gone = [row for row in rows if row.status != STATUS_DELETED]
@@ -339,9 +377,13 @@ class SyncPipeline:
             return None
         return (obj.etag, obj.size_bytes)
 
-    def _wait_for_same_content(self, task: _Task) -> bool:
+    def _task_content_key(self, task: Task) -> tuple[str, int] | None:
+        """Tasks that read text alone are not shared: their labels are their own."""
+        return self._content_key(task.obj) if task.need_labels else None
+
+    def _wait_for_same_content(self, task: Task) -> bool:
         """Queue the task behind an in-flight labelling of the same content, or try the catalogue."""
-        content = self._content_key(task.obj)
+        content = self._task_content_key(task)
         if content is None:
             return False
         waiting = self._content_in_flight.get(content)
@@ -353,44 +395,14 @@ class SyncPipeline:
         self._content_in_flight[content] = []
         return False
 
-    def _reuse_stored(self, task: _Task) -> bool:
+    def _reuse_stored(self, task: Task) -> bool:
         return self.writer.reuse(
             task.obj, task.kind, exclude_media_id=task.stored.id if task.stored else None
         )
 
-    # -- labelling (worker threads) -----------------------------------------------------------
-
-    def _label(self, task: _Task) -> _Outcome:
-        obj = task.obj
-        try:
-            if obj.size_bytes == 0:
-                raise ObjectError("EmptyObject", "the object is empty (0 bytes)")
-            if task.kind == KIND_VIDEO:
-                return _Outcome(task, result=self._label_video(obj))
-            if self.labeller.reads_original_bytes:
-                image = ImageInput(data=self.source.read_bytes(obj))
-            elif obj.source == "s3" and media_rules.is_sendable_by_reference(
-                obj.key, obj.size_bytes
-            ):
-                image = ImageInput(bucket=obj.bucket, key=obj.key, version_id=obj.version_id)
-            else:
-                prepared = prepare_image(self.source.read_bytes(obj))
-                image = ImageInput(data=prepared.data, width=prepared.width, height=prepared.height)
-            return _Outcome(task, result=self.labeller.label_image(image))
-        except ObjectError as exc:
-            return _Outcome(task, error=exc)
-        except CatalogError:
-            raise  # whole-run errors (credentials, permissions) end the run
-        except Exception as exc:  # a per-object problem nobody foresaw is still data
-            return _Outcome(task, error=ObjectError(type(exc).__name__, str(exc) or repr(exc)))
-
-    def _label_video(self, obj: SourceObject) -> LabelResult:
-        media: str | bytes = obj.key if obj.source == "file" else self.source.read_bytes(obj)
-        return self.labeller.label_video(media)
-
     # -- storing (main thread) ---------------------------------------------------------------
 
-    def _collect(self, in_flight: dict[Future[_Outcome], _Task], *, block: bool) -> None:
+    def _collect(self, in_flight: dict[Future[Outcome], Task], *, block: bool) -> None:
         self._renew_claims_if_due()
         if not in_flight:
             return
@@ -399,14 +411,17 @@ class SyncPipeline:
             del in_flight[future]
             self._store(future.result())
 
-    def _store(self, outcome: _Outcome) -> None:
+    def _store(self, outcome: Outcome) -> None:
         task = outcome.task
-        content = self._content_key(task.obj)
+        content = self._task_content_key(task)
         waiting = self._content_in_flight.pop(content, []) if content else []
-        if outcome.result is not None:
-            media_id = self.writer.store(task.obj, task.kind, outcome.result)
+        if outcome.error is None and not task.need_labels and outcome.text is not None:
+            self.writer.store_text(task.obj, task.kind, outcome.text)
+            return
+        if outcome.error is None and outcome.result is not None:
+            media_id = self.writer.store(task.obj, task.kind, outcome.result, outcome.text)
             for other in waiting:
-                self.writer.copy(other.obj, other.kind, outcome.result, media_id)
+                self.writer.copy(other.obj, other.kind, outcome.result, media_id, outcome.text)
             return
         error = outcome.error or ObjectError("Unknown", "no result")
         for failed in (task, *waiting):
@@ -419,7 +434,7 @@ class SyncPipeline:
 
     # -- claims shared with other processes -------------------------------------------------
 
-    def _claim(self, task: _Task) -> bool:
+    def _claim(self, task: Task) -> bool:
         """Claim the object's row; False (and a skip) when another process has it or did it."""
         if claims.claim_object(
             self.sessions,
@@ -457,15 +472,21 @@ class SyncPipeline:
             with self.sessions() as session:
                 row = get_media(session, obj.source, obj.bucket, obj.key)
                 stored = stored_media(row) if row is not None else None
+                if stored is not None and self.text_reader is not None:
+                    read = text_provenance(session, stored.id)
+                    if read is not None:
+                        stored = replace(
+                            stored, text_reader=read.reader, text_model_version=read.model_version
+                        )
             task = self._diff(obj, stored)
             if task is None:
                 return True
             if not self._claim(task):
                 return False
-            content = self._content_key(task.obj)
+            content = self._task_content_key(task)
             if content is not None and self._reuse_stored(task):
                 return True
-        outcome = self._label(task)
+        outcome = label_task(task, self.labeller, self.text_reader, self.source)
         with self._step_lock:
             self._store(outcome)
         return True

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.errors import UsageError
 from catalog.ingest.pipeline import SyncPipeline
 from catalog.ingest.types import EventHandler, SyncOptions, SyncReport, no_events
-from catalog.labelling.factory import DEFAULT_TPS, LOCAL, build_labeller, default_labeller
+from catalog.labelling.factory import (
+    DEFAULT_TPS,
+    LOCAL,
+    build_labeller,
+    build_text_reader,
+    default_labeller,
+)
+from catalog.labelling.features import TEXT
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.sources import Source
 from catalog.uris import MediaURI
@@ -72,7 +79,12 @@ def run_sync(
         from catalog.ingest.videos import make_video_phase
 
         video_step = make_video_phase(clients, options)
-    pipeline = SyncPipeline(source, chosen, sessions, options, on_event, video_step=video_step)
+    text_reader = None
+    if TEXT in options.features:
+        text_reader = build_text_reader(choice, clients=clients, tps=tps)
+    pipeline = SyncPipeline(
+        source, chosen, sessions, options, on_event, video_step=video_step, text_reader=text_reader
+    )
     if options.dry_run:
         return pipeline.run()
     from catalog.alerts.dispatch import AlertDispatcher

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from catalog.labelling.features import DEFAULT_FEATURES
+
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_VIDEO_JOBS = 20  # Rekognition's default concurrent stored-video job quota
 DEFAULT_TRANSCODE_PREFIX = "catalog-transcoded/"
@@ -32,6 +34,8 @@ class SyncOptions:
     notification_topic_arn: str | None = None
     role_arn: str | None = None
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    # What to read from each item: labels, and with "text" the text it shows.
+    features: frozenset[str] = DEFAULT_FEATURES
 
 
 class EventKind(StrEnum):
@@ -93,6 +97,10 @@ class SyncReport:
     video_jobs_started: int = 0
     video_jobs_resumed: int = 0
     estimated_cost_usd: float = 0.0
+    # A dry run with --features text: what reading text would add (images, video ms, dollars).
+    to_read_text_images: int = 0
+    video_ms_to_read_text: int = 0
+    estimated_text_cost_usd: float = 0.0
     dry_run: bool = False
     interrupted: bool = False
     elapsed_s: float = 0.0

@@ -8,34 +8,29 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import tempfile
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.aws.clients import AWSClients
-from catalog.aws.errors import (
-    is_credentials_error,
-    object_error,
-    translate_error,
-)
 from catalog.errors import CatalogError, JobLimitError, ObjectError, UsageError
 from catalog.ingest.types import EventKind, SyncEvent, SyncOptions, VideoCounts
 from catalog.ingest.writer import ResultWriter
-from catalog.labelling import LabelResult
-from catalog.labelling import media as media_rules
+from catalog.labelling import LabelResult, TextResult
+from catalog.labelling.features import TEXT
+from catalog.labelling.rekognition_text import RekognitionTextJobs
 from catalog.labelling.rekognition_video import (
     STATE_EXPIRED,
+    STATE_FAILED,
     STATE_RUNNING,
     STATE_SUCCEEDED,
+    JobStatus,
     RekognitionVideoLabeller,
     VideoJobRequest,
 )
@@ -43,12 +38,11 @@ from catalog.labelling.video import (
     ProbeResult,
     check_limits,
     probe_s3,
-    transcode_to_mp4,
-    transcoded_key,
+    transcode_s3_copy,
     unsupported_reason,
 )
 from catalog.sources import SourceObject
-from catalog.store.jobs import get_video_job, set_video_job
+from catalog.store.jobs import get_video_job, set_text_job, set_video_job
 from catalog.store.schema import KIND_VIDEO, utcnow
 
 
@@ -68,6 +62,20 @@ class _Video:
     check_errors: int = 0
     poll_every_s: float = 0.0
     next_poll_at: float = 0.0
+    # --features text: the text job beside the label job (or alone, when labels are current).
+    need_labels: bool = True
+    need_text: bool = False
+    text_job_id: str | None = None
+    text_restart_of: str | None = None
+    result: LabelResult | None = None
+    text: TextResult | None = None
+
+    @property
+    def job_count(self) -> int:
+        """Rekognition jobs this video holds open now."""
+        return int(self.job_id is not None and self.result is None) + int(
+            self.text_job_id is not None and self.text is None
+        )
 
 
 MAX_CHECK_ERRORS = 3  # a job whose status cannot be read this many times in a row fails
@@ -84,9 +92,16 @@ class VideoPhase:
     its job starts, so a killed sync resumes the job instead of paying for another.
     """
 
-    def __init__(self, s3: Any, labeller: RekognitionVideoLabeller, options: SyncOptions) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        labeller: RekognitionVideoLabeller,
+        options: SyncOptions,
+        text_jobs: RekognitionTextJobs | None = None,
+    ) -> None:
         self.s3 = s3
         self.labeller = labeller
+        self.text_jobs = text_jobs  # text-detection jobs, with --features text
         self.options = options
         self.poll_interval_s = max(0.001, options.poll_interval_s)
         self.max_poll_interval_s = max(self.poll_interval_s, min(60.0, 6 * self.poll_interval_s))
@@ -127,8 +142,16 @@ class VideoPhase:
         """Store results through `writer` (the run's writer: same run, events and counts)."""
         self._writer = writer
 
-    def submit(self, obj: SourceObject, media_id: int, *, retry: bool = False) -> None:
-        """Queue one pending video; the scheduler thread starts on the first one."""
+    def submit(
+        self,
+        obj: SourceObject,
+        media_id: int,
+        *,
+        retry: bool = False,
+        need_labels: bool = True,
+        need_text: bool = False,
+    ) -> None:
+        """Queue one pending video (its labels, its text or both); the scheduler starts on the first."""
         self._raise_error()
         if self._writer is None:
             raise RuntimeError("VideoPhase.attach(writer) must come before submit()")
@@ -139,7 +162,10 @@ class VideoPhase:
             )
             self._thread = threading.Thread(target=self._run, name="video-jobs", daemon=True)
             self._thread.start()
-        self._intake.put(_Video(obj, media_id, retry=retry))
+        need_text = need_text and self.text_jobs is not None
+        self._intake.put(
+            _Video(obj, media_id, retry=retry, need_labels=need_labels, need_text=need_text)
+        )
         self._wake.set()
 
     def wait(self) -> None:
@@ -198,10 +224,13 @@ class VideoPhase:
             and (not self._running or not self.wait_for_jobs)
         )
 
+    def _open_jobs(self) -> int:
+        return sum(item.job_count for item in self._running)
+
     def _sleep_s(self) -> float:
         now = time.monotonic()
         due = [item.next_poll_at for item in self._running]
-        if self._ready and len(self._running) < self.options.max_video_jobs:
+        if self._ready and self._open_jobs() < self.options.max_video_jobs:
             due.append(self._start_blocked_until)
         if not due:
             return 5.0  # nothing is due: submissions and prepared videos wake us
@@ -221,8 +250,8 @@ class VideoPhase:
         self._emit(SyncEvent(EventKind.PENDING, obj.uri, count=-1))
 
     def _show_jobs(self) -> None:
-        if len(self._running) != self._jobs_shown:
-            self._jobs_shown = len(self._running)
+        if self._open_jobs() != self._jobs_shown:
+            self._jobs_shown = self._open_jobs()
             self._emit(SyncEvent(EventKind.JOBS, count=self._jobs_shown))
 
     @property
@@ -237,16 +266,24 @@ class VideoPhase:
                 return
             with self._sessions() as session:
                 job = get_video_job(session, item.media_id)
-            if job.job_id and not item.retry:
-                item.job_id, item.job_key, item.started_at = job.job_id, job.job_key, job.started_at
+            label_job = job.job_id if item.need_labels else None
+            text_job = job.text_job_id if item.need_text else None
+            if (label_job or text_job) and not item.retry:
+                item.job_id, item.text_job_id = label_job, text_job
+                item.job_key, item.started_at = job.job_key, job.started_at
+                self.counts.resumed += 1
+                if (item.need_labels and not label_job) or (item.need_text and not text_job):
+                    self._ready.append(item)  # one job is running, the other one starts now
+                    continue
                 item.poll_every_s = self.poll_interval_s
                 item.next_poll_at = 0.0  # look at a resumed job at once
                 self._running.append(item)
-                self.counts.resumed += 1
                 continue
             if job.job_id:
                 item.restart_of = job.job_id  # a new job, not the failed one again
-            if self._reuse(item):
+            if job.text_job_id:
+                item.text_restart_of = job.text_job_id
+            if item.need_labels and self._reuse(item):
                 continue
             self._prepare_later(item)
 
@@ -291,48 +328,22 @@ class VideoPhase:
         elif not self.options.transcode:
             raise reason
         else:
-            item.job_key = self._transcode(obj)
+            item.job_key = transcode_s3_copy(
+                self.s3,
+                obj.bucket,
+                obj.key,
+                etag=obj.etag,
+                version_id=obj.version_id,
+                prefix=self.options.transcode_prefix,
+            )
         return item
-
-    def _transcode(self, obj: SourceObject) -> str:
-        """An H.264 MP4 copy under --transcode-prefix (made once per content); returns its key."""
-        target = transcoded_key(self.options.transcode_prefix, obj.key)
-        try:
-            head = self.s3.head_object(Bucket=obj.bucket, Key=target)
-            if head.get("Metadata", {}).get(_SOURCE_ETAG_METADATA) == (obj.etag or ""):
-                return target  # made by an earlier run from this very content
-        except ClientError as exc:
-            if is_credentials_error(exc):
-                raise translate_error(exc, f"reading s3://{obj.bucket}/{target}") from exc
-        with tempfile.TemporaryDirectory(prefix="catalog-transcode-") as folder:
-            original = Path(folder) / ("original" + media_rules.extension(obj.key))
-            copy = Path(folder) / "copy.mp4"
-            try:
-                extra = {"VersionId": obj.version_id} if obj.version_id else None
-                self.s3.download_file(obj.bucket, obj.key, str(original), ExtraArgs=extra)
-                transcode_to_mp4(original, copy)
-                self.s3.upload_file(
-                    str(copy),
-                    obj.bucket,
-                    target,
-                    ExtraArgs={
-                        "ContentType": "video/mp4",
-                        "Metadata": {_SOURCE_ETAG_METADATA: obj.etag or ""},
-                    },
-                )
-            except (ClientError, BotoCoreError) as exc:
-                error = object_error(exc, f"transcoding {obj.uri}", default_code="S3Error")
-                if isinstance(error, ObjectError):
-                    error = ObjectError(error.code, f"transcoding: {error.message}")
-                raise error from exc
-        return target
 
     # -- starting and polling jobs -----------------------------------------------------------------
 
     def _start_ready(self) -> None:
         while (
             self._ready
-            and len(self._running) < self.options.max_video_jobs
+            and self._open_jobs() < self.options.max_video_jobs
             and time.monotonic() >= self._start_blocked_until
             and not self._stop.is_set()
         ):
@@ -346,7 +357,7 @@ class VideoPhase:
                 restart_of=item.restart_of,
             )
             try:
-                job_id = self.labeller.start(request)
+                self._start_jobs(item, request)
             except JobLimitError as exc:
                 self._ready.appendleft(item)
                 if not self._start_backoff_s:
@@ -362,6 +373,18 @@ class VideoPhase:
                 self._fail(item, exc)
                 continue
             self._start_backoff_s = 0.0
+            item.poll_every_s = self.poll_interval_s
+            item.next_poll_at = time.monotonic() + self.poll_interval_s
+            self._running.append(item)
+
+    def _start_jobs(self, item: _Video, request: VideoJobRequest) -> None:
+        """Start the jobs the video still lacks, committing each JobId the moment it starts.
+
+        A quota refusal (JobLimitError) after the first job started leaves that job stored:
+        the video waits in the queue and only the missing job starts later.
+        """
+        if item.need_labels and item.job_id is None:
+            job_id = self.labeller.start(request)
             item.job_id, item.started_at = job_id, utcnow()
             with self._sessions.begin() as session:  # committed now: a crash resumes this job
                 set_video_job(
@@ -372,18 +395,56 @@ class VideoPhase:
                     started_at=item.started_at,
                 )
             self.counts.started += 1
-            item.poll_every_s = self.poll_interval_s
-            item.next_poll_at = time.monotonic() + self.poll_interval_s
-            self._running.append(item)
+        if item.need_text and item.text_job_id is None and self.text_jobs is not None:
+            text_request = replace(request, restart_of=item.text_restart_of)
+            item.text_job_id = self.text_jobs.start(text_request)
+            alone = not item.need_labels
+            if alone:
+                item.started_at = utcnow()
+            with self._sessions.begin() as session:
+                set_text_job(
+                    session,
+                    item.media_id,
+                    text_job_id=item.text_job_id,
+                    job_key=request.key,
+                    started_at=item.started_at if alone else None,
+                )
+            self.counts.started += 1
+
+    def _check_jobs(self, item: _Video) -> JobStatus:
+        """Check each job still open; the video's state is the worst of them.
+
+        A failed job fails the video, an expired one is restarted (its id forgotten), and the
+        video succeeds once every job it needs has succeeded.
+        """
+        statuses: list[JobStatus] = []
+        if item.need_labels and item.result is None and item.job_id:
+            status = self.labeller.check(item.job_id, item.started_at)
+            if status.state == STATE_SUCCEEDED:
+                item.result = status.result
+            elif status.state == STATE_EXPIRED:
+                item.restart_of, item.job_id = item.job_id, None
+            statuses.append(status)
+        if item.need_text and item.text is None and item.text_job_id and self.text_jobs:
+            status = self.text_jobs.check(item.text_job_id, item.started_at)
+            if status.state == STATE_SUCCEEDED:
+                item.text = status.text
+            elif status.state == STATE_EXPIRED:
+                item.text_restart_of, item.text_job_id = item.text_job_id, None
+            statuses.append(status)
+        for state in (STATE_FAILED, STATE_EXPIRED, STATE_RUNNING):
+            for status in statuses:
+                if status.state == state:
+                    return status
+        return JobStatus(STATE_SUCCEEDED)
 
     def _poll_due(self) -> None:
         now = time.monotonic()
         for item in [i for i in self._running if i.next_poll_at <= now]:
             if self._stop.is_set():
                 return
-            assert item.job_id is not None
             try:
-                status = self.labeller.check(item.job_id, item.started_at)
+                status = self._check_jobs(item)
             except ObjectError as exc:
                 item.check_errors += 1
                 if item.check_errors >= MAX_CHECK_ERRORS:
@@ -397,11 +458,10 @@ class VideoPhase:
                 self._poll_later(item)
                 continue
             self._running.remove(item)
-            if status.state == STATE_SUCCEEDED and status.result is not None:
-                self._store(item, status.result)
+            if status.state == STATE_SUCCEEDED:
+                self._store(item)
             elif status.state == STATE_EXPIRED and item.restarts < MAX_RESTARTS:
                 item.restarts += 1
-                item.restart_of, item.job_id = item.job_id, None
                 self._prepare_later(item)
             elif status.state == STATE_EXPIRED:
                 self._fail(item, ObjectError("ResultsExpired", status.message))
@@ -414,8 +474,14 @@ class VideoPhase:
 
     # -- storing (scheduler thread, one transaction each) -----------------------------------------
 
-    def _store(self, item: _Video, result: LabelResult) -> None:
+    def _store(self, item: _Video) -> None:
         obj = item.obj
+        result = item.result
+        if result is None:  # its labels were current: only the text was read
+            self._settled(obj)
+            if item.text is not None:
+                self._out.store_text(obj, KIND_VIDEO, item.text)
+            return
         if item.job_key and item.job_key != obj.key:
             # Rekognition described the transcoded copy; the catalogue describes the original.
             probed = item.probe
@@ -426,14 +492,11 @@ class VideoPhase:
                 result.video.codec = probed.codec
                 result.video.container_format = probed.container_format
         self._settled(obj)
-        self._out.store(obj, KIND_VIDEO, result)
+        self._out.store(obj, KIND_VIDEO, result, item.text)
 
     def _fail(self, item: _Video, error: ObjectError) -> None:
         self._settled(item.obj)
         self._out.fail(item.obj, KIND_VIDEO, error)
-
-
-_SOURCE_ETAG_METADATA = "catalog-source-etag"
 
 
 def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
@@ -448,4 +511,11 @@ def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
         notification_topic_arn=options.notification_topic_arn,
         role_arn=options.role_arn,
     )
-    return VideoPhase(clients.s3, labeller, options)
+    text_jobs = None
+    if TEXT in options.features:
+        text_jobs = RekognitionTextJobs(
+            clients.rekognition_jobs,
+            notification_topic_arn=options.notification_topic_arn,
+            role_arn=options.role_arn,
+        )
+    return VideoPhase(clients.s3, labeller, options, text_jobs)

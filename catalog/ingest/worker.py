@@ -38,7 +38,8 @@ from catalog.ingest.types import (
     no_events,
 )
 from catalog.labelling import ImageLabeller
-from catalog.labelling.factory import build_labeller
+from catalog.labelling.factory import build_labeller, build_text_reader
+from catalog.labelling.features import TEXT
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.sources.s3 import S3Source
 from catalog.store import claims
@@ -117,6 +118,11 @@ class Worker:
             max_labels=sync_options.max_labels,
             tps=tps,
         )
+        self.text_reader = (
+            build_text_reader(REKOGNITION, clients=clients, tps=tps)
+            if TEXT in sync_options.features
+            else None
+        )
         self.applier = EventApplier(clients.s3, sessions, self._make_pipeline)
         self.report = WorkerReport(queue_url=options.queue_url)
         self._stop = threading.Event()
@@ -127,7 +133,12 @@ class Worker:
 
     def _make_pipeline(self, source: S3Source) -> SyncPipeline:
         pipeline = SyncPipeline(
-            source, self.labeller, self.sessions, self.sync_options, self.on_event
+            source,
+            self.labeller,
+            self.sessions,
+            self.sync_options,
+            self.on_event,
+            text_reader=self.text_reader,
         )
         pipeline.claim_lease_s = float(self.options.visibility_timeout_s)
         with self.sessions.begin() as session:

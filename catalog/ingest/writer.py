@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import ObjectError
 from catalog.ingest.types import EventHandler, EventKind, FailureRecord, SyncEvent, no_events
-from catalog.labelling import LabelResult
+from catalog.labelling import LabelResult, TextResult
 from catalog.sources import SourceObject
 from catalog.store.alerts import queue_evaluation
 from catalog.store.media import add_billing, store_failure, store_result
-from catalog.store.reads import find_reusable, load_result
+from catalog.store.reads import find_reusable, get_media, load_result
 from catalog.store.schema import KIND_VIDEO
+from catalog.store.text import add_text_billing, load_text, store_text
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class ResultProvenance:
     model_version: str | None
     min_confidence: float
     max_labels: int | None
+    # With --features text: the reader whose text must come along (None: labels only).
+    text_reader: str | None = None
+    text_model_version: str | None = None
 
 
 class Tally(Protocol):
@@ -72,10 +76,12 @@ class ResultWriter:
         self.counts: Tally = counts if counts is not None else WriteCounts()
         self._lock = threading.Lock()
 
-    def store(self, obj: SourceObject, kind: str, result: LabelResult) -> int:
-        """Store a new result (and what it billed); returns the media id."""
+    def store(
+        self, obj: SourceObject, kind: str, result: LabelResult, text: TextResult | None = None
+    ) -> int:
+        """Store a new result, with its text when read (and what both billed); the media id."""
         with self.sessions.begin() as session:
-            media = store_result(session, obj, kind, result, sync_run_id=self.run_id)
+            media = store_result(session, obj, kind, result, sync_run_id=self.run_id, text=text)
             queue_evaluation(session, media.id)
             add_billing(
                 session,
@@ -83,16 +89,49 @@ class ResultWriter:
                 images=result.billed_images,
                 video_ms=result.billed_video_ms,
             )
+            if text is not None:
+                add_text_billing(session, self.run_id, text.billed_images, text.billed_video_ms)
+            queue_evaluation(session, media.id)  # alerts on text: the item may match now
             media_id = media.id
         with self._lock:
             self.counts.labelled += 1
         self.on_event(SyncEvent(EventKind.LABELLED, obj.uri, "video" if kind == KIND_VIDEO else ""))
         return media_id
 
-    def copy(self, obj: SourceObject, kind: str, result: LabelResult, source_media_id: int) -> None:
+    def store_text(self, obj: SourceObject, kind: str, text: TextResult) -> int | None:
+        """Add text to an item whose labels are current (they stay as they are); the media id.
+
+        None when the item is no longer stored (deleted meanwhile): nothing is written.
+        """
+        with self.sessions.begin() as session:
+            media = get_media(session, obj.source, obj.bucket, obj.key, for_update=True)
+            if media is None:
+                return None
+            store_text(session, media, text, sync_run_id=self.run_id)
+            # As for a labelling result: the claim ends, and the changed attempt count tells
+            # other processes that their view of this row is stale (catalog.store.claims).
+            media.attempts = (media.attempts or 0) + 1
+            media.claimed_by = None
+            media.claim_expires_at = None
+            add_text_billing(session, self.run_id, text.billed_images, text.billed_video_ms)
+            queue_evaluation(session, media.id)  # alerts on text: the item may match now
+            media_id = media.id
+        with self._lock:
+            self.counts.labelled += 1
+        self.on_event(SyncEvent(EventKind.LABELLED, obj.uri, "text"))
+        return media_id
+
+    def copy(
+        self,
+        obj: SourceObject,
+        kind: str,
+        result: LabelResult,
+        source_media_id: int,
+        text: TextResult | None = None,
+    ) -> None:
         """Store another object's result for `obj` (same content, labelled in this run)."""
         with self.sessions.begin() as session:
-            self._store_copy(session, obj, kind, result, source_media_id)
+            self._store_copy(session, obj, kind, result, source_media_id, text)
         self._reused(obj)
 
     def reuse(self, obj: SourceObject, kind: str, *, exclude_media_id: int | None = None) -> bool:
@@ -111,13 +150,16 @@ class ResultWriter:
                 min_confidence=wanted.min_confidence,
                 max_labels=wanted.max_labels,
                 exclude_media_id=exclude_media_id,
+                text_reader=wanted.text_reader,
+                text_model_version=wanted.text_model_version,
             )
             if source_id is None:
                 return False
             result = load_result(
                 session, source_id, wanted.min_confidence, max_labels=wanted.max_labels
             )
-            self._store_copy(session, obj, kind, result, source_id)
+            text = load_text(session, source_id) if wanted.text_reader is not None else None
+            self._store_copy(session, obj, kind, result, source_id, text)
         self._reused(obj)
         return True
 
@@ -131,10 +173,22 @@ class ResultWriter:
         self.on_event(SyncEvent(EventKind.FAILED, obj.uri, f"{error.code}: {error.message}"))
 
     def _store_copy(
-        self, session: Session, obj: SourceObject, kind: str, result: LabelResult, source_id: int
+        self,
+        session: Session,
+        obj: SourceObject,
+        kind: str,
+        result: LabelResult,
+        source_id: int,
+        text: TextResult | None,
     ) -> None:
         media = store_result(
-            session, obj, kind, result, sync_run_id=self.run_id, reused_from_media_id=source_id
+            session,
+            obj,
+            kind,
+            result,
+            sync_run_id=self.run_id,
+            reused_from_media_id=source_id,
+            text=text,
         )
         queue_evaluation(session, media.id)  # alerts: evaluated for this new result
 

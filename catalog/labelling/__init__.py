@@ -76,6 +76,39 @@ class LabelResult:
 
 
 @dataclass(frozen=True)
+class DetectedText:
+    """One LINE or WORD of text as Rekognition's TextDetection gives it (video: at a moment).
+
+    `idx` is the detection's Id within its result (within its moment, for video) and
+    `parent_idx` a WORD's LINE; `box` is in ratios of the frame.
+    """
+
+    text: str
+    kind: str  # "LINE" or "WORD"
+    confidence: float  # percent 0-100
+    box: BoundingBox
+    idx: int = 0
+    parent_idx: int | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclass
+class TextResult:
+    """What one text reader read on one media item."""
+
+    reader: str
+    model_version: str | None
+    texts: list[DetectedText] = field(default_factory=list)
+    billed_images: int = 0
+    billed_video_ms: int = 0
+
+    @property
+    def lines(self) -> list[DetectedText]:
+        """The LINE detections, in order."""
+        return [t for t in self.texts if t.kind == "LINE"]
+
+
+@dataclass(frozen=True)
 class ImageInput:
     """An image to label: an S3 object Rekognition reads itself, or bytes we send."""
 
@@ -128,4 +161,36 @@ class ImageLabeller(Protocol):
 
     def label_video(self, media: str | bytes) -> LabelResult:
         """Label a whole video (a local path or its bytes); only when `labels_videos`."""
+        ...
+
+
+class TextReader(Protocol):
+    """Anything that reads the text in an image (DetectText, or the offline OCR)."""
+
+    @property
+    def name(self) -> str:
+        """The reader's name, stored as each text result's provenance."""
+        ...
+
+    @property
+    def model_version(self) -> str | None:
+        """The model its results come from, when known before reading."""
+        ...
+
+    @property
+    def reads_original_bytes(self) -> bool:
+        """Hand it the object's own bytes."""
+        ...
+
+    @property
+    def reads_videos(self) -> bool:
+        """It reads whole videos itself (no asynchronous job)."""
+        ...
+
+    def read_image(self, image: ImageInput) -> TextResult:
+        """Read one image's text; raises ObjectError for a per-object failure."""
+        ...
+
+    def read_video(self, media: str | bytes) -> TextResult:
+        """Read a whole video's text (a local path or its bytes); only when `reads_videos`."""
         ...

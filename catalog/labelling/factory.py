@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import UsageError
-from catalog.labelling import ImageLabeller
+from catalog.labelling import ImageLabeller, TextReader
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.labelling.rekognition_image import RekognitionImageLabeller
 
@@ -64,3 +64,22 @@ def build_labeller(
         model_path=model_path,
         classes_path=classes_path,
     )
+
+
+def build_text_reader(
+    choice: str, *, clients: AWSClients | None, tps: float | None = DEFAULT_TPS
+) -> TextReader:
+    """The text reader that goes with the named labeller: DetectText, or the offline OCR."""
+    if choice not in LABELLERS:
+        raise UsageError(f"unknown labeller '{choice}'; use one of: {', '.join(LABELLERS)}")
+    if choice == REKOGNITION:
+        if clients is None:
+            raise UsageError("reading text with Rekognition needs AWS clients")
+        from catalog.labelling.rekognition_text import RekognitionTextReader
+
+        # Its own limiter: Rekognition quotas are per operation (DetectLabels has one, aws-facts
+        # §3.1); a DetectText quota of its own is assumed, not confirmed there.
+        return RekognitionTextReader(clients.rekognition, limiter=RateLimiter(tps))
+    from catalog.labelling.ocr import LocalTextReader  # RapidOCR loads only when used
+
+    return LocalTextReader()

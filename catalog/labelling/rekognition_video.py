@@ -18,7 +18,7 @@ from catalog.aws.errors import (
 )
 from catalog.aws.ratelimit import RateLimiter
 from catalog.errors import JobLimitError
-from catalog.labelling import LabelResult, Moment, VideoInfo
+from catalog.labelling import LabelResult, Moment, TextResult, VideoInfo
 from catalog.labelling.rekognition_image import (
     LABELLER_NAME,
     call_with_throttle_retries,
@@ -43,11 +43,15 @@ STATE_EXPIRED = "expired"
 
 @dataclass
 class JobStatus:
-    """Where a job stands: running, succeeded (with its result), failed or expired (message)."""
+    """Where a job stands: running, succeeded (with its result), failed or expired (message).
+
+    A finished label job carries `result`, a finished text job `text`.
+    """
 
     state: str
     result: LabelResult | None = None
     message: str = ""
+    text: TextResult | None = None
 
 
 @dataclass(frozen=True)

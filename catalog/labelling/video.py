@@ -13,9 +13,7 @@ from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.aws.errors import (
-    object_error,
-)
+from catalog.aws.errors import is_credentials_error, object_error, translate_error
 from catalog.errors import ObjectError
 from catalog.labelling import VideoInfo
 from catalog.labelling.media import VIDEO_MAX_BYTES, VIDEO_MAX_DURATION_MS
@@ -331,3 +329,46 @@ __all__ = [
     "transcoded_key",
     "unsupported_reason",
 ]
+
+
+SOURCE_ETAG_METADATA = "catalog-source-etag"
+
+
+def transcode_s3_copy(
+    s3: Any, bucket: str, key: str, *, etag: str | None, version_id: str | None, prefix: str
+) -> str:
+    """An H.264 MP4 copy of an S3 video under `prefix` (made once per content); returns its key."""
+    import tempfile
+
+    from catalog.labelling.media import extension
+
+    target = transcoded_key(prefix, key)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=target)
+        if head.get("Metadata", {}).get(SOURCE_ETAG_METADATA) == (etag or ""):
+            return target  # made by an earlier run from this very content
+    except ClientError as exc:
+        if is_credentials_error(exc):
+            raise translate_error(exc, f"reading s3://{bucket}/{target}") from exc
+    with tempfile.TemporaryDirectory(prefix="catalog-transcode-") as folder:
+        original = Path(folder) / ("original" + extension(key))
+        copy = Path(folder) / "copy.mp4"
+        try:
+            extra = {"VersionId": version_id} if version_id else None
+            s3.download_file(bucket, key, str(original), ExtraArgs=extra)
+            transcode_to_mp4(original, copy)
+            s3.upload_file(
+                str(copy),
+                bucket,
+                target,
+                ExtraArgs={
+                    "ContentType": "video/mp4",
+                    "Metadata": {SOURCE_ETAG_METADATA: etag or ""},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            error = object_error(exc, f"transcoding s3://{bucket}/{key}", default_code="S3Error")
+            if isinstance(error, ObjectError):
+                error = ObjectError(error.code, f"transcoding: {error.message}")
+            raise error from exc
+    return target

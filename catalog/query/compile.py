@@ -54,6 +54,7 @@ from catalog.query.parse import (
     SizeFilter,
     iter_terms,
 )
+from catalog.query.text import TEXT_COST_ESTIMATE, TextCondition, TextTerm, text_exists, text_scan
 from catalog.store.schema import (
     STATUS_DELETED,
     STATUS_LABELLED,
@@ -80,6 +81,7 @@ class Resolution:
     names: Mapping[int, str]  # label id -> the label's own name
     media_counts: Mapping[int, int] = field(default_factory=dict)
     histograms: Mapping[int, Mapping[int, int]] = field(default_factory=dict)
+    dialect: str = "sqlite"  # whose full-text index answers text: terms
 
     @property
     def unknown_labels(self) -> list[str]:
@@ -160,6 +162,7 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
         names=names,
         media_counts=counts,
         histograms=hists,
+        dialect=session.get_bind().dialect.name,
     )
 
 
@@ -206,6 +209,9 @@ def resolve(node: Node, res: Resolution) -> Resolved:
         ids = res.labels.get(fold(node.name), ())
         terms = [LabelTerm(label_id, field_name, low, high) for label_id in ids]
         return _make_or(terms)
+    if isinstance(node, TextCondition):
+        term = TextTerm(node, res.dialect)
+        return _FALSE if term.is_empty else term
     if isinstance(node, CategoryFilter):
         ids = res.categories.get(fold(node.category), ())
         return _make_or([LabelTerm(label_id, "confidence", None, None) for label_id in ids])
@@ -284,6 +290,8 @@ def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
         return true() if node.value else false()
     if isinstance(node, LabelTerm):
         return _exists_term(node, media_id)
+    if isinstance(node, TextTerm):
+        return text_exists(node, media_id)
     if isinstance(node, And):
         return and_(*(condition(item, media_id) for item in node.items))
     if isinstance(node, Or):
@@ -327,7 +335,7 @@ def labelled_media() -> ColumnElement[bool]:
 class Scan:
     """One select: driven by a label term's detections range (or by media), with the rest probed."""
 
-    driver: LabelTerm | None
+    driver: LabelTerm | TextTerm | None
     rest: tuple[Resolved, ...]
 
 
@@ -354,6 +362,8 @@ def _cost(node: Resolved, res: Resolution) -> int | None:
     """Estimated rows to scan when this node drives, or None when it cannot drive."""
     if isinstance(node, LabelTerm):
         return res.estimate(node.label_id, node.low, node.field_name)
+    if isinstance(node, TextTerm):
+        return TEXT_COST_ESTIMATE
     if isinstance(node, Or):
         costs = [_cost(item, res) for item in node.items]
         return None if any(c is None for c in costs) else sum(c or 0 for c in costs)
@@ -384,7 +394,7 @@ def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> 
         return None
     if node == _TRUE:
         return Scan(None, ())
-    if isinstance(node, LabelTerm):
+    if isinstance(node, LabelTerm | TextTerm):
         return Scan(node, ())
     if isinstance(node, Or):
         if len(node.items) > budget:
@@ -405,7 +415,7 @@ def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> 
         _, index = min(costed)
         driver = node.items[index]
         rest = node.items[:index] + node.items[index + 1 :]
-        if isinstance(driver, LabelTerm):
+        if isinstance(driver, LabelTerm | TextTerm):
             return Scan(driver, rest)
         if isinstance(driver, Or):
             distributed = _make_or([_make_and([item, *rest]) for item in driver.items])
@@ -436,6 +446,8 @@ def scan_select(scan: Scan, *, empty_query: bool = False) -> Select[Any]:
         base = Media.status != STATUS_DELETED if empty_query else labelled_media()
         rest = [condition(item, Media.id) for item in scan.rest]
         return select(Media.id.label("id")).where(base, *rest)
+    if isinstance(scan.driver, TextTerm):
+        return text_scan(scan.driver, scan.rest, condition, any(map(_needs_media, scan.rest)))
     det = aliased(Detection, name="d")
     stmt = select(det.media_id.label("id")).where(
         *detection_filter(det, scan.driver),

@@ -35,6 +35,7 @@ from catalog.query.parse import (
     iter_terms,
     parse_query,
 )
+from catalog.query.text import TextMatch, positive_text_terms, text_matches
 from catalog.store.schema import (
     KIND_VIDEO,
     Detection,
@@ -111,11 +112,26 @@ class CompiledQuery:
 
     def matches(
         self, media_ids: Sequence[int], kinds: dict[int, str]
+    ) -> dict[int, list[TermMatch | TextMatch]]:
+        """For each media id, the query's positive label terms it met, best first, then the
+        lines of text that met its text terms (best first)."""
+        found: dict[int, list[TermMatch | TextMatch]] = defaultdict(list)
+        if not media_ids:
+            return found
+        connection = self.session.connection()
+        for media_id, labels in self._label_matches(media_ids, kinds).items():
+            found[media_id].extend(labels)
+        text_terms = positive_text_terms(self.plan.resolved)
+        for media_id, lines in text_matches(connection, text_terms, media_ids).items():
+            found[media_id].extend(lines)
+        return found
+
+    def _label_matches(
+        self, media_ids: Sequence[int], kinds: dict[int, str]
     ) -> dict[int, list[TermMatch]]:
-        """For each media id, the query's positive label terms it met, best first."""
         terms = self.plan.positive_terms
         found: dict[int, list[TermMatch]] = defaultdict(list)
-        if not terms or not media_ids:
+        if not terms:
             return found
         connection = self.session.connection()
         names = self.resolution.names

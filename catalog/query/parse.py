@@ -12,6 +12,7 @@ The language (the grammar is `grammar.lark`):
     category:"Vehicles and Automotive"
     modified:2024-01..2024-06  last-modified range: year, month or day precision, open ends
     size:>5MB                  object size (B, KB, MB, GB, TB decimal; KiB, MiB, GiB binary)
+    text:exit  text:"no exit" > 90   text shown in the item (catalog.query.text)
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
+from catalog.query.text import TextCondition, parse_text_term
 from catalog.store.units import to_x100
 
 MAX_QUERY_LENGTH = 4000
 MAX_NESTING = 64
 OPERATORS = (">", ">=", "<", "<=", "=")
 KINDS = {"image": "image", "images": "image", "video": "video", "videos": "video"}
-FILTERS = ("kind", "prefix", "category", "modified", "size")
+FILTERS = ("kind", "prefix", "category", "modified", "size", "text")
 
 
 # -- AST -------------------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ class Not:
     item: Node
 
 
-Term = LabelCondition | CountCondition | KindFilter | PrefixFilter | CategoryFilter
+Term = LabelCondition | CountCondition | KindFilter | PrefixFilter | CategoryFilter | TextCondition
 Node = Term | ModifiedFilter | SizeFilter | And | Or | Not
 
 
@@ -175,7 +177,7 @@ _EXPECTED = {
     "COMP": "a comparison (>, >=, <, <=, =)",
     "NUMBER": "a number",
     "COUNT": "count(LABEL)",
-    "FILTER_KEY": "a filter (kind:, prefix:, category:, modified:, size:)",
+    "FILTER_KEY": "a filter (kind:, prefix:, category:, modified:, size:, text:)",
     "FILTER_VALUE": "a filter value",
     "$END": "the end of the query",
 }
@@ -273,7 +275,7 @@ def _character_error(text: str, exc: Any) -> QueryError:
     if char in "\"'":
         message = f"unterminated quoted name (add the closing {char})"
     elif char == ":":
-        message = "unexpected ':' (filters are kind:, prefix:, category:, modified:, size:)"
+        message = "unexpected ':' (filters are kind:, prefix:, category:, modified:, size:, text:)"
     else:
         allowed = set(exc.allowed or ())
         message = f"expected {_describe(allowed, text)}, found {_found(text, pos)}"
@@ -331,6 +333,14 @@ def _build(tree: Any, text: str, depth: int) -> Node:
         name = _name(names[0])
         return CountCondition(name, str(comp), value)
     if kind == "filter":
+        if str(children[0])[:-1].lower() == "text":
+            comp, number = (str(c) for c in children[2:4]) if len(children) == 4 else (None, None)
+            quoted = children[1].type == "STRING"
+            return parse_text_term(
+                _unquote(children[1]), quoted, comp, number, children[1].start_pos
+            )
+        if len(children) == 4:
+            raise _fail(children[2].start_pos, "only text: takes a confidence after its value")
         return _filter(children[0], children[1])
     raise _fail(0, f"unexpected {kind}")  # pragma: no cover - the grammar has no other rules
 

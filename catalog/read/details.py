@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from catalog.store.schema import (
     VideoSegment,
 )
 from catalog.store.schema import Instance as InstanceRow
+from catalog.store.text import load_text
 from catalog.store.vocabulary import detection_taxonomy
 from catalog.uris import MediaURI, parse_uri
 
@@ -53,6 +55,37 @@ class LabelDetail:
 
 
 @dataclass
+class TextDetail:
+    """One LINE or WORD of text on the item (at a moment, for video)."""
+
+    text: str
+    kind: str
+    confidence: float
+    left: float
+    top: float
+    width: float
+    height: float
+    timestamp_ms: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape: text, type, confidence, bounding_box and (videos) timestamp_ms."""
+        data: dict[str, object] = {
+            "text": self.text,
+            "type": self.kind,
+            "confidence": self.confidence,
+            "bounding_box": {
+                "left": self.left,
+                "top": self.top,
+                "width": self.width,
+                "height": self.height,
+            },
+        }
+        if self.timestamp_ms is not None:
+            data["timestamp_ms"] = self.timestamp_ms
+        return data
+
+
+@dataclass
 class MediaDetail:
     """Everything the catalogue holds about one media item."""
 
@@ -76,6 +109,9 @@ class MediaDetail:
     model_version: str | None
     min_confidence: float | None
     labels: list[LabelDetail]
+    # The text it shows (LINEs and WORDs); None when its text was never read.
+    text: list[TextDetail] | None = None
+    text_reader: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of `catalog show --format json`."""
@@ -135,6 +171,7 @@ class MediaDetail:
                 for label in self.labels
             ],
         }
+        data["text"] = [t.to_dict() for t in self.text] if self.text is not None else None
         if self.kind == "video":
             data["video"] = {
                 "duration_ms": self.duration_ms,
@@ -243,7 +280,29 @@ def get_media_detail(session: Session, which: str | MediaURI | int) -> MediaDeta
         model_version=provenance.model_version if provenance else None,
         min_confidence=provenance.min_confidence if provenance else None,
         labels=labels,
+        **_text_details(session, media.id),
     )
+
+
+def _text_details(session: Session, media_id: int) -> dict[str, Any]:
+    """The item's text (LINEs in reading order, each followed by its WORDs) and its reader."""
+    read = load_text(session, media_id)
+    if read is None:
+        return {"text": None, "text_reader": None}
+    details = [
+        TextDetail(
+            t.text,
+            t.kind,
+            t.confidence,
+            t.box.left,
+            t.box.top,
+            t.box.width,
+            t.box.height,
+            t.timestamp_ms,
+        )
+        for t in read.texts
+    ]
+    return {"text": details, "text_reader": read.reader}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from catalog.query.compiled import CompiledQuery, TermMatch, compile_query
+from catalog.query.text import TextMatch
 from catalog.store.schema import Media
 from catalog.uris import format_uri
 
@@ -46,6 +47,22 @@ class LabelMatch:
 
 
 @dataclass(frozen=True)
+class TextLineMatch:
+    """A line of text the query's text: terms met in one hit (its best confidence)."""
+
+    text: str
+    confidence: float
+    timestamps_ms: tuple[int, ...] | None = None  # videos: moments the line was seen at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape: text, confidence and (videos) timestamps_ms."""
+        data: dict[str, Any] = {"text": self.text, "confidence": self.confidence}
+        if self.timestamps_ms is not None:
+            data["timestamps_ms"] = list(self.timestamps_ms)
+        return data
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One media item a query selected."""
 
@@ -56,7 +73,7 @@ class SearchHit:
     key: str
     size_bytes: int
     last_modified_at: datetime | None
-    matches: tuple[LabelMatch, ...] = ()
+    matches: tuple[LabelMatch | TextLineMatch, ...] = ()
     url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,7 +181,9 @@ def load_hits(
     return hits
 
 
-def _label_match(match: TermMatch) -> LabelMatch:
+def _label_match(match: TermMatch | TextMatch) -> LabelMatch | TextLineMatch:
+    if isinstance(match, TextMatch):
+        return TextLineMatch(match.text, match.confidence_x100 / 100, match.timestamps_ms)
     return LabelMatch(match.name, match.confidence_x100 / 100, match.timestamps_ms)
 
 

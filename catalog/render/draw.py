@@ -142,11 +142,21 @@ def _fit_text(text: str, width: int, font_size: int) -> str:
 
 
 def _image_boxes(detail: MediaDetail, only_label: str | None) -> list[Box]:
-    return [
+    labels = [
         Box(label.name, inst.confidence, inst.left, inst.top, inst.width, inst.height)
         for label in detail.labels
         if only_label is None or label.name == only_label
         for inst in label.instances
+    ]
+    return labels + (text_boxes(detail) if only_label is None else [])
+
+
+def text_boxes(detail: MediaDetail, timestamp_ms: int | None = None) -> list[Box]:
+    """The item's lines of text (at one moment, for video) as boxes tagged with their text."""
+    return [
+        Box(f"“{t.text}”", t.confidence, t.left, t.top, t.width, t.height)
+        for t in detail.text or ()
+        if t.kind == "LINE" and t.timestamp_ms == timestamp_ms
     ]
 
 
@@ -266,7 +276,8 @@ def draw_contact_sheet(
         if frame is None:
             continue
         frame.thumbnail((cell_side, cell_side))
-        drawn = draw_boxes(frame, boxes_at.get(ts, []))
+        text_at = text_boxes(detail, ts) if only_label is None else []
+        drawn = draw_boxes(frame, boxes_at.get(ts, []) + text_at)
         size = max(11, font_size_for(drawn.size) * 3 // 4)
         caption = _fit_text(
             f"{ts / 1000:.1f}s  " + ", ".join(names_at.get(ts, [])), drawn.width, size

@@ -63,6 +63,7 @@ class GalleryItem:
     confidence: float
     jpeg: bytes | None
     error: str | None = None
+    text: tuple[str, ...] = ()  # the lines of text the item shows
 
 
 # -- charts ------------------------------------------------------------------------------------
@@ -209,11 +210,16 @@ def build_gallery(
     for label in labels:
         items: list[GalleryItem] = []
         for top in top_media_for_label(session, label.label_id, label.name, per_label, subset):
-            if fetch is None or stopped is not None:
-                items.append(GalleryItem(top.uri, top.label, top.confidence, None, stopped))
-                continue
             try:
                 detail = get_media_detail(session, top.media_id)
+            except CatalogError as exc:
+                items.append(GalleryItem(top.uri, top.label, top.confidence, None, exc.message))
+                continue
+            lines = tuple(dict.fromkeys(t.text for t in detail.text or () if t.kind == "LINE"))
+            if fetch is None or stopped is not None:
+                items.append(GalleryItem(top.uri, top.label, top.confidence, None, stopped, lines))
+                continue
+            try:
                 picture = draw_media(
                     detail,
                     fetch(top.uri),
@@ -223,11 +229,15 @@ def build_gallery(
                 )
                 picture.thumbnail((THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE))
                 items.append(
-                    GalleryItem(top.uri, top.label, top.confidence, to_jpeg_bytes(picture))
+                    GalleryItem(
+                        top.uri, top.label, top.confidence, to_jpeg_bytes(picture), text=lines
+                    )
                 )
             except CatalogError as exc:
                 log.debug("thumbnail of %s failed", top.uri, exc_info=True)
-                items.append(GalleryItem(top.uri, top.label, top.confidence, None, exc.message))
+                items.append(
+                    GalleryItem(top.uri, top.label, top.confidence, None, exc.message, lines)
+                )
                 if isinstance(exc, CredentialsError | ConfigError):
                     stopped = exc.message  # every other fetch would fail the same way
         gallery[label.name] = items
@@ -294,6 +304,9 @@ def _gallery_html(gallery: dict[str, list[GalleryItem]]) -> str:
         parts.append(f"<h3>{_e(name)}</h3><div class='gallery'>")
         for item in items:
             caption = f"{_e(item.uri)}<br>{_e(item.label)} {item.confidence:.1f}%"
+            if item.text:
+                shown = ", ".join(f"“{_e(line)}”" for line in item.text[:6])
+                caption += f"<br><span class='text'>text: {shown}</span>"
             if item.jpeg is not None:
                 data = base64.b64encode(item.jpeg).decode("ascii")
                 picture = f'<img alt="{_e(item.label)} in {_e(item.uri)}" src="data:image/jpeg;base64,{data}">'

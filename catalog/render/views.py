@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 def render_sync_report(report: SyncReport, fmt: str) -> None:
     """The end-of-sync summary: a table on stderr, or a JSON object on stdout."""
-    data = {
+    data: dict[str, Any] = {
         "source": report.source,
         "run_id": report.run_id,
         "dry_run": report.dry_run,
@@ -62,6 +62,15 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
         data["would_label"] = {"images": report.to_label_images, "videos": report.to_label_videos}
         data["estimated_cost_usd"] = round(report.estimated_cost_usd, 4)
         data["video_minutes"] = round(report.video_ms_to_label / 60_000, 2)
+        if report.to_read_text_images or report.video_ms_to_read_text:
+            data["would_read_text"] = {
+                "images": report.to_read_text_images,
+                "video_minutes": round(report.video_ms_to_read_text / 60_000, 2),
+            }
+            data["estimated_cost_by_feature_usd"] = {
+                "labels": round(report.estimated_cost_usd - report.estimated_text_cost_usd, 4),
+                "text": round(report.estimated_text_cost_usd, 4),
+            }
     else:
         data["video_jobs"] = {
             "started": report.video_jobs_started,
@@ -83,6 +92,13 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
             ("images to label", report.to_label_images),
             ("videos to label", report.to_label_videos),
             ("video minutes to label", f"{report.video_ms_to_label / 60_000:.1f}"),
+        ]
+        if report.to_read_text_images or report.video_ms_to_read_text:
+            rows += [
+                ("images to read text in", report.to_read_text_images),
+                ("video minutes to read text in", f"{report.video_ms_to_read_text / 60_000:.1f}"),
+            ]
+        rows += [
             ("unchanged", report.unchanged),
             ("to mark deleted", report.deleted),
         ]
@@ -110,8 +126,13 @@ def render_sync_report(report: SyncReport, fmt: str) -> None:
         table.add_row(Text(name), str(value))
     console.print(table)
     if report.dry_run:
+        extra = ""
+        if report.estimated_text_cost_usd:
+            labels_cost = report.estimated_cost_usd - report.estimated_text_cost_usd
+            extra = f" (labels {format_usd(labels_cost)}, text {format_usd(report.estimated_text_cost_usd)})"
         console.print(
-            f"Estimated Rekognition cost: {format_usd(report.estimated_cost_usd)}", highlight=False
+            f"Estimated Rekognition cost: {format_usd(report.estimated_cost_usd)}{extra}",
+            highlight=False,
         )
     rate = (report.labelled + report.reused) / report.elapsed_s if report.elapsed_s > 0 else 0.0
     console.print(f"Took {report.elapsed_s:.1f}s ({rate:.1f} labelled/s).", highlight=False)
@@ -154,6 +175,7 @@ def render_media_detail(detail: MediaDetail, fmt: str) -> None:
         )
     if detail.kind == "video" and detail.labels:
         render_video_timeline(detail, console)
+        _render_text(detail, console)
         return
     rows = []
     for label in detail.labels:
@@ -170,6 +192,29 @@ def render_media_detail(detail: MediaDetail, fmt: str) -> None:
         console=console,
         justify={"confidence": "right"},
     )
+    _render_text(detail, console)
+
+
+def _render_text(detail: Any, console: Console) -> None:
+    """The lines of text the item shows (its words are in the JSON), when its text was read."""
+    if detail.text is None:
+        return
+    lines = [t for t in detail.text if t.kind == "LINE"]
+    if not lines:
+        console.print(f"No text (read by {detail.text_reader}).", highlight=False, markup=False)
+        return
+    video = detail.kind == "video"
+    rows = [
+        (
+            *((f"{t.timestamp_ms / 1000:g}s",) if video else ()),
+            t.text,
+            format_confidence(t.confidence),
+            f"{t.left:.2f},{t.top:.2f} {t.width:.2f}x{t.height:.2f}",
+        )
+        for t in lines
+    ]
+    columns = [*(("at",) if video else ()), "text", "confidence", "box (left,top width x height)"]
+    write_table(rows, columns, console=console, justify={"confidence": "right"})
 
 
 def _video_facts(detail: MediaDetail) -> list[str]:
@@ -256,6 +301,7 @@ SEARCH_CSV_COLUMNS = (
     "uri",
     "kind",
     "label",
+    "text",
     "confidence",
     "timestamps_ms",
     "size_bytes",
@@ -264,8 +310,14 @@ SEARCH_CSV_COLUMNS = (
 )
 
 
+def _match_name(match: Any) -> str:
+    """A label match by its label, a text match as text "..." (the line it met)."""
+    text = getattr(match, "text", None)
+    return f'text "{text}"' if text is not None else str(match.label)
+
+
 def _search_csv_rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """One CSV row per matched label of a hit (one with an empty label when none matched)."""
+    """One CSV row per match of a hit (label or text; one empty row when none matched)."""
     modified = record["last_modified_at"]
     base = {
         "uri": record["uri"],
@@ -275,12 +327,13 @@ def _search_csv_rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         "url": record.get("url") or "",
     }
     if not record["matches"]:
-        yield {**base, "label": "", "confidence": "", "timestamps_ms": ""}
+        yield {**base, "label": "", "text": "", "confidence": "", "timestamps_ms": ""}
     for match in record["matches"]:
         stamps = match.get("timestamps_ms")
         yield {
             **base,
-            "label": match["label"],
+            "label": match.get("label", ""),
+            "text": match.get("text", ""),
             "confidence": match["confidence"],
             "timestamps_ms": " ".join(str(t) for t in stamps) if stamps is not None else "",
         }
@@ -295,7 +348,7 @@ def render_search_hits(result: SearchResult, fmt: str, limit: int | None = None)
     with_urls = False
     for hit in result.hits:
         matches = "; ".join(
-            f"{m.label} {format_confidence(m.confidence)}"
+            f"{_match_name(m)} {format_confidence(m.confidence)}"
             + (f" @ {_format_timestamps(m.timestamps_ms)}" if m.timestamps_ms else "")
             for m in hit.matches
         )

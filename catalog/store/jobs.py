@@ -22,16 +22,19 @@ class VideoJob:
     job_id: str | None
     job_key: str | None
     started_at: datetime | None
+    text_job_id: str | None = None  # the text-detection job (--features text)
 
 
 def get_video_job(session: Session, media_id: int) -> VideoJob:
     """The stored job of a video (all None when no job was started)."""
     row = session.execute(
-        select(Media.job_id, Media.job_key, Media.job_started_at).where(Media.id == media_id)
+        select(Media.job_id, Media.job_key, Media.job_started_at, Media.text_job_id).where(
+            Media.id == media_id
+        )
     ).one_or_none()
     if row is None:
         return VideoJob(None, None, None)
-    return VideoJob(row.job_id, row.job_key, row.job_started_at)
+    return VideoJob(row.job_id, row.job_key, row.job_started_at, row.text_job_id)
 
 
 def set_video_job(
@@ -52,3 +55,22 @@ def set_video_job(
         .where(Media.id == media_id)
         .values(job_id=job_id, job_key=job_key, job_started_at=started_at)
     )
+
+
+def set_text_job(
+    session: Session,
+    media_id: int,
+    *,
+    text_job_id: str,
+    job_key: str,
+    started_at: datetime | None = None,
+) -> None:
+    """Store the text-detection job a video is being read by; commit it at once.
+
+    `started_at` is given when the text job is the video's only job (its labels are current),
+    so its results' 7-day retention is measured from it.
+    """
+    values: dict[str, object] = {"text_job_id": text_job_id, "job_key": job_key}
+    if started_at is not None:
+        values["job_started_at"] = started_at
+    session.execute(update(Media).where(Media.id == media_id).values(**values))

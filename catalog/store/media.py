@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from catalog.labelling import Instance, LabelResult
+from catalog.labelling import Instance, LabelResult, TextResult
 from catalog.sources import SourceObject
 from catalog.store.alerts import forget_matches
 from catalog.store.reads import get_media
@@ -33,6 +33,7 @@ from catalog.store.schema import (
 from catalog.store.schema import Instance as InstanceRow
 from catalog.store.schema import LabelResult as LabelResultRow
 from catalog.store.summaries import _apply_label_stats, _move_totals, _totals_key, _TotalsKey
+from catalog.store.text import remove_text, store_text
 from catalog.store.units import SEGMENT_GAP_MS, to_x100
 from catalog.store.vocabulary import vocabulary
 
@@ -109,7 +110,9 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     if before is not None and media.etag != obj.etag:
         _remove_labels(session, media)
         forget_matches(session, media.id)
+        remove_text(session, media.id)
         media.job_id = None
+        media.text_job_id = None
         media.job_started_at = None
         media.job_key = None
     _apply_object(media, obj)
@@ -264,13 +267,20 @@ def store_result(
     *,
     sync_run_id: int | None,
     reused_from_media_id: int | None = None,
+    text: TextResult | None = None,
 ) -> Media:
-    """Replace the object's labels with `result` and mark it labelled, atomically."""
+    """Replace the object's labels with `result` (and its text with `text`), atomically.
+
+    Without `text`, stored text stays when the content is the same and goes when it changed.
+    """
     try:
         media, before = upsert_media(session, obj, kind)
-        if before is not None and media.etag != obj.etag:
+        content_changed = before is not None and media.etag != obj.etag
+        if content_changed:
             forget_matches(session, media.id)  # new content: a new item for alerts
         _remove_labels(session, media)
+        if content_changed and text is None:
+            remove_text(session, media.id)
         _apply_object(media, obj)
         media.kind = kind
         media.status = STATUS_LABELLED
@@ -306,6 +316,14 @@ def store_result(
             )
         )
         session.flush()
+        if text is not None:
+            store_text(
+                session,
+                media,
+                text,
+                sync_run_id=sync_run_id,
+                reused_from_media_id=reused_from_media_id,
+            )
         _move_totals(session, before, _totals_key(media))
         return media
     except BaseException:
@@ -320,6 +338,7 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
         # The content changed and the new content could not be labelled: the old labels are stale.
         _remove_labels(session, media)
         forget_matches(session, media.id)
+        remove_text(session, media.id)
     _apply_object(media, obj)
     media.kind = kind
     media.status = STATUS_FAILED
@@ -343,8 +362,10 @@ def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
         before = _totals_key(media)
         _remove_labels(session, media)
         forget_matches(session, media.id)
+        remove_text(session, media.id)
         media.status = STATUS_DELETED
         media.job_id = None
+        media.text_job_id = None
         session.flush()
         _move_totals(session, before, _totals_key(media))
         count += 1

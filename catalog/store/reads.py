@@ -21,6 +21,8 @@ from catalog.store.schema import (
 )
 from catalog.store.schema import Instance as InstanceRow
 from catalog.store.schema import LabelResult as LabelResultRow
+from catalog.store.schema import TextResult as TextResultRow
+from catalog.store.text import latest_text_result_id
 from catalog.store.units import to_x100
 from catalog.store.vocabulary import detection_taxonomy
 
@@ -43,6 +45,8 @@ class StoredMedia:
     error_code: str | None = None
     labeller: str | None = None  # who produced the current labels (None: never labelled)
     model_version: str | None = None
+    text_reader: str | None = None  # who read the current text (None: never read)
+    text_model_version: str | None = None
 
 
 def load_key_range(
@@ -85,8 +89,11 @@ def load_key_range(
             Media.error_code,
             LabelResultRow.labeller,
             LabelResultRow.model_version,
+            TextResultRow.reader,
+            TextResultRow.model_version,
         )
         .outerjoin(LabelResultRow, LabelResultRow.id == latest)
+        .outerjoin(TextResultRow, TextResultRow.id == latest_text_result_id())
         .where(and_(*conditions))
     ).all()
     return [StoredMedia(*row) for row in rows if row.key.startswith(prefix)]
@@ -136,13 +143,16 @@ def find_reusable(
     exclude_media_id: int | None = None,
     model_version: str | None = None,
     max_labels: int | None = None,
+    text_reader: str | None = None,
+    text_model_version: str | None = None,
 ) -> int | None:
     """A labelled media item with the same content whose result can be copied, if any.
 
     With `model_version`, only a result from that model counts (labellers that know their model
     before they run, like the local one, must not copy another model's labels). A result made
     with a label cap serves only a request with the same or a lower cap (cut down by
-    `load_result`); an uncapped request needs an uncapped result.
+    `load_result`); an uncapped request needs an uncapped result. With `text_reader`, the
+    item's text must have been read by that reader (and `text_model_version`, when given) too.
     """
     latest = (
         select(func.max(LabelResultRow.id))
@@ -167,6 +177,12 @@ def find_reusable(
         stmt = stmt.where(Media.id != exclude_media_id)
     if model_version is not None:
         stmt = stmt.where(LabelResultRow.model_version == model_version)
+    if text_reader is not None:
+        stmt = stmt.join(TextResultRow, TextResultRow.id == latest_text_result_id()).where(
+            TextResultRow.reader == text_reader
+        )
+        if text_model_version is not None:
+            stmt = stmt.where(TextResultRow.model_version == text_model_version)
     if max_labels is None:
         stmt = stmt.where(LabelResultRow.max_labels.is_(None))
     else:

@@ -1,0 +1,180 @@
+"""Stored text: an item's LINE and WORD rows with their provenance, written and read back.
+
+Like media.py, nothing here commits: the caller's transaction also holds the labels, so an
+item's labels and text change together.
+
+Each LINE's `text_folded` is its words, case- and accent-folded, joined by single spaces
+("Café  EXIT!" -> "cafe exit"), so a phrase is a plain substring match on word boundaries.
+The full-text index is per item on SQLite: one FTS5 row per media item (rowid = media id) whose
+body is its distinct lines separated by LINE_BREAK, a token no phrase can cross, so "newest
+items showing X" reads the index in rowid order and stops after a page. PostgreSQL indexes each
+LINE row with a GIN `tsvector` index instead (revision 0003 creates both).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, Table, delete, func, insert, select, update
+from sqlalchemy import Text as TextType
+from sqlalchemy.orm import Session
+
+from catalog.labelling import BoundingBox, DetectedText, TextResult
+from catalog.store.schema import TEXT_LINE, Media, SyncRun, TextDetection, utcnow
+from catalog.store.schema import TextResult as TextResultRow
+from catalog.store.units import to_x100
+
+# Between two lines in an item's FTS5 body: a phrase never runs from one line into the next.
+LINE_BREAK = "zzlinebreakzz"
+_WORD_RE = re.compile(r"[^\W_]+")
+# The SQLite FTS5 table (revision 0003): not ORM-declared, so outside Base.metadata.
+TEXT_FTS = Table("text_fts", MetaData(), Column("rowid", Integer), Column("body", TextType))
+
+
+def fold_text(text: str) -> str:
+    """Case- and accent-folded text ("Café  EXIT" -> "cafe exit")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.split())
+
+
+def text_words(text: str) -> list[str]:
+    """The folded words of a text, in order (letters and digits; punctuation separates)."""
+    return [w for w in _WORD_RE.findall(fold_text(text)) if w != LINE_BREAK]
+
+
+@dataclass(frozen=True)
+class TextProvenance:
+    """Who read an item's current text."""
+
+    reader: str
+    model_version: str | None
+
+
+def remove_text(session: Session, media_id: int) -> None:
+    """Delete an item's text rows and text provenance (its content changed or is gone)."""
+    session.execute(delete(TextDetection).where(TextDetection.media_id == media_id))
+    session.execute(delete(TextResultRow).where(TextResultRow.media_id == media_id))
+    if _is_sqlite(session):
+        session.execute(delete(TEXT_FTS).where(TEXT_FTS.c.rowid == media_id))
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def fts_body(lines: list[str]) -> str:
+    """An item's FTS5 body: its distinct folded lines, LINE_BREAK between them."""
+    return f" {LINE_BREAK} ".join(dict.fromkeys(line for line in lines if line))
+
+
+def _rows(media_id: int, texts: list[DetectedText]) -> list[dict[str, Any]]:
+    return [
+        {
+            "media_id": media_id,
+            "kind": text.kind,
+            "idx": text.idx,
+            "parent_idx": text.parent_idx,
+            "timestamp_ms": text.timestamp_ms,
+            "text": text.text,
+            "text_folded": " ".join(text_words(text.text)),
+            "confidence_x100": to_x100(text.confidence),
+            "left": text.box.left,
+            "top": text.box.top,
+            "width": text.box.width,
+            "height": text.box.height,
+        }
+        for text in texts
+        if text.text.strip()
+    ]
+
+
+def store_text(
+    session: Session,
+    media: Media,
+    result: TextResult,
+    *,
+    sync_run_id: int | None,
+    reused_from_media_id: int | None = None,
+) -> None:
+    """Replace the item's text with `result` and record who read it."""
+    remove_text(session, media.id)
+    rows = _rows(media.id, result.texts)
+    if rows:
+        session.execute(TextDetection.__table__.insert(), rows)  # type: ignore[attr-defined]
+    body = fts_body([row["text_folded"] for row in rows if row["kind"] == TEXT_LINE])
+    if body and _is_sqlite(session):
+        session.execute(insert(TEXT_FTS).values(rowid=media.id, body=body))
+    session.add(
+        TextResultRow(
+            media_id=media.id,
+            reader=result.reader,
+            model_version=result.model_version,
+            sync_run_id=sync_run_id,
+            reused_from_media_id=reused_from_media_id,
+            read_at=utcnow(),
+        )
+    )
+    session.flush()
+
+
+def add_text_billing(session: Session, run_id: int | None, images: int, video_ms: int) -> None:
+    """Count what a run paid Rekognition for reading text."""
+    if run_id is None or not (images or video_ms):
+        return
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(
+            billed_text_images=SyncRun.billed_text_images + images,
+            billed_text_video_ms=SyncRun.billed_text_video_ms + video_ms,
+        )
+    )
+
+
+def text_provenance(session: Session, media_id: int) -> TextProvenance | None:
+    """Who read the item's current text (None: its text was never read)."""
+    row = session.execute(
+        select(TextResultRow.reader, TextResultRow.model_version)
+        .where(TextResultRow.media_id == media_id)
+        .order_by(TextResultRow.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return TextProvenance(row.reader, row.model_version) if row is not None else None
+
+
+def latest_text_result_id() -> Any:
+    """A correlated scalar subquery: the id of Media's newest text result (for outer joins)."""
+    return (
+        select(func.max(TextResultRow.id))
+        .where(TextResultRow.media_id == Media.id)
+        .correlate(Media)
+        .scalar_subquery()
+    )
+
+
+def load_text(session: Session, media_id: int) -> TextResult | None:
+    """The item's stored text as a TextResult (None when its text was never read)."""
+    provenance = text_provenance(session, media_id)
+    if provenance is None:
+        return None
+    texts = [
+        DetectedText(
+            text=row.text,
+            kind=row.kind,
+            confidence=row.confidence_x100 / 100,
+            box=BoundingBox(row.left, row.top, row.width, row.height),
+            idx=row.idx,
+            parent_idx=row.parent_idx,
+            timestamp_ms=row.timestamp_ms,
+        )
+        for row in session.execute(
+            select(TextDetection)
+            .where(TextDetection.media_id == media_id)
+            .order_by(TextDetection.timestamp_ms, TextDetection.id)
+        ).scalars()
+    ]
+    return TextResult(provenance.reader, provenance.model_version, texts)
