@@ -138,6 +138,21 @@ def sync_command(
             show_default=False,
         ),
     ] = None,
+    include_hidden: Annotated[
+        bool,
+        typer.Option(
+            "--include-hidden",
+            help="A folder: also index hidden files and folders (.name) and system junk "
+            "(@eaDir, Thumbs.db, ...), which are skipped by default.",
+        ),
+    ] = False,
+    follow_outside_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-outside-links",
+            help="A folder: follow symbolic links that lead outside it (skipped by default).",
+        ),
+    ] = False,
 ) -> None:
     """Label every new or changed image and video under an S3 prefix or in a folder.
 
@@ -173,6 +188,8 @@ def sync_command(
         notification_topic_arn=notification_topic_arn,
         role_arn=role_arn,
         poll_interval_s=poll_interval,
+        include_hidden=include_hidden,
+        follow_outside_links=follow_outside_links,
     )
     # A dry run of a folder calls nothing: it needs no AWS configuration, even for Rekognition.
     needs_aws = (

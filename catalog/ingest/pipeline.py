@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import CatalogError, ObjectError
+from catalog.errors import CatalogError, ObjectError, SkippedObjectError
 from catalog.ingest.types import (
     EventHandler,
     EventKind,
@@ -198,6 +198,9 @@ class SyncPipeline:
         self.on_event(SyncEvent(EventKind.SKIPPED, obj.uri, reason))
 
     def _diff(self, obj: SourceObject, stored: StoredMedia | None) -> _Task | None:
+        if obj.skip_reason is not None:
+            self._skip(obj, obj.skip_reason)
+            return None
         kind = media_rules.kind_of(obj.key)
         if kind is None:
             self._skip(obj, "not an image or video")
@@ -289,6 +292,9 @@ class SyncPipeline:
             return replace(obj, etag=stored.etag)
         try:
             return replace(obj, etag=hasher(obj))
+        except SkippedObjectError as exc:
+            self._skip(obj, exc.message)
+            return None
         except ObjectError as exc:
             if not self.options.dry_run:
                 self.writer.fail(obj, kind, exc)
@@ -385,7 +391,12 @@ class SyncPipeline:
             return _Outcome(task, error=ObjectError(type(exc).__name__, str(exc) or repr(exc)))
 
     def _label_video(self, obj: SourceObject) -> LabelResult:
-        media: str | bytes = obj.key if obj.source == "file" else self.source.read_bytes(obj)
+        media: str | bytes
+        opener = getattr(self.source, "checked_path", None)
+        if obj.source == "file" and opener is not None:
+            media = opener(obj)  # the path, once it is known to be a regular file in the root
+        else:
+            media = obj.key if obj.source == "file" else self.source.read_bytes(obj)
         return self.labeller.label_video(media)
 
     # -- storing (main thread) ---------------------------------------------------------------
@@ -409,6 +420,10 @@ class SyncPipeline:
                 self.writer.copy(other.obj, other.kind, outcome.result, media_id)
             return
         error = outcome.error or ObjectError("Unknown", "no result")
+        if isinstance(error, SkippedObjectError):
+            for skipped in (task, *waiting):
+                self._skip(skipped.obj, error.message)
+            return
         for failed in (task, *waiting):
             self.writer.fail(failed.obj, failed.kind, error)
 

@@ -32,6 +32,9 @@ class SyncOptions:
     notification_topic_arn: str | None = None
     role_arn: str | None = None
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    # Local folders: keep hidden and junk names; follow links that lead outside the folder.
+    include_hidden: bool = False
+    follow_outside_links: bool = False
 
 
 class EventKind(StrEnum):

@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
+from rich.text import Text
 
-from catalog.render.writers import stderr_console
+from catalog.render.writers import inert, safe_text, stderr_console
 
 if TYPE_CHECKING:
     from catalog.ingest.types import EventHandler, SyncEvent
@@ -47,9 +47,7 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 counts[event.kind] += event.count
             if event.kind in ("failed", "deleted", "log"):
                 console.print(
-                    f"{event.kind}: {event.uri} {event.detail}".rstrip(),
-                    highlight=False,
-                    markup=False,
+                    inert(f"{event.kind}: {event.uri} {event.detail}".rstrip()), highlight=False
                 )
             now = time.monotonic()
             if now - last[0] >= 5:
@@ -83,14 +81,13 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 counts[event.kind] += event.count
             if event.kind == "failed":
                 progress.console.print(
-                    f"[red]failed[/] {escape(event.uri)}: {escape(event.detail)}",
-                    markup=True,
+                    Text.assemble(
+                        ("failed", "red"), " ", safe_text(event.uri), ": ", safe_text(event.detail)
+                    ),
                     highlight=False,
                 )
             elif event.kind == "log":
-                progress.console.print(
-                    f"{event.uri} {event.detail}".strip(), markup=False, highlight=False
-                )
+                progress.console.print(inert(f"{event.uri} {event.detail}".strip()), highlight=False)
             done = sum(
                 counts[k]
                 for k in ("labelled", "reused", "unchanged", "skipped", "failed", "pending")
@@ -138,9 +135,8 @@ def worker_events(enabled: bool = True) -> EventHandler:
             return
         with lock:
             console.print(
-                f"{event.kind}: {event.uri} {event.detail}".replace("  ", " ").strip(),
+                inert(f"{event.kind}: {event.uri} {event.detail}".replace("  ", " ").strip()),
                 highlight=False,
-                markup=False,
                 soft_wrap=True,
             )
 
