@@ -53,7 +53,9 @@ class ObjectEvent:
     @property
     def uri(self) -> str:
         """The object's s3:// URI."""
-        return f"s3://{self.bucket}/{self.key}"
+        from catalog.uris import format_uri
+
+        return format_uri("s3", self.bucket, self.key)
 
 
 def parse_message(body: str | Mapping[str, Any]) -> list[ObjectEvent]:

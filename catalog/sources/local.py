@@ -88,7 +88,8 @@ class LocalSource:
         include_hidden: bool = False,
         follow_outside_links: bool = False,
     ) -> None:
-        self.root = str(Path(root))
+        # Keys are paths under the root as it really is, however the folder was named.
+        self.root = os.path.realpath(root)
         # Keys under the root start with "<root>/": /photos never matches /photos2/x.jpg.
         self.prefix = self.root.rstrip("/") + "/"
         self.page_size = page_size

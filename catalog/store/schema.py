@@ -157,9 +157,9 @@ class Media(Base):
     @property
     def uri(self) -> str:
         """The canonical s3:// or file:// URI."""
-        if self.source == SOURCE_FILE:
-            return f"file://{self.key}"
-        return f"s3://{self.bucket}/{self.key}"
+        from catalog.uris import format_uri
+
+        return format_uri(self.source, self.bucket, self.key)
 
 
 class LabelResult(Base):
