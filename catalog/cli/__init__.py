@@ -93,10 +93,31 @@ class CatalogGroup(TyperGroup):
             log.debug("error", exc_info=True)
             error(exc.message)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            translated = _translate(exc, ctx)
+            if translated is None:
+                raise
+            log.debug("error", exc_info=True)
+            error(translated.message)
+            raise typer.Exit(translated.exit_code) from None
         except KeyboardInterrupt as exc:
             code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
             _say_interrupted(code)
             raise typer.Exit(code) from None
+
+
+def _translate(exc: Exception, ctx: Any) -> CatalogError | None:
+    """A database error that escaped the library, as our one-line error (None: not ours)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(exc, SQLAlchemyError | sqlite3.Error):
+        return None
+    from catalog.store.engine import database_error
+
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+    return database_error(exc, settings.database_url if settings else "the catalogue")
 
 
 app = typer.Typer(
