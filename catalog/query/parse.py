@@ -30,7 +30,13 @@ from catalog.errors import QueryError
 from catalog.store.units import to_x100
 
 MAX_QUERY_LENGTH = 4000
-MAX_NESTING = 64
+MAX_NESTING = 64  # levels of the parse tree (parentheses, NOT, AND/OR)
+# A query's cost bounds: conditions (each can be a subquery over every label row), and nesting
+# of AND/OR/NOT after flattening (deeper SQL overflows SQLite's parser stack near 40).
+MAX_TERMS = 32
+MAX_DEPTH = 24
+# Sizes and counts beyond these are not physical (and overflow a 64-bit column).
+MAX_SIZE_BYTES = 10**18
 OPERATORS = (">", ">=", "<", "<=", "=")
 KINDS = {"image": "image", "images": "image", "video": "video", "videos": "video"}
 FILTERS = ("kind", "prefix", "category", "modified", "size")
@@ -195,6 +201,13 @@ def _parser() -> Any:
 
 def parse_query(text: str) -> Node | None:
     """Parse query text into an AST; None for an empty query. Raises QueryError when malformed."""
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
+            raise QueryError(
+                f"the query is not valid UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at position "
+                f"{index + 1}); type it as UTF-8 text",
+                index + 1,
+            )
     return _parse(text)
 
 
@@ -218,9 +231,34 @@ def _parse(text: str) -> Node | None:
     except LarkError as exc:
         raise QueryError(f"malformed query: {exc}", None) from None
     try:
-        return _build(tree, text, 0)
+        node = _build(tree, text, 0)
     except RecursionError:
         raise QueryError("the query nests too deeply", 1) from None
+    _check_cost(node)
+    return node
+
+
+def _depth(node: Node) -> int:
+    if isinstance(node, And | Or):
+        return 1 + max(_depth(item) for item in node.items)
+    if isinstance(node, Not):
+        return 1 + _depth(node.item)
+    return 0
+
+
+def _check_cost(node: Node) -> None:
+    """Refuse queries whose SQL would be too costly to plan or run (QueryError)."""
+    terms = len(iter_terms(node))
+    if terms > MAX_TERMS:
+        raise QueryError(
+            f"the query has {terms} conditions; at most {MAX_TERMS} are allowed "
+            "(split it into several searches)",
+            1,
+        )
+    if _depth(node) > MAX_DEPTH:
+        raise QueryError(
+            f"the query nests AND/OR/NOT more than {MAX_DEPTH} levels deep; simplify it", 1
+        )
 
 
 def _describe(expected: set[str], text: str) -> str:
@@ -483,7 +521,10 @@ def _bytes(text: str, pos: int) -> int:
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _SIZE_UNITS:
         raise _fail(pos, f"expected a size like 5MB (B, KB, MB, GB, TB), found '{text}'")
-    return int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
+    size = int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
+    if size > MAX_SIZE_BYTES:
+        raise _fail(pos, f"the size '{text}' is larger than any object can be")
+    return size
 
 
 def _size(value: str, pos: int) -> SizeFilter:
