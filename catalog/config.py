@@ -31,6 +31,20 @@ def redact_url(text: str) -> str:
     return _QUERY_SECRET_RE.sub(r"\g<head>***", text)
 
 
+# AWS secrets as they appear in botocore's wire logging and in signed URLs.
+_AWS_SECRET_RE = re.compile(
+    r"(?P<head>(?:x-amz-security-token|x-amz-signature|authorization|aws_secret_access_key|"
+    r"aws_session_token|signature|credential)['\"]?\s*[:=]\s*['\"]?(?:b['\"])?)"
+    r"[^'\"&,\s}]+(?:[ ,]+(?:SignedHeaders|Signature|Credential)=[^'\"&,\s}]+)*",
+    re.I,
+)
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with URL passwords and AWS tokens, signatures and credentials shown as ***."""
+    return _AWS_SECRET_RE.sub(r"\g<head>***", redact_url(text))
+
+
 def normalise_database_url(value: str | None) -> str:
     """Accept a SQLAlchemy URL, or a plain file path meaning a SQLite file."""
     if not value:

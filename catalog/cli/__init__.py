@@ -35,16 +35,39 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return None
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines with names from users' data shown inert and secrets (AWS tokens, signatures,
+    URL passwords) replaced by ***; tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from catalog.config import redact_secrets
+        from catalog.render.writers import safe_text
+
+        return redact_secrets(safe_text(super().formatMessage(record)))
+
+    def formatException(self, ei: Any) -> str:
+        from catalog.config import redact_secrets
+
+        return redact_secrets(super().formatException(ei))
+
+
+# The AWS SDK's own loggers: at DEBUG they write every request with its signature and session
+# token, so -v shows only their warnings and errors (redacted); without -v, only errors.
+_AWS_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
 def _configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     handler.setLevel(level)  # loggers set to a lower level of their own still stay quiet here
     root.setLevel(level)
+    for name in _AWS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 # Global options that take a value; they may also follow the subcommand (`catalog sync s3://b
@@ -168,8 +191,6 @@ def main_callback(
 ) -> None:
     """Index, search and report on an image and video library kept in Amazon S3."""
     _configure_logging(verbose)
-    if not verbose:
-        logging.getLogger("botocore").setLevel(logging.ERROR)
     ctx.obj = Settings.resolve(db=db, profile=profile, region=region, verbose=verbose)
 
 
