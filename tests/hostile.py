@@ -38,7 +38,7 @@ HOSTILE_NAMES: tuple[str, ...] = (
     "trailing space .jpg",
 )
 # The label name the --classes file gives class 0: markup in label names too.
-HOSTILE_LABEL = "[/x]Person\x1b]0;L\x1b\\"
+HOSTILE_LABEL = "[/x]Person"
 # Files that must be skipped, with the reason the sync gives.
 SKIPPED = {
     ".hidden.jpg": "hidden (--include-hidden keeps it)",

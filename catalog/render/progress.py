@@ -47,12 +47,14 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 counts[event.kind] += event.count
             if event.kind in ("failed", "deleted", "log"):
                 console.print(
-                    inert(f"{event.kind}: {event.uri} {event.detail}".rstrip()), highlight=False
+                    inert(f"{event.kind}: {event.uri} {event.detail}".rstrip()),
+                    highlight=False,
+                    soft_wrap=True,
                 )
             now = time.monotonic()
             if now - last[0] >= 5:
                 last[0] = now
-                console.print(_summary_line(counts), highlight=False, markup=False)
+                console.print(_summary_line(counts), highlight=False, markup=False, soft_wrap=True)
 
         yield log
         return
