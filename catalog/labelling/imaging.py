@@ -22,11 +22,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from catalog.errors import ObjectError
 from catalog.labelling.media import BYTES_MAX, MAX_DIMENSION, MIN_DIMENSION
 
-# The most pixels one decode may produce (about 120 MB as RGB). Labelling and thumbnails need far
-# fewer; a JPEG larger than this is decoded at a reduced scale, anything else is refused.
-DECODE_MAX_PIXELS = 40_000_000
+# The most pixels one decode may produce (about 72 MB as RGB; a 24 MP camera's full frame).
+# Labelling and thumbnails need far fewer: a JPEG larger than this is decoded at 1/2, 1/4 or 1/8
+# scale, anything else is refused. The offline labeller's working memory grows with the pixels
+# it is given (about 10 bytes a pixel), which is what keeps this cap well below Pillow's own.
+DECODE_MAX_PIXELS = 24_000_000
 # The pixels all threads may be decoding at once: one image at the cap, or several smaller ones.
-DECODE_BUDGET_PIXELS = 48_000_000
+DECODE_BUDGET_PIXELS = 32_000_000
 # Pillow's own guard is a backstop: above it not even the header of an image is accepted. A JPEG
 # decodes at down to 1/8 of its width and height, so up to 64 times the cap can still be read.
 Image.MAX_IMAGE_PIXELS = DECODE_MAX_PIXELS * 64
@@ -83,10 +85,7 @@ def open_image(data: bytes, max_pixels: int = DECODE_MAX_PIXELS) -> Image.Image:
             pixels = _reduce_to(image, max_pixels)
             with _DECODE_BUDGET.reserve(pixels):
                 image.load()
-                try:
-                    return ImageOps.exif_transpose(image) or image
-                except (OSError, ValueError, SyntaxError):
-                    return image  # a broken EXIF block: keep the pixels as stored
+                return _upright(image)
     except (
         UnidentifiedImageError,
         Image.DecompressionBombWarning,
@@ -97,6 +96,16 @@ def open_image(data: bytes, max_pixels: int = DECODE_MAX_PIXELS) -> Image.Image:
         raise ObjectError("ImageTooLarge", f"the image has too many pixels ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ObjectError("CorruptImage", f"the image file is damaged: {exc}") from exc
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (a copy only when it must turn)."""
+    try:
+        if image.getexif().get(0x0112, 1) in (None, 1):
+            return image  # exif_transpose would return a full copy of an upright image
+        return ImageOps.exif_transpose(image) or image
+    except (OSError, ValueError, SyntaxError):
+        return image  # a broken EXIF block: keep the pixels as stored
 
 
 def _reduce_to(image: Image.Image, max_pixels: int) -> int:
