@@ -45,7 +45,7 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 counts["jobs"] = event.count
             elif event.kind in counts:
                 counts[event.kind] += event.count
-            if event.kind in ("failed", "deleted", "log"):
+            if event.kind in ("failed", "deleted", "log") or _is_worth_a_line(event):
                 console.print(
                     inert(f"{event.kind}: {event.uri} {event.detail}".rstrip()),
                     highlight=False,
@@ -90,6 +90,8 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 )
             elif event.kind == "log":
                 progress.console.print(inert(f"{event.uri} {event.detail}".strip()), highlight=False)
+            elif _is_worth_a_line(event):
+                progress.console.print(inert(f"skipped {event.uri}: {event.detail}"), highlight=False)
             done = sum(
                 counts[k]
                 for k in ("labelled", "reused", "unchanged", "skipped", "failed", "pending")
@@ -107,6 +109,13 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
             )
 
         yield update
+
+
+def _is_worth_a_line(event: SyncEvent) -> bool:
+    """A skip the user should hear about one by one: a link not followed, a non-file."""
+    return event.kind == "skipped" and (
+        "link" in event.detail or event.detail == "not a regular file"
+    )
 
 
 def _summary_line(counts: Mapping[str, int]) -> str:
