@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from catalog.uris import format_uri
+
 
 @dataclass(frozen=True)
 class SourceObject:
@@ -28,8 +30,6 @@ class SourceObject:
     @property
     def uri(self) -> str:
         """The canonical URI of the object."""
-        from catalog.uris import format_uri
-
         return format_uri(self.source, self.bucket, self.key)
 
     @property
