@@ -145,25 +145,25 @@ def write_csv(
     cells that a spreadsheet would run as a formula are neutralised (`csv_cell`).
     """
     out = out or sys.stdout
+    fields = list(columns)
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    # The csv module quotes a field holding the line terminator's characters: with "\n" that
+    # misses a bare CR, so a row holding one is written with "\r\n" (quoting it) and then ended
+    # with a plain "\n" like the others.
     buffer = io.StringIO()
-    # A CRLF terminator makes the csv module quote fields holding a bare CR as well as LF;
-    # each written line is then ended with a plain LF.
-    writer = csv.DictWriter(
-        buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n"
+    cr_writer = csv.DictWriter(
+        buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\r\n"
     )
-
-    def emit() -> None:
+    writer.writeheader()
+    for row in rows:
+        cells = {k: ("" if v is None else v if raw else csv_cell(v)) for k, v in row.items()}
+        if not any(isinstance(v, str) and "\r" in v for v in cells.values()):
+            writer.writerow(cells)
+            continue
+        cr_writer.writerow(cells)
         out.write(buffer.getvalue()[:-2] + "\n")
         buffer.seek(0)
         buffer.truncate()
-
-    writer.writeheader()
-    emit()
-    for row in rows:
-        writer.writerow(
-            {k: ("" if v is None else v if raw else csv_cell(v)) for k, v in row.items()}
-        )
-        emit()
     out.flush()
 
 
