@@ -89,9 +89,13 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                     highlight=False,
                 )
             elif event.kind == "log":
-                progress.console.print(inert(f"{event.uri} {event.detail}".strip()), highlight=False)
+                progress.console.print(
+                    inert(f"{event.uri} {event.detail}".strip()), highlight=False
+                )
             elif _is_worth_a_line(event):
-                progress.console.print(inert(f"skipped {event.uri}: {event.detail}"), highlight=False)
+                progress.console.print(
+                    inert(f"skipped {event.uri}: {event.detail}"), highlight=False
+                )
             done = sum(
                 counts[k]
                 for k in ("labelled", "reused", "unchanged", "skipped", "failed", "pending")
