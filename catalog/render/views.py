@@ -305,16 +305,10 @@ def render_search_hits(
             for m in hit.matches
         )
         modified = f"{hit.last_modified_at:%Y-%m-%d}" if hit.last_modified_at else ""
-        row = [
-            inert(hit.uri),
-            inert(hit.kind),
-            inert(matches),
-            Text(modified),
-            Text(format_bytes(hit.size_bytes)),
-        ]
+        row = [hit.uri, hit.kind, matches, modified, format_bytes(hit.size_bytes)]
         if hit.url:
             with_urls = True
-            row.append(inert(hit.url))
+            row.append(hit.url)  # write_table shows every cell inert
         rows.append(row)
     if not rows:
         note(f"No media match '{result.query}'.")
