@@ -135,7 +135,7 @@ def test_nesting_that_would_overflow_sqlites_parser_is_refused(catalogue: Path) 
 
 
 def test_the_deepest_allowed_query_runs(catalogue: Path) -> None:
-    from catalog.query.parse import MAX_DEPTH
+    from catalog.query.limits import MAX_DEPTH
     from tests.stats_fixtures import build_library
 
     build_library(open_catalogue(f"sqlite:///{catalogue}")[1])  # Car is a known label
@@ -212,3 +212,29 @@ def test_a_fifo_swapped_in_during_a_sync_is_skipped_not_waited_for(tmp_path: Pat
     (report,) = reports
     assert dict(report.skipped) == {"not a regular file": 1}
     assert report.failed == 0
+
+
+def test_drawing_a_file_swapped_for_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import os
+
+    from tests.factories import make_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    picture = folder / "a.jpg"
+    picture.write_bytes(make_image())
+    db = str(tmp_path / "catalog.db")
+    assert run("--db", db, "sync", str(folder), "--no-progress").exit_code == 0
+    picture.unlink()
+    os.mkfifo(picture)
+    results: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            run("--db", db, "show", f"file://{picture}", "--draw", str(tmp_path / "d.png"))
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "show --draw blocked on the FIFO"
+    assert_one_line_error(results[0], "not a regular file")

@@ -27,16 +27,11 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
+from catalog.query.limits import MAX_SIZE_BYTES, check_cost
 from catalog.store.units import to_x100
 
 MAX_QUERY_LENGTH = 4000
 MAX_NESTING = 64  # levels of the parse tree (parentheses, NOT, AND/OR)
-# A query's cost bounds: conditions (each can be a subquery over every label row), and nesting
-# of AND/OR/NOT after flattening (deeper SQL overflows SQLite's parser stack near 40).
-MAX_TERMS = 32
-MAX_DEPTH = 24
-# Sizes and counts beyond these are not physical (and overflow a 64-bit column).
-MAX_SIZE_BYTES = 10**18
 OPERATORS = (">", ">=", "<", "<=", "=")
 KINDS = {"image": "image", "images": "image", "video": "video", "videos": "video"}
 FILTERS = ("kind", "prefix", "category", "modified", "size")
@@ -234,31 +229,8 @@ def _parse(text: str) -> Node | None:
         node = _build(tree, text, 0)
     except RecursionError:
         raise QueryError("the query nests too deeply", 1) from None
-    _check_cost(node)
+    check_cost(node)
     return node
-
-
-def _depth(node: Node) -> int:
-    if isinstance(node, And | Or):
-        return 1 + max(_depth(item) for item in node.items)
-    if isinstance(node, Not):
-        return 1 + _depth(node.item)
-    return 0
-
-
-def _check_cost(node: Node) -> None:
-    """Refuse queries whose SQL would be too costly to plan or run (QueryError)."""
-    terms = len(iter_terms(node))
-    if terms > MAX_TERMS:
-        raise QueryError(
-            f"the query has {terms} conditions; at most {MAX_TERMS} are allowed "
-            "(split it into several searches)",
-            1,
-        )
-    if _depth(node) > MAX_DEPTH:
-        raise QueryError(
-            f"the query nests AND/OR/NOT more than {MAX_DEPTH} levels deep; simplify it", 1
-        )
 
 
 def _describe(expected: set[str], text: str) -> str:

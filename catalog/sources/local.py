@@ -206,19 +206,7 @@ class LocalSource:
             os.path.realpath(obj.key), self._real_root
         ):
             raise SkippedObjectError("LinkOutside", SKIP_OUTSIDE)
-        try:
-            # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
-            handle = os.open(obj.key, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-        except OSError as exc:
-            raise _object_error(exc) from exc
-        try:
-            if not stat.S_ISREG(os.fstat(handle).st_mode):
-                raise SkippedObjectError("NotARegularFile", SKIP_NOT_FILE)
-            os.set_blocking(handle, True)
-        except BaseException:
-            os.close(handle)
-            raise
-        return handle
+        return open_regular_file(obj.key)
 
     def content_etag(self, obj: SourceObject) -> str:
         """The file's SHA-256 as "sha256:<hex>"; raises ObjectError when it cannot be read."""
@@ -238,6 +226,35 @@ class LocalSource:
                 return handle.read()
         except OSError as exc:
             raise _object_error(exc) from exc
+
+
+def open_regular_file(path: str) -> int:
+    """A blocking descriptor on `path`, once it is known to be a regular file.
+
+    The open itself never blocks (a FIFO would wait for a writer forever); anything but a
+    regular file raises SkippedObjectError, an unreadable one ObjectError.
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise _object_error(exc) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise SkippedObjectError("NotARegularFile", SKIP_NOT_FILE)
+        os.set_blocking(handle, True)
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle
+
+
+def read_regular_file(path: str) -> bytes:
+    """The content of a regular file (see `open_regular_file`)."""
+    try:
+        with os.fdopen(open_regular_file(path), "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise _object_error(exc) from exc
 
 
 def _skipped(key: str, reason: str) -> SourceObject:
