@@ -117,7 +117,9 @@ def test_bad_database_urls_are_one_line_and_never_show_a_password(url: str, need
     ("query", "needle"),
     [
         ("size:>99999999999999999999999999999TB", "larger than any object"),
-        (" ".join(f"NOT count(Car)>={i}" for i in range(190)), "at most 32"),
+        (" ".join(f"NOT count(Car)>={i}" for i in range(190)), "190 conditions"),
+        (" ".join(f"NOT count(Car)>={i}" for i in range(17)), "17 count() conditions"),
+        (" OR ".join(f"Car > {i % 100}" for i in range(101)), "at most 100 are allowed"),
         ("Car\udcff", "not valid UTF-8"),
     ],
 )

@@ -229,7 +229,7 @@ def _parse(text: str) -> Node | None:
         node = _build(tree, text, 0)
     except RecursionError:
         raise QueryError("the query nests too deeply", 1) from None
-    check_cost(node)
+    check_cost(node, lambda leaf: isinstance(leaf, CountCondition))
     return node
 
 
