@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,35 @@ DEFAULT_DB_FILE = "catalog.db"
 def default_database_url() -> str:
     """The embedded default: a SQLite file `catalog.db` in the working directory."""
     return f"sqlite:///{Path.cwd() / DEFAULT_DB_FILE}"
+
+
+_URL_PASSWORD_RE = re.compile(r"(?P<head>://[^/@?#\s:]*:)[^@/?#\s]*(?=@)")
+_QUERY_SECRET_RE = re.compile(
+    r"(?P<head>[?&;](?:password|passwd|pwd|sslpassword|secret|token)=)[^&;#\s]*", re.I
+)
+
+
+def redact_url(text: str) -> str:
+    """`text` with any password in a URL (user:PASSWORD@ or ?password=...) shown as ***.
+
+    The one redactor: every message that prints a database URL goes through it.
+    """
+    text = _URL_PASSWORD_RE.sub(r"\g<head>***", text)
+    return _QUERY_SECRET_RE.sub(r"\g<head>***", text)
+
+
+# AWS secrets as they appear in botocore's wire logging and in signed URLs.
+_AWS_SECRET_RE = re.compile(
+    r"(?P<head>(?:x-amz-security-token|x-amz-signature|authorization|aws_secret_access_key|"
+    r"aws_session_token|signature|credential)['\"]?\s*[:=]\s*['\"]?(?:b['\"])?)"
+    r"[^'\"&,\s}]+(?:[ ,]+(?:SignedHeaders|Signature|Credential)=[^'\"&,\s}]+)*",
+    re.I,
+)
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with URL passwords and AWS tokens, signatures and credentials shown as ***."""
+    return _AWS_SECRET_RE.sub(r"\g<head>***", redact_url(text))
 
 
 def normalise_database_url(value: str | None) -> str:

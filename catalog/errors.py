@@ -70,6 +70,13 @@ class ObjectError(Exception):
         self.message = message
 
 
+class SkippedObjectError(ObjectError):
+    """An object that is not what was listed (a FIFO swapped in, a link now leading outside).
+
+    Counted as skipped with `message` as the reason, never recorded as a failure.
+    """
+
+
 class ThrottledError(Exception):
     """A throttling error that outlived every retry; the object stays pending, not failed."""
 

@@ -72,3 +72,42 @@ def test_bad_arguments_are_one_error_line(invoke: Any, args: list[str]) -> None:
     result = invoke("iam-policy", *args)
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: ")
+
+
+def test_wildcards_in_the_prefix_are_matched_literally(invoke: Any) -> None:
+    result = invoke("iam-policy", "s3://media-library/a*b?$/", catch_exceptions=False)
+    statement = json.loads(result.stdout)["Statement"][1]
+    assert statement["Resource"] == "arn:aws:s3:::media-library/a${*}b${?}${$}/*"
+
+
+@pytest.mark.parametrize(
+    ("args", "partition"),
+    [
+        (["--region", "cn-north-1"], "aws-cn"),
+        (["--region", "us-gov-west-1"], "aws-us-gov"),
+        (["--region", "eu-west-1"], "aws"),
+        (
+            ["iam-policy", "--queue", "arn:aws-us-gov:sqs:us-gov-west-1:123456789012:q"],
+            "aws-us-gov",
+        ),
+        (["iam-policy", "--partition", "aws-cn"], "aws-cn"),
+    ],
+)
+def test_the_partition_follows_the_region_the_queue_or_the_option(
+    invoke: Any, args: list[str], partition: str
+) -> None:
+    if args[0] == "iam-policy":
+        result = invoke(*args, "s3://media-library/p/", catch_exceptions=False)
+    else:
+        result = invoke(*args, "iam-policy", "s3://media-library/p/", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    resources = [s["Resource"] for s in json.loads(result.stdout)["Statement"]]
+    assert resources[0] == f"arn:{partition}:s3:::media-library"
+
+
+def test_transcode_adds_put_object_on_the_copies_prefix_only_when_asked(invoke: Any) -> None:
+    plain = json.loads(invoke("iam-policy", "s3://media-library/p/").stdout)
+    assert not any("s3:PutObject" in s["Action"] for s in plain["Statement"])
+    result = invoke("iam-policy", "s3://media-library/p/", "--transcode", catch_exceptions=False)
+    (put,) = [s for s in json.loads(result.stdout)["Statement"] if "s3:PutObject" in s["Action"]]
+    assert put["Resource"] == "arn:aws:s3:::media-library/catalog-transcoded/*"

@@ -62,7 +62,37 @@ def test_setup_adds_the_queue_notification_and_keeps_the_others(
     )
     (statement,) = policy["Statement"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
-    assert statement["Condition"] == {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}}
+    account = _arn(sqs, ours).split(":")[4]  # moto's caller is the queue's account
+    assert statement["Condition"] == {
+        "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+        "StringEquals": {"aws:SourceAccount": account},
+    }
+
+
+def test_an_older_statement_without_the_source_account_is_replaced(
+    invoke: Any, sqs: Any, bucket: str
+) -> None:
+    url = sqs.create_queue(QueueName="ours")["QueueUrl"]
+    arn = _arn(sqs, url)
+    old = {
+        "Sid": f"catalog-s3-{bucket}",
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+    }
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [old]})},
+    )
+    result = invoke("notify", "setup", f"s3://{bucket}/photos/", "--queue", url)
+    assert result.exit_code == 0, result.output
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    (statement,) = policy["Statement"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": arn.split(":")[4]}
 
 
 def test_setup_twice_changes_nothing(invoke: Any, s3: Any, sqs: Any, bucket: str) -> None:

@@ -311,13 +311,20 @@ def test_the_walk_yields_whole_paths_in_code_point_order_in_pages(tmp_path):
     assert all(obj.etag is None and obj.source == "file" for page in pages for obj in page)
 
 
-def test_symlinked_directories_are_not_followed(tmp_path):
+def test_a_directory_link_inside_the_root_is_followed_and_a_loop_is_refused(tmp_path):
     root = tmp_path / "root"
     (root / "real").mkdir(parents=True)
     (root / "real" / "a.jpg").write_bytes(b"x")
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
     (root / "loop").symlink_to(root, target_is_directory=True)
-    keys = [obj.key for page in LocalSource(str(root)).iter_pages() for obj in page]
-    assert keys == [str(root / "real" / "a.jpg")]
+    listed = [
+        (obj.key, obj.skip_reason) for page in LocalSource(str(root)).iter_pages() for obj in page
+    ]
+    assert listed == [
+        (str(root / "alias" / "a.jpg"), None),
+        (f"{root / 'loop'}/", "link loop"),
+        (str(root / "real" / "a.jpg"), None),
+    ]
 
 
 def test_a_copy_is_not_given_another_models_labels(invoke, folder, tmp_path):

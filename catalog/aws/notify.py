@@ -67,28 +67,45 @@ def configuration_id(bucket: str, prefix: str, queue_arn: str) -> str:
     return f"catalog-{digest}"
 
 
-def _queue_policy_statement(bucket: str, queue_arn: str) -> dict[str, Any]:
+def _queue_policy_statement(bucket: str, queue_arn: str, account: str) -> dict[str, Any]:
+    """S3 may send this bucket's events, and only for a bucket `account` owns (AWS's advice:
+    aws:SourceArn alone lets a same-named bucket in another account send once this is deleted)."""
+    partition = queue_arn.split(":")[1] if queue_arn.count(":") >= 5 else "aws"
     return {
         "Sid": f"catalog-s3-{bucket}"[:100],
         "Effect": "Allow",
         "Principal": {"Service": "s3.amazonaws.com"},
         "Action": "sqs:SendMessage",
         "Resource": queue_arn,
-        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": f"arn:{partition}:s3:::{bucket}"},
+            "StringEquals": {"aws:SourceAccount": account},
+        },
     }
 
 
-def _ensure_queue_policy(sqs: Any, queue_url: str, bucket: str, queue_arn: str) -> bool:
+def _bucket_account(clients: AWSClients, queue_arn: str) -> str:
+    """The account that owns the bucket: the caller's (who may configure its notifications)."""
+    try:
+        return str(clients.client("sts").get_caller_identity()["Account"])
+    except (ClientError, BotoCoreError, KeyError):
+        return queue_arn.split(":")[4]  # the queue's account, the usual same-account set-up
+
+
+def _ensure_queue_policy(
+    sqs: Any, queue_url: str, bucket: str, queue_arn: str, account: str
+) -> bool:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
     raw = (attributes.get("Attributes") or {}).get("Policy")
     policy: dict[str, Any] = json.loads(raw) if raw else {"Version": "2012-10-17"}
     statements = policy.get("Statement") or []
     if isinstance(statements, dict):
         statements = [statements]
-    wanted = _queue_policy_statement(bucket, queue_arn)
-    if any(s.get("Sid") == wanted["Sid"] for s in statements):
+    wanted = _queue_policy_statement(bucket, queue_arn, account)
+    if wanted in statements:
         return False
-    policy["Statement"] = [*statements, wanted]
+    # Ours from an earlier version (no aws:SourceAccount) is replaced, not duplicated.
+    policy["Statement"] = [s for s in statements if s.get("Sid") != wanted["Sid"]] + [wanted]
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
     return True
 
@@ -113,7 +130,8 @@ def setup_notifications(
     policy_updated = False
     try:
         if queue_policy:
-            policy_updated = _ensure_queue_policy(sqs, queue_url, uri.bucket, queue_arn)
+            account = _bucket_account(clients, queue_arn)
+            policy_updated = _ensure_queue_policy(sqs, queue_url, uri.bucket, queue_arn, account)
     except (ClientError, BotoCoreError) as exc:
         raise translate_error(exc, f"updating the access policy of {queue_url}") from exc
     config_id = configuration_id(uri.bucket, uri.key, queue_arn)

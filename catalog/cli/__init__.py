@@ -35,16 +35,39 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return None
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines with names from users' data shown inert and secrets (AWS tokens, signatures,
+    URL passwords) replaced by ***; tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from catalog.config import redact_secrets
+        from catalog.render.writers import safe_text
+
+        return redact_secrets(safe_text(super().formatMessage(record)))
+
+    def formatException(self, ei: Any) -> str:
+        from catalog.config import redact_secrets
+
+        return redact_secrets(super().formatException(ei))
+
+
+# The AWS SDK's own loggers: at DEBUG they write every request with its signature and session
+# token, so -v shows only their warnings and errors (redacted); without -v, only errors.
+_AWS_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
 def _configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     handler.setLevel(level)  # loggers set to a lower level of their own still stay quiet here
     root.setLevel(level)
+    for name in _AWS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 # Global options that take a value; they may also follow the subcommand (`catalog sync s3://b
@@ -93,10 +116,31 @@ class CatalogGroup(TyperGroup):
             log.debug("error", exc_info=True)
             error(exc.message)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            translated = _translate(exc, ctx)
+            if translated is None:
+                raise
+            log.debug("error", exc_info=True)
+            error(translated.message)
+            raise typer.Exit(translated.exit_code) from None
         except KeyboardInterrupt as exc:
             code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
             _say_interrupted(code)
             raise typer.Exit(code) from None
+
+
+def _translate(exc: Exception, ctx: Any) -> CatalogError | None:
+    """A database error that escaped the library, as our one-line error (None: not ours)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(exc, SQLAlchemyError | sqlite3.Error):
+        return None
+    from catalog.store.engine import database_error
+
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+    return database_error(exc, settings.database_url if settings else "the catalogue")
 
 
 app = typer.Typer(
@@ -147,8 +191,6 @@ def main_callback(
 ) -> None:
     """Index, search and report on an image and video library kept in Amazon S3."""
     _configure_logging(verbose)
-    if not verbose:
-        logging.getLogger("botocore").setLevel(logging.ERROR)
     ctx.obj = Settings.resolve(db=db, profile=profile, region=region, verbose=verbose)
 
 

@@ -60,6 +60,14 @@ WhereOpt = Annotated[
         show_default=False,
     ),
 ]
+RawCsvOpt = Annotated[
+    bool,
+    typer.Option(
+        "--raw-csv",
+        help="Write CSV cells exactly as stored. By default a cell starting with = + - @, TAB "
+        "or CR gets a leading ' so spreadsheets show it as text instead of running it.",
+    ),
+]
 TopOpt = Annotated[int, typer.Option("--top", "-n", help="How many labels to show.", min=1)]
 
 

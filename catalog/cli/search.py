@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.options import FormatOpt, OutputFormat, aws_clients, sessions
+from catalog.cli.options import FormatOpt, OutputFormat, RawCsvOpt, aws_clients, sessions
 from catalog.render.views import render_labels
 
 SEARCH_HELP = """Find media by label, confidence, instance count, kind, key, category, date and size.
@@ -85,6 +85,7 @@ def search_command(
     expires: Annotated[
         int, typer.Option("--expires", min=1, max=604800, help="Presigned URL lifetime, seconds.")
     ] = 3600,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     from catalog.read.search import count_matches, search
     from catalog.render.views import render_hints, render_search_count, render_search_hits
@@ -104,7 +105,7 @@ def search_command(
             presign = s3_presigner(aws_clients(ctx), expires)
         result = search(session, query, limit=limit or None, sort=sort.value, presign=presign)
         render_hints(result.hints)
-        render_search_hits(result, output.value, limit=limit or None)
+        render_search_hits(result, output.value, limit=limit or None, raw_csv=raw_csv)
 
 
 search_command.__doc__ = SEARCH_HELP

@@ -9,6 +9,7 @@ import typer
 
 from catalog.cli.options import (
     OutputFormat,
+    RawCsvOpt,
     TopOpt,
     WhereOpt,
     aws_clients,
@@ -92,6 +93,7 @@ def export_command(
         OutputFormat, format_option(OutputFormat.csv, OutputFormat.jsonl, help="CSV or JSON Lines")
     ] = OutputFormat.csv,
     where: WhereOpt = None,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     """Stream every (media, label, confidence, instances) row for spreadsheets and BI tools.
 
@@ -100,7 +102,7 @@ def export_command(
     from catalog.read.export import iter_export_rows
 
     with sessions(ctx)() as session:
-        render_export(iter_export_rows(session, where=where), output.value)
+        render_export(iter_export_rows(session, where=where), output.value, raw_csv=raw_csv)
 
 
 def register(app: typer.Typer) -> None:

@@ -140,6 +140,21 @@ def sync_command(
         ),
     ] = None,
     features: FeaturesOpt = "labels",
+    include_hidden: Annotated[
+        bool,
+        typer.Option(
+            "--include-hidden",
+            help="A folder: also index hidden files and folders (.name) and system junk "
+            "(@eaDir, Thumbs.db, ...), which are skipped by default.",
+        ),
+    ] = False,
+    follow_outside_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-outside-links",
+            help="A folder: follow symbolic links that lead outside it (skipped by default).",
+        ),
+    ] = False,
 ) -> None:
     """Label every new or changed image and video under an S3 prefix or in a folder.
 
@@ -178,6 +193,8 @@ def sync_command(
         role_arn=role_arn,
         poll_interval_s=poll_interval,
         features=parse_features(features),
+        include_hidden=include_hidden,
+        follow_outside_links=follow_outside_links,
     )
     # A dry run of a folder calls nothing: it needs no AWS configuration, even for Rekognition.
     needs_aws = (

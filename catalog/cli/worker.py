@@ -14,6 +14,7 @@ from catalog.cli.options import (
     OutputFormat,
     aws_clients,
     sessions,
+    settings,
 )
 from catalog.render.views import render_notify_setup
 from catalog.render.writers import write_json_object
@@ -125,12 +126,30 @@ def notify_setup_command(
 
 
 def iam_policy_command(
+    ctx: typer.Context,
     uri: Annotated[
         str, typer.Argument(help="s3://BUCKET[/PREFIX] the tool will read.", show_default=False)
     ],
     queue: Annotated[
         str | None,
         typer.Option("--queue", help="SQS queue ARN (or URL) a worker will consume."),
+    ] = None,
+    transcode: Annotated[
+        bool,
+        typer.Option(
+            "--transcode", help="Also let 'sync --transcode' write its copies (s3:PutObject)."
+        ),
+    ] = False,
+    transcode_prefix: Annotated[
+        str, typer.Option(help="Where --transcode writes its copies.")
+    ] = "catalog-transcoded/",
+    partition: Annotated[
+        str | None,
+        typer.Option(
+            help="ARN partition: aws, aws-cn or aws-us-gov. Default: the queue's, else the "
+            "--region's, else aws.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Print the least-privilege IAM policy (JSON) this tool needs for a prefix.
@@ -140,7 +159,14 @@ def iam_policy_command(
     from catalog.aws.iam import iam_policy
     from catalog.uris import parse_uri
 
-    write_json_object(iam_policy(parse_uri(uri, allow_local=False), queue))
+    policy = iam_policy(
+        parse_uri(uri, allow_local=False),
+        queue,
+        partition=partition,
+        region=settings(ctx).region,
+        transcode_prefix=transcode_prefix if transcode else None,
+    )
+    write_json_object(policy)
 
 
 def register(app: typer.Typer) -> None:

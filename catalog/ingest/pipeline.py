@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import CatalogError, ObjectError
+from catalog.errors import CatalogError, ObjectError, SkippedObjectError
 from catalog.ingest.tasks import Outcome, Task, label_task
 from catalog.ingest.types import (
     EventHandler,
@@ -200,6 +200,9 @@ class SyncPipeline:
         self.on_event(SyncEvent(EventKind.SKIPPED, obj.uri, reason))
 
     def _diff(self, obj: SourceObject, stored: StoredMedia | None) -> Task | None:
+        if obj.skip_reason is not None:
+            self._skip(obj, obj.skip_reason)
+            return None
         kind = media_rules.kind_of(obj.key)
         if kind is None:
             self._skip(obj, "not an image or video")
@@ -315,6 +318,9 @@ class SyncPipeline:
             return replace(obj, etag=stored.etag)
         try:
             return replace(obj, etag=hasher(obj))
+        except SkippedObjectError as exc:
+            self._skip(obj, exc.message)
+            return None
         except ObjectError as exc:
             if not self.options.dry_run:
                 self.writer.fail(obj, kind, exc)
@@ -424,6 +430,10 @@ class SyncPipeline:
                 self.writer.copy(other.obj, other.kind, outcome.result, media_id, outcome.text)
             return
         error = outcome.error or ObjectError("Unknown", "no result")
+        if isinstance(error, SkippedObjectError):
+            for skipped in (task, *waiting):
+                self._skip(skipped.obj, error.message)
+            return
         for failed in (task, *waiting):
             self.writer.fail(failed.obj, failed.kind, error)
 

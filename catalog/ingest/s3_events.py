@@ -31,6 +31,7 @@ from catalog.store import claims
 from catalog.store.media import is_stale_sequencer, mark_deleted, record_sequencer
 from catalog.store.reads import get_media
 from catalog.store.schema import STATUS_DELETED
+from catalog.uris import format_uri
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ObjectEvent:
     @property
     def uri(self) -> str:
         """The object's s3:// URI."""
-        return f"s3://{self.bucket}/{self.key}"
+        return format_uri("s3", self.bucket, self.key)
 
 
 def parse_message(body: str | Mapping[str, Any]) -> list[ObjectEvent]:

@@ -73,7 +73,11 @@ def run_sync(
     else:
         from catalog.sources.local import LocalSource
 
-        source = LocalSource(uri.key)
+        source = LocalSource(
+            uri.key,
+            include_hidden=options.include_hidden,
+            follow_outside_links=options.follow_outside_links,
+        )
     video_step = None
     if options.videos and uri.is_s3 and choice == REKOGNITION and clients is not None:
         from catalog.ingest.videos import make_video_phase

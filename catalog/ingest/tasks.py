@@ -70,6 +70,10 @@ def label_task(
 
 
 def _video_media(obj: SourceObject, source: Source) -> str | bytes:
+    """A local video's path once it is known to be a regular file in the root; else its bytes."""
+    opener = getattr(source, "checked_path", None)
+    if obj.source == "file" and opener is not None:
+        return str(opener(obj))
     return obj.key if obj.source == "file" else source.read_bytes(obj)
 
 

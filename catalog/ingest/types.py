@@ -36,6 +36,9 @@ class SyncOptions:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     # What to read from each item: labels, and with "text" the text it shows.
     features: frozenset[str] = DEFAULT_FEATURES
+    # Local folders: keep hidden and junk names; follow links that lead outside the folder.
+    include_hidden: bool = False
+    follow_outside_links: bool = False
 
 
 class EventKind(StrEnum):

@@ -28,11 +28,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
+from catalog.query.limits import MAX_SIZE_BYTES, check_cost
 from catalog.query.text import TextCondition, parse_text_term
 from catalog.store.units import to_x100
 
 MAX_QUERY_LENGTH = 4000
-MAX_NESTING = 64
+MAX_NESTING = 64  # levels of the parse tree (parentheses, NOT, AND/OR)
 OPERATORS = (">", ">=", "<", "<=", "=")
 KINDS = {"image": "image", "images": "image", "video": "video", "videos": "video"}
 FILTERS = ("kind", "prefix", "category", "modified", "size", "text")
@@ -197,6 +198,13 @@ def _parser() -> Any:
 
 def parse_query(text: str) -> Node | None:
     """Parse query text into an AST; None for an empty query. Raises QueryError when malformed."""
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
+            raise QueryError(
+                f"the query is not valid UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at position "
+                f"{index + 1}); type it as UTF-8 text",
+                index + 1,
+            )
     return _parse(text)
 
 
@@ -220,9 +228,11 @@ def _parse(text: str) -> Node | None:
     except LarkError as exc:
         raise QueryError(f"malformed query: {exc}", None) from None
     try:
-        return _build(tree, text, 0)
+        node = _build(tree, text, 0)
     except RecursionError:
         raise QueryError("the query nests too deeply", 1) from None
+    check_cost(node, lambda leaf: isinstance(leaf, CountCondition))
+    return node
 
 
 def _describe(expected: set[str], text: str) -> str:
@@ -493,7 +503,10 @@ def _bytes(text: str, pos: int) -> int:
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _SIZE_UNITS:
         raise _fail(pos, f"expected a size like 5MB (B, KB, MB, GB, TB), found '{text}'")
-    return int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
+    size = int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
+    if size > MAX_SIZE_BYTES:
+        raise _fail(pos, f"the size '{text}' is larger than any object can be")
+    return size
 
 
 def _size(value: str, pos: int) -> SizeFilter:

@@ -186,6 +186,10 @@ def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
     """The media row for a URI; NotFoundError when the catalogue does not have it."""
     parsed = parse_uri(uri) if isinstance(uri, str) else uri
     media = get_media(session, parsed.scheme, parsed.bucket, parsed.key)
+    if media is None and isinstance(uri, str) and "%" in uri:
+        # A key that really holds '%41' typed as it is (printed URIs encode its '%' as %25).
+        literal = parse_uri(uri, decode=False)
+        media = get_media(session, literal.scheme, literal.bucket, literal.key)
     if media is None or media.status == STATUS_DELETED:
         raise NotFoundError(f"{parsed} is not in the catalogue (run 'catalog sync' on its prefix)")
     return media

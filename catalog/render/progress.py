@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
+from rich.text import Text
 
-from catalog.render.writers import stderr_console
+from catalog.render.writers import inert, safe_text, stderr_console
 
 if TYPE_CHECKING:
     from catalog.ingest.types import EventHandler, SyncEvent
@@ -45,16 +45,16 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 counts["jobs"] = event.count
             elif event.kind in counts:
                 counts[event.kind] += event.count
-            if event.kind in ("failed", "deleted", "log"):
+            if event.kind in ("failed", "deleted", "log") or _is_worth_a_line(event):
                 console.print(
-                    f"{event.kind}: {event.uri} {event.detail}".rstrip(),
+                    inert(f"{event.kind}: {event.uri} {event.detail}".rstrip()),
                     highlight=False,
-                    markup=False,
+                    soft_wrap=True,
                 )
             now = time.monotonic()
             if now - last[0] >= 5:
                 last[0] = now
-                console.print(_summary_line(counts), highlight=False, markup=False)
+                console.print(_summary_line(counts), highlight=False, markup=False, soft_wrap=True)
 
         yield log
         return
@@ -83,13 +83,18 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
                 counts[event.kind] += event.count
             if event.kind == "failed":
                 progress.console.print(
-                    f"[red]failed[/] {escape(event.uri)}: {escape(event.detail)}",
-                    markup=True,
+                    Text.assemble(
+                        ("failed", "red"), " ", safe_text(event.uri), ": ", safe_text(event.detail)
+                    ),
                     highlight=False,
                 )
             elif event.kind == "log":
                 progress.console.print(
-                    f"{event.uri} {event.detail}".strip(), markup=False, highlight=False
+                    inert(f"{event.uri} {event.detail}".strip()), highlight=False
+                )
+            elif _is_worth_a_line(event):
+                progress.console.print(
+                    inert(f"skipped {event.uri}: {event.detail}"), highlight=False
                 )
             done = sum(
                 counts[k]
@@ -108,6 +113,13 @@ def sync_progress(enabled: bool = True) -> Iterator[EventHandler]:
             )
 
         yield update
+
+
+def _is_worth_a_line(event: SyncEvent) -> bool:
+    """A skip the user should hear about one by one: a link not followed, a non-file."""
+    return event.kind == "skipped" and (
+        "link" in event.detail or event.detail == "not a regular file"
+    )
 
 
 def _summary_line(counts: Mapping[str, int]) -> str:
@@ -138,9 +150,8 @@ def worker_events(enabled: bool = True) -> EventHandler:
             return
         with lock:
             console.print(
-                f"{event.kind}: {event.uri} {event.detail}".replace("  ", " ").strip(),
+                inert(f"{event.kind}: {event.uri} {event.detail}".replace("  ", " ").strip()),
                 highlight=False,
-                markup=False,
                 soft_wrap=True,
             )
 

@@ -32,6 +32,7 @@ from catalog.read.stats import (
     matching_media,
     top_media_for_label,
 )
+from catalog.render.writers import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def top_labels_chart(labels: Sequence[LabelSummary]) -> str:
     shown = list(labels)[:CHART_LABELS]
     figure = _figure(8, max(2.0, 0.32 * len(shown) + 0.8))
     ax = figure.add_subplot()
-    names = [label.name for label in reversed(shown)]
+    names = [_chart_text(label.name) for label in reversed(shown)]
     counts = [label.media for label in reversed(shown)]
     ax.barh(names, counts, color=BAR_COLOUR)
     ax.set_xlabel("media")
@@ -132,7 +133,7 @@ def histograms_chart(histograms: dict[str, list[int]]) -> str:
         ax.bar([b * 10 + 5 for b in range(10)], counts, width=9, color=BAR_COLOUR)
         ax.set_xlim(0, 100)
         ax.set_xticks(range(0, 101, 20))
-        ax.set_title(names[i], fontsize=10)
+        ax.set_title(_chart_text(names[i]), fontsize=10)
         _integer_ticks(ax.yaxis)
         ax.spines[["top", "right"]].set_visible(False)
     height = figure.get_figheight()
@@ -150,7 +151,13 @@ def timeline_chart(series: dict[str, list[tuple[str, int]]]) -> str:
     ax.set_title("Labels over time (media by month of LastModified)")
     for name, points in series.items():
         counts = dict(points)
-        ax.plot(months, [counts.get(m, 0) for m in months], marker="o", markersize=3, label=name)
+        ax.plot(
+            months,
+            [counts.get(m, 0) for m in months],
+            marker="o",
+            markersize=3,
+            label=_chart_text(name),
+        )
     if months:
         step = max(1, len(months) // 12)
         ax.set_xticks(range(0, len(months), step), months[::step], rotation=45, ha="right")
@@ -169,7 +176,7 @@ def failures_chart(reasons: Sequence[FailureReason]) -> str:
     ax.set_title("Failures by reason")
     if reasons:
         ax.barh(
-            [r.code for r in reversed(reasons)],
+            [_chart_text(r.code) for r in reversed(reasons)],
             [r.media for r in reversed(reasons)],
             color="#b5483b",
         )
@@ -264,7 +271,12 @@ color:#888;font-size:.8rem;padding:.5rem;box-sizing:border-box}
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(safe_text(value), quote=True)
+
+
+def _chart_text(value: object) -> str:
+    """A name as chart text: controls shown inert, '$' literal (not matplotlib's mathtext)."""
+    return safe_text(value).replace("$", r"\$")
 
 
 def _totals_html(summary: LibraryStats) -> str:

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from catalog.render.writers import (
     format_confidence,
+    inert,
     note,
     stdout_console,
     write_csv,
@@ -69,9 +71,12 @@ def render_stats(result: LibraryStats, fmt: str, console: Console | None = None)
     media = result.media
     scope = f" matching {result.where}" if result.where else ""
     console.print(
-        f"[bold]Media{scope}[/] {media.total:,} (images {media.images:,} · videos "
-        f"{media.videos:,}) · labelled {media.labelled:,} · failed {media.failed:,} · "
-        f"pending {media.pending:,} · deleted {media.deleted:,} (not counted)",
+        Text.assemble(
+            inert(f"Media{scope}", "bold"),
+            f" {media.total:,} (images {media.images:,} · videos "
+            f"{media.videos:,}) · labelled {media.labelled:,} · failed {media.failed:,} · "
+            f"pending {media.pending:,} · deleted {media.deleted:,} (not counted)",
+        ),
         highlight=False,
     )
     console.print(
@@ -97,7 +102,7 @@ def render_stats(result: LibraryStats, fmt: str, console: Console | None = None)
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for label in result.labels:
             table.add_row(
-                label.name,
+                inert(label.name),
                 f"{label.media:,}",
                 f"{label.share:.1%}",
                 f"{label.detections:,}",
@@ -113,7 +118,10 @@ def render_stats(result: LibraryStats, fmt: str, console: Console | None = None)
 def _render_spread(spread: LabelSpread, console: Console) -> None:
     from catalog.read.breakdowns import bin_label
 
-    console.print(f"\n[bold]{spread.name}[/] on {spread.media:,} media", highlight=False)
+    console.print()
+    console.print(
+        Text.assemble(inert(spread.name, "bold"), f" on {spread.media:,} media"), highlight=False
+    )
     peak = max(spread.histogram) if spread.histogram else 0
     table = Table(title="Confidence histogram", header_style="bold")
     table.add_column("confidence")
@@ -144,7 +152,7 @@ def _render_spread(spread: LabelSpread, console: Console) -> None:
         table.add_column("media", justify="right")
         table.add_column("")
         for key, count in rows:
-            table.add_row(key or "(top level)", f"{count:,}", text_bar(count, top, 16))
+            table.add_row(inert(key or "(top level)"), f"{count:,}", text_bar(count, top, 16))
         console.print(table)
 
 
@@ -161,8 +169,13 @@ EXPORT_COLUMNS = (
 )
 
 
-def render_export(rows: Iterable[ExportRow], fmt: str, out: TextIO | None = None) -> None:
-    """`catalog export`: CSV (boxes as a JSON array per cell) or JSON Lines, row by row."""
+def render_export(
+    rows: Iterable[ExportRow], fmt: str, out: TextIO | None = None, raw_csv: bool = False
+) -> None:
+    """`catalog export`: CSV (boxes as a JSON array per cell) or JSON Lines, row by row.
+
+    CSV cells that a spreadsheet would evaluate are neutralised unless `raw_csv`.
+    """
 
     def flatten(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         modified = record["last_modified"]
@@ -174,7 +187,14 @@ def render_export(rows: Iterable[ExportRow], fmt: str, out: TextIO | None = None
             }
         ]
 
-    write_records(fmt, (row.to_dict() for row in rows), EXPORT_COLUMNS, csv_rows=flatten, out=out)
+    write_records(
+        fmt,
+        (row.to_dict() for row in rows),
+        EXPORT_COLUMNS,
+        csv_rows=flatten,
+        out=out,
+        raw_csv=raw_csv,
+    )
 
 
 def render_report_summary(result: ReportResult, path: Path) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -16,7 +15,9 @@ from catalog.render.writers import (
     format_bytes,
     format_confidence,
     format_usd,
+    inert,
     note,
+    safe_text,
     stderr_console,
     stdout_console,
     write_csv,
@@ -156,7 +157,7 @@ def render_media_detail(detail: MediaDetail, fmt: str) -> None:
         write_json_object(detail.to_dict())
         return
     console = stdout_console()
-    console.print(f"[bold]{escape(detail.uri)}[/]", highlight=False)
+    console.print(inert(detail.uri, "bold"), highlight=False)
     facts = [
         f"{detail.kind}, {detail.status}",
         format_bytes(detail.size_bytes),
@@ -167,10 +168,12 @@ def render_media_detail(detail: MediaDetail, fmt: str) -> None:
         if detail.labeller
         else "",
     ]
-    console.print(" · ".join(f for f in facts if f), highlight=False, markup=False, soft_wrap=True)
+    console.print(inert(" · ".join(f for f in facts if f)), highlight=False, soft_wrap=True)
     if detail.error_code:
         console.print(
-            f"[red]{escape(detail.error_code)}[/]: {escape(detail.error_message or '')}",
+            Text.assemble(
+                inert(detail.error_code, "red"), ": ", safe_text(detail.error_message or "")
+            ),
             highlight=False,
         )
     if detail.kind == "video" and detail.labels:
@@ -265,7 +268,7 @@ def render_video_timeline(detail: MediaDetail, console: Console) -> None:
             last = min(width - 1, int(end / duration * width))
             for i in range(first, last + 1):
                 cells[i] = "█"
-        table.add_row(Text(label.name), format_confidence(label.confidence), "".join(cells), spans)
+        table.add_row(inert(label.name), format_confidence(label.confidence), "".join(cells), spans)
     console.print(table)
 
 
@@ -339,10 +342,12 @@ def _search_csv_rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         }
 
 
-def render_search_hits(result: SearchResult, fmt: str, limit: int | None = None) -> None:
+def render_search_hits(
+    result: SearchResult, fmt: str, limit: int | None = None, raw_csv: bool = False
+) -> None:
     """`catalog search` results: a table, a JSON list, JSON Lines, or CSV (one row per match)."""
     records = (hit.to_dict() for hit in result.hits)
-    if write_records(fmt, records, SEARCH_CSV_COLUMNS, csv_rows=_search_csv_rows):
+    if write_records(fmt, records, SEARCH_CSV_COLUMNS, csv_rows=_search_csv_rows, raw_csv=raw_csv):
         return
     rows = []
     with_urls = False
@@ -356,7 +361,7 @@ def render_search_hits(result: SearchResult, fmt: str, limit: int | None = None)
         row = [hit.uri, hit.kind, matches, modified, format_bytes(hit.size_bytes)]
         if hit.url:
             with_urls = True
-            row.append(hit.url)
+            row.append(hit.url)  # write_table shows every cell inert
         rows.append(row)
     if not rows:
         note(f"No media match '{result.query}'.")

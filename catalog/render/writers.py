@@ -1,20 +1,72 @@
 """Consoles, messages and the format writers: rich tables, JSON, JSON Lines and CSV.
 
 Data goes to stdout, messages and progress to stderr, so `--format json | jq` always works.
+Names from users' buckets and folders are data: every human-readable output passes them through
+`safe_text` (controls and bidi overrides shown as escapes) and hands them to rich as `Text`,
+never as markup; CSV cells are neutralised by `csv_cell` unless the user asks for raw CSV.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+# Bidirectional embeddings, overrides, isolates and marks: they reorder what a terminal shows.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_SHOWN_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# OWASP's CSV-injection starts: a spreadsheet evaluates a cell beginning with one of these.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _shown(char: str) -> str:
+    if char in _SHOWN_ESCAPES:
+        return _SHOWN_ESCAPES[char]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _is_hostile(char: str) -> bool:
+    if char in _BIDI_CONTROLS:
+        return True
+    # Cc: C0, DEL, C1; Zl/Zp: line and paragraph separators; Cs: undecodable bytes (surrogates).
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
+
+
+def safe_text(value: object) -> str:
+    """`value` as text a terminal shows literally: controls, DEL, C1 and bidi overrides escaped.
+
+    The one neutraliser every human-readable output uses for names from users' data:
+    'a\\x1b]0;x' shows the escape as the four characters \\x1b instead of obeying it.
+    """
+    text = "" if value is None else str(value)
+    if text.isprintable() and not _BIDI_CONTROLS.intersection(text):
+        return text
+    return "".join(_shown(char) if _is_hostile(char) else char for char in text)
+
+
+def inert(value: object, style: str = "") -> Text:
+    """`value` as a rich `Text` that is never read as markup, with `safe_text` applied."""
+    return Text(safe_text(value), style=style)
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ TAB or CR gets a quote mark."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def stdout_console() -> Console:
@@ -30,13 +82,15 @@ def stderr_console() -> Console:
 def error(message: str) -> None:
     """One error line on stderr."""
     stderr_console().print(
-        f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True
+        Text.assemble(("Error:", "bold red"), " ", safe_text(message)),
+        highlight=False,
+        soft_wrap=True,
     )
 
 
 def note(message: str) -> None:
-    """One informational line on stderr."""
-    stderr_console().print(message, highlight=False, markup=False, soft_wrap=True)
+    """One informational line on stderr (names in it are shown inert)."""
+    stderr_console().print(inert(message), highlight=False, soft_wrap=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -79,27 +133,48 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], out: TextIO | None = None)
 
 
 def write_csv(
-    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO | None = None
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    out: TextIO | None = None,
+    *,
+    raw: bool = False,
 ) -> None:
-    """CSV with a header row."""
+    """CSV with a header row, one "\\n"-ended line per row.
+
+    Every field holding a CR or LF is quoted (so no reader splits the row), and unless `raw`,
+    cells that a spreadsheet would run as a formula are neutralised (`csv_cell`).
+    """
     out = out or sys.stdout
-    writer = csv.DictWriter(
-        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    fields = list(columns)
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    # The csv module quotes a field holding the line terminator's characters: with "\n" that
+    # misses a bare CR, so a row holding one is written with "\r\n" (quoting it) and then ended
+    # with a plain "\n" like the others.
+    buffer = io.StringIO()
+    cr_writer = csv.DictWriter(
+        buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\r\n"
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        cells = {k: ("" if v is None else v if raw else csv_cell(v)) for k, v in row.items()}
+        if not any(isinstance(v, str) and "\r" in v for v in cells.values()):
+            writer.writerow(cells)
+            continue
+        cr_writer.writerow(cells)
+        out.write(buffer.getvalue()[:-2] + "\n")
+        buffer.seek(0)
+        buffer.truncate()
     out.flush()
 
 
 CsvRows = Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]]
-RecordWriter = Callable[[Iterable[Mapping[str, Any]], Sequence[str], TextIO | None], None]
+RecordWriter = Callable[[Iterable[Mapping[str, Any]], Sequence[str], TextIO | None, bool], None]
 
 # The machine formats, keyed by name: every view writes its records through this one registry.
 RECORD_WRITERS: dict[str, RecordWriter] = {
-    "json": lambda records, _columns, out: write_json(records, out),
-    "jsonl": lambda records, _columns, out: write_jsonl(records, out),
-    "csv": lambda records, columns, out: write_csv(records, columns, out),
+    "json": lambda records, _columns, out, _raw: write_json(records, out),
+    "jsonl": lambda records, _columns, out, _raw: write_jsonl(records, out),
+    "csv": lambda records, columns, out, raw: write_csv(records, columns, out, raw=raw),
 }
 
 
@@ -110,18 +185,19 @@ def write_records(
     *,
     csv_rows: CsvRows | None = None,
     out: TextIO | None = None,
+    raw_csv: bool = False,
 ) -> bool:
     """Write `records` in the machine format `fmt`; False when `fmt` is not one (a table).
 
     `columns` are the CSV header; `csv_rows` turns one record into its CSV rows (default: the
-    record itself).
+    record itself); `raw_csv` turns off the neutralising of formula-like cells.
     """
     writer = RECORD_WRITERS.get(fmt)
     if writer is None:
         return False
     if fmt == "csv" and csv_rows is not None:
         records = (row for record in records for row in csv_rows(record))
-    writer(records, columns, out)
+    writer(records, columns, out, raw_csv)
     return True
 
 
@@ -139,7 +215,7 @@ def write_table(
     values fold onto more lines, as do the `wide` columns, which share the spare width.
     """
     console = console or stdout_console()
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [[safe_text(v) for v in row] for row in rows]
     if not console.is_terminal:
         if title:
             note(title)  # a message, not data: stdout stays plain rows for scripts

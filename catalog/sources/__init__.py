@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from catalog.uris import format_uri
+
 
 @dataclass(frozen=True)
 class SourceObject:
@@ -21,13 +23,14 @@ class SourceObject:
     storage_class: str | None = None
     version_id: str | None = None
     restored: bool = False
+    # Set when the source lists an entry it will not hand over (a hidden file, a link leading
+    # outside the root, a FIFO): the pipeline counts it as skipped with this reason.
+    skip_reason: str | None = None
 
     @property
     def uri(self) -> str:
         """The canonical URI of the object."""
-        if self.source == "file":
-            return f"file://{self.key}"
-        return f"s3://{self.bucket}/{self.key}"
+        return format_uri(self.source, self.bucket, self.key)
 
     @property
     def is_multipart_etag(self) -> bool:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from catalog.errors import CatalogError, NotFoundError
+from catalog.errors import CatalogError, NotFoundError, ObjectError
 from catalog.uris import parse_uri
 
 
@@ -34,12 +33,14 @@ class MediaReader:
         """The object's bytes: GetObject for s3:// URIs, else the local file."""
         parsed = parse_uri(uri)
         if parsed.scheme == "file":
+            from catalog.sources.local import read_regular_file
+
             try:
-                return Path(parsed.key).read_bytes()
-            except FileNotFoundError as exc:
-                raise NotFoundError(f"{uri} no longer exists on disk") from exc
-            except OSError as exc:
-                raise CatalogError(f"cannot read {uri}: {exc.strerror or exc}") from exc
+                return read_regular_file(parsed.key)
+            except ObjectError as exc:
+                if exc.code == "NoSuchFile":
+                    raise NotFoundError(f"{uri} no longer exists on disk") from exc
+                raise CatalogError(f"cannot read {uri}: {exc.message}") from exc
         from botocore.exceptions import BotoCoreError, ClientError
 
         from catalog.aws.errors import error_code, translate_error

@@ -10,16 +10,18 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.config import redact_url
 from catalog.errors import DatabaseError
 
+# How long a SQLite write waits for another process's write to finish before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
     "PRAGMA cache_size=-262144",
     "PRAGMA mmap_size=2147483648",
     "PRAGMA temp_store=MEMORY",
@@ -31,7 +33,7 @@ _upgrade_lock = threading.Lock()
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    for pragma in _SQLITE_PRAGMAS:
+    for pragma in (*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
         cursor.execute(pragma)
     cursor.close()
 
@@ -46,18 +48,27 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             db_path = url.split("///", 1)[1] if "///" in url else ""
-            if db_path and db_path != ":memory:":
+            if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
                 parent = Path(db_path).parent
                 if not parent.is_dir():
                     raise DatabaseError(
                         f"cannot create the catalogue {db_path}: no directory {parent}"
                     )
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(
+                url,
+                connect_args={
+                    "check_same_thread": False,
+                    "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                },
+            )
             event.listen(engine, "connect", _on_sqlite_connect)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-    except ArgumentError as exc:
-        raise DatabaseError(f"'{url}' is not a database URL SQLAlchemy understands") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseError(
+            f"'{redact_url(url)}' is not a database URL catalog can use ({_first_line(exc)}); "
+            "give sqlite:///PATH, postgresql://USER@HOST[:PORT]/NAME or a file path"
+        ) from exc
     except ModuleNotFoundError as exc:
         raise DatabaseError(
             f"the database driver '{exc.name}' is not installed; for PostgreSQL install "
@@ -109,10 +120,8 @@ def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot open the catalogue at {_safe_url(engine)}: {_reason(exc)}"
-        ) from exc
+    except SQLAlchemyError as exc:
+        raise database_error(exc, engine) from exc
 
 
 def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
@@ -121,13 +130,31 @@ def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
 
     try:
         before = current_revision(engine)
+        _refuse_unknown_revision(engine, before)
         with engine.begin() as connection:
             command.upgrade(alembic_config(engine, connection), "head")
         return before, current_revision(engine)
     except SQLAlchemyError as exc:
+        raise database_error(exc, engine) from exc
+
+
+def _refuse_unknown_revision(engine: Engine, revision: str | None) -> None:
+    """A catalogue at a revision our scripts do not define was written by a newer catalog."""
+    if revision is None:
+        return
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if not known:
         raise DatabaseError(
-            f"cannot upgrade the catalogue at {_safe_url(engine)}: {_reason(exc)}"
-        ) from exc
+            f"the catalogue {_safe_url(engine)} is at schema revision {revision}, which this "
+            f"version of catalog does not know (it knows up to {head_revision()}); it was "
+            "written by a newer catalog: upgrade catalog to use it (nothing was changed)"
+        )
 
 
 _REVISION_RE = re.compile(r"^(down_)?revision(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.M)
@@ -169,6 +196,7 @@ def ensure_schema(engine: Engine) -> None:
         current = current_revision(engine)
         head = head_revision()
         if current != head:
+            _refuse_unknown_revision(engine, current)
             if is_sqlite(engine) or (current is None and not _has_tables(engine)):
                 upgrade_to_head(engine)
             else:
@@ -189,19 +217,66 @@ def open_catalogue(url: str) -> tuple[Engine, sessionmaker[Session]]:
 def _has_tables(engine: Engine) -> bool:
     try:
         return bool(inspect(engine).get_table_names())
-    except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot open the catalogue at {_safe_url(engine)}: {_reason(exc)}"
-        ) from exc
+    except SQLAlchemyError as exc:
+        raise database_error(exc, engine) from exc
+
+
+def database_error(exc: BaseException, where: Engine | str) -> DatabaseError:
+    """A database failure (from SQLAlchemy or the driver) as one line: the file and what to do.
+
+    The CLI's error boundary calls this for any database error that reached it, so a damaged,
+    locked, read-only or foreign file never shows a traceback.
+    """
+    if isinstance(where, str):
+        try:
+            name = _safe_url(make_engine(where))
+        except DatabaseError:
+            name = redact_url(where)
+    else:
+        name = _safe_url(where)
+    reason = _reason(exc)
+    lowered = reason.lower()
+    is_sqlite_url = name.startswith("/") or name.startswith("file:")
+    if "file is not a database" in lowered or "not a database" in lowered:
+        return DatabaseError(
+            f"{name} is not a catalogue (the file is not a SQLite database); give the path of "
+            "a catalogue with --db, or a new file name to start one (nothing was changed)"
+        )
+    if "malformed" in lowered or "corrupt" in lowered:
+        return DatabaseError(
+            f"the catalogue {name} is damaged ({reason}); restore it from a backup or recover "
+            f"it with 'sqlite3 {name} .recover' (nothing was changed)"
+        )
+    if "connection" in lowered and not is_sqlite_url:
+        return DatabaseError(
+            f"cannot connect to the catalogue {name}: {reason}; check the server, the URL and "
+            f"the credentials"
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return DatabaseError(
+            f"the catalogue {name} is locked by another process (waited "
+            f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s); let the other sync or worker finish, then "
+            "run again"
+        )
+    if "readonly" in lowered or "read-only" in lowered or "unable to open database" in lowered:
+        return DatabaseError(
+            f"cannot write the catalogue {name}: the file or its folder is read-only ({reason}); "
+            "fix the permissions or give a writable --db path"
+        )
+    return DatabaseError(f"database error on {name}: {reason}")
 
 
 def _safe_url(engine: Engine) -> str:
     if is_sqlite(engine):
         return str(engine.url.database)
-    return engine.url.render_as_string(hide_password=True)
+    return redact_url(engine.url.render_as_string(hide_password=True))
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact_url(text.splitlines()[0]) if text else type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return _first_line(orig if orig is not None else exc)

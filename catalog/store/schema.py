@@ -26,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from catalog.uris import format_uri
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -162,9 +164,7 @@ class Media(Base):
     @property
     def uri(self) -> str:
         """The canonical s3:// or file:// URI."""
-        if self.source == SOURCE_FILE:
-            return f"file://{self.key}"
-        return f"s3://{self.bucket}/{self.key}"
+        return format_uri(self.source, self.bucket, self.key)
 
 
 class LabelResult(Base):
