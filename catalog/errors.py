@@ -79,3 +79,7 @@ class JobLimitError(ThrottledError):
 
 class MalformedEventError(Exception):
     """A queue message that is not an S3 event notification; left for the redrive policy."""
+
+
+class StaleIndexError(Exception):
+    """The bitmap index was rebuilt while a reader used it (the reader answers from SQL)."""

@@ -62,3 +62,11 @@ def parse_uri(text: str, *, allow_local: bool = True) -> MediaURI:
     if not text:
         raise UsageError("empty URI; expected s3://BUCKET[/PREFIX] or a directory")
     return MediaURI("file", "", str(Path(text).expanduser().resolve()))
+
+
+def key_prefix(key: str, depth: int = 1) -> str:
+    """The first `depth` path segments of a key ('2024/06/a.jpg' -> '2024/'); '' at the root."""
+    parts = key.split("/")
+    if len(parts) <= 1:
+        return ""
+    return "/".join(parts[: min(depth, len(parts) - 1)]) + "/"

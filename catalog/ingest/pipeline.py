@@ -31,6 +31,7 @@ from catalog.labelling import media as media_rules
 from catalog.labelling.imaging import prepare_image
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.labelling.rekognition_image import VIDEO_NEEDS_S3
+from catalog.ingest.indexing import refresh_index
 from catalog.pricing import estimate_cost
 from catalog.sources import Source, SourceObject
 from catalog.store import claims
@@ -160,6 +161,8 @@ class SyncPipeline:
                 self._release_claims()
                 with self.sessions.begin() as session:
                     finish_sync_run(session, self.report.run_id, status, self.report.counts())
+                if not self.report.interrupted:
+                    refresh_index(self.sessions)
         return self.report
 
     # -- listing and diffing -----------------------------------------------------------------

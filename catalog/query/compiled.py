@@ -11,13 +11,15 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pyroaring import BitMap
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from catalog.errors import UsageError
+from catalog.errors import StaleIndexError, UsageError
+from catalog.query.bitmap_eval import evaluate, is_supported
 from catalog.query.compile import (
     LabelTerm,
     QueryPlan,
@@ -44,6 +46,7 @@ from catalog.store.schema import (
     Media,
     VideoMoment,
 )
+from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.units import fold
 
 SORTS = ("newest", "confidence", "key", "modified")
@@ -72,6 +75,7 @@ class CompiledQuery:
     node: Node | None
     plan: QueryPlan
     resolution: Resolution
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -85,11 +89,39 @@ class CompiledQuery:
             return stmt
         return select(stmt.subquery().c.id)
 
+    def index(self) -> BitmapIndex | None:
+        """The session's view of the bitmap index (None when it cannot answer exactly)."""
+        if "index" not in self._memo:
+            self._memo["index"] = open_index(self.session)
+        found: BitmapIndex | None = self._memo["index"]
+        return found
+
+    def bitmap(self) -> BitMap | None:
+        """The matching media ids as a bitmap, from the index; None when only SQL can tell.
+
+        None when the index is not built, has too many changes to patch in, was rebuilt while
+        being read, or the query holds a term it does not index (see query.bitmap_eval).
+        """
+        if "bitmap" not in self._memo:
+            found = None
+            if self.plan.plan is None or is_supported(self.plan.resolved):
+                index = self.index()
+                try:
+                    found = index and evaluate(index, self.plan, empty_query=self.is_empty)
+                except StaleIndexError:
+                    self._memo["index"] = found = None
+            self._memo["bitmap"] = found
+        result: BitMap | None = self._memo["bitmap"]
+        return result
+
     def count(self) -> int:
         """The exact number of matching media."""
         known = self._count_from_summaries()
         if known is not None:
             return known
+        matched = self.bitmap()
+        if matched is not None:
+            return len(matched)
         stmt = ids_select(self.plan, empty_query=self.is_empty)
         if isinstance(stmt, Select):
             counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)

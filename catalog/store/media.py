@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from catalog.labelling import Instance, LabelResult
 from catalog.sources import SourceObject
+from catalog.store.bitmaps import note_changed
 from catalog.store.reads import get_media
 from catalog.store.schema import (
     STATUS_DELETED,
@@ -99,6 +100,7 @@ def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any)
     """
     media = _add_media(session, obj, kind, **extra)
     _move_totals(session, None, _totals_key(media))
+    note_changed(session, media.id)
     return media
 
 
@@ -117,6 +119,7 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     media.error_message = None
     session.flush()
     _move_totals(session, before, _totals_key(media))
+    note_changed(session, media.id)
     return media
 
 
@@ -296,6 +299,7 @@ def store_result(
         )
         session.flush()
         _move_totals(session, before, _totals_key(media))
+        note_changed(session, media.id)
         return media
     except BaseException:
         vocabulary.forget()
@@ -318,6 +322,7 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
     media.claim_expires_at = None
     session.flush()
     _move_totals(session, before, _totals_key(media))
+    note_changed(session, media.id)
     return media
 
 
@@ -334,6 +339,7 @@ def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
         media.job_id = None
         session.flush()
         _move_totals(session, before, _totals_key(media))
+        note_changed(session, media.id)
         count += 1
     return count
 
