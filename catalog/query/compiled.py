@@ -235,7 +235,7 @@ class CompiledQuery:
             return None
         if not term.low:
             return int(self.resolution.media_counts.get(term.label_id, 0))
-        if term.low % 1000:
+        if term.low % 1000 or term.low >= 10_000:  # 100% shares the top bin with 90..99.99
             return None
         bins = self.resolution.histograms.get(term.label_id, {})
         return int(sum(n for b, n in bins.items() if b >= term.low // 1000))
