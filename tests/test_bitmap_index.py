@@ -46,7 +46,9 @@ op_st = st.one_of(
     st.tuples(st.just("pending"), st.integers(0, 11), st.booleans()),
     st.tuples(st.just("delete"), st.integers(0, 11)),
     st.tuples(st.just("touch"), st.integers(0, 11), st.integers(0, 400)),
-    st.tuples(st.just("rebuild"),),
+    st.tuples(
+        st.just("rebuild"),
+    ),
 )
 
 term_st = st.one_of(
@@ -124,7 +126,9 @@ def _apply(sessions: sessionmaker[Session], prefix: str, op: tuple) -> None:  # 
             changed = obj if args[1] else _obj(prefix, slot, "same", modified)
             store_failure(session, changed, media_kind, "Boom", "it failed")
         elif kind == "pending":
-            record_pending(session, obj if args[1] else _obj(prefix, slot, "same", modified), media_kind)
+            record_pending(
+                session, obj if args[1] else _obj(prefix, slot, "same", modified), media_kind
+            )
         elif kind == "delete":
             media = get_media(session, "s3", "bucket", obj.key)
             if media is not None:
@@ -173,7 +177,9 @@ def catalogue(db_url: str) -> sessionmaker[Session]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(ops=st.lists(op_st, min_size=1, max_size=20), queries=st.lists(query_st, min_size=1, max_size=6))
+@given(
+    ops=st.lists(op_st, min_size=1, max_size=20), queries=st.lists(query_st, min_size=1, max_size=6)
+)
 def test_index_agrees_with_sql_on_random_catalogues(catalogue, ops, queries):
     _empty(catalogue)
     prefix = f"h{next(_serial)}"
@@ -222,7 +228,9 @@ def test_facets_count_labels_kinds_and_prefixes(catalogue):
     }
 
 
-def _writer(sessions: sessionmaker[Session], prefix: str, seed: int, errors: list[BaseException]) -> None:
+def _writer(
+    sessions: sessionmaker[Session], prefix: str, seed: int, errors: list[BaseException]
+) -> None:
     import random
 
     rng = random.Random(seed)
@@ -291,7 +299,9 @@ def test_bit_slices_answer_ranges_sums_and_maxima(values, subset, low, high):
     inside = {i for i, v in values.items() if v >= low and (high is None or v <= high)}
     assert slices.between(low, high) == BitMap(inside)
     assert slices.total(chosen) == sum(v for i, v in values.items() if i in subset)
-    assert slices.maximum(chosen) == max((v for i, v in values.items() if i in subset), default=None)
+    assert slices.maximum(chosen) == max(
+        (v for i, v in values.items() if i in subset), default=None
+    )
     patched = slices.copy()
     patched.patch(chosen, {i: 7 for i in subset})
     expected = {i: v for i, v in values.items() if i not in subset} | {i: 7 for i in subset}

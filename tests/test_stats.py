@@ -10,12 +10,12 @@ from sqlalchemy import select
 from catalog.errors import NotFoundError, UsageError
 from catalog.pricing import estimate_cost
 from catalog.read.breakdowns import cooccurring_labels, find_label, key_prefix, label_histogram
-from catalog.store.bitmaps import open_index, rebuild_bitmaps
 from catalog.read.stats import (
     failures_by_reason,
     library_stats,
     top_media_for_label,
 )
+from catalog.store.bitmaps import open_index, rebuild_bitmaps
 from catalog.store.schema import Media
 from tests.stats_fixtures import Expected, Library, build_library
 
@@ -167,8 +167,14 @@ def test_subset_statistics_aggregate_only_the_selected_media(sessions, library):
 @pytest.mark.parametrize(
     ("where", "chosen"),
     [
-        ("Car >= 60 AND NOT Dog", lambda e: e.labels.get("Car", (0,))[0] >= 6000 and "Dog" not in e.labels),
-        ("kind:video OR Person > 90", lambda e: e.kind == "video" or e.labels.get("Person", (0,))[0] > 9000),
+        (
+            "Car >= 60 AND NOT Dog",
+            lambda e: e.labels.get("Car", (0,))[0] >= 6000 and "Dog" not in e.labels,
+        ),
+        (
+            "kind:video OR Person > 90",
+            lambda e: e.kind == "video" or e.labels.get("Person", (0,))[0] > 9000,
+        ),
         ("Tree", lambda e: "Tree" in e.labels),
     ],
 )

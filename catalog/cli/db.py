@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from catalog.cli.options import settings
+from catalog.cli.options import sessions, settings
 
 app = typer.Typer(help="Create, upgrade and inspect the catalogue database.", no_args_is_help=True)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import CatalogError, ObjectError
+from catalog.ingest.indexing import refresh_index
 from catalog.ingest.types import (
     EventHandler,
     EventKind,
@@ -31,7 +32,6 @@ from catalog.labelling import media as media_rules
 from catalog.labelling.imaging import prepare_image
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.labelling.rekognition_image import VIDEO_NEEDS_S3
-from catalog.ingest.indexing import refresh_index
 from catalog.pricing import estimate_cost
 from catalog.sources import Source, SourceObject
 from catalog.store import claims

@@ -12,10 +12,27 @@ import difflib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError, UsageError
@@ -37,6 +54,7 @@ from catalog.query.parse import (
     iter_terms,
     parse_query,
 )
+from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.schema import (
     KIND_VIDEO,
     Detection,
@@ -46,7 +64,6 @@ from catalog.store.schema import (
     Media,
     VideoMoment,
 )
-from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.units import fold
 
 SORTS = ("newest", "confidence", "key", "modified")
@@ -188,6 +205,51 @@ class CompiledQuery:
                 found[media_id].sort(key=lambda m: (-m.confidence_x100, m.label_id))
         return found
 
+    def hits(self, media_ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, list[TermMatch]]]:
+        """The media rows of `media_ids` and the terms each met, in one round trip.
+
+        Rows carry id, source, bucket, key, kind, size_bytes, last_modified_at. The matches are
+        what `matches` returns, decided by the same SQL conditions.
+        """
+        rows: dict[int, Any] = {}
+        found: dict[int, list[TermMatch]] = defaultdict(list)
+        if not media_ids:
+            return rows, found
+        terms = self.plan.positive_terms
+        params: dict[str, Any] = {"ids": list(media_ids)}
+        for i, term in enumerate(terms):
+            params[f"l{i}"] = term.label_id
+            params[f"lo{i}"] = term.low
+            params[f"hi{i}"] = term.high
+        shape = tuple((t.field_name, bool(t.low), t.high is not None) for t in terms)
+        stmt = _hits_stmt(shape, self.session.get_bind().dialect.name)
+        names = self.resolution.names
+        met: list[Any] = []
+        for row in self.session.connection().execute(stmt, params):
+            if row.part == 0:
+                rows[row.id] = row
+            else:
+                met.append(row)
+        for row in met:
+            media = rows.get(row.id)
+            # Images are matched by their labels, videos by their moments.
+            if media is None or (media.kind == KIND_VIDEO) != (row.part == 2):
+                continue
+            stamps = None
+            if row.part == 2:
+                stamps = tuple(sorted(int(t) for t in row.timestamps.split(",")))
+            found[row.id].append(
+                TermMatch(
+                    row.label_id,
+                    names.get(row.label_id, str(row.label_id)),
+                    row.confidence_x100,
+                    stamps,
+                )
+            )
+        for met in found.values():
+            met.sort(key=lambda m: (-m.confidence_x100, m.label_id))
+        return rows, found
+
     def hints(self) -> list[str]:
         """'did you mean' lines for names that match no label or category."""
         res = self.resolution
@@ -245,7 +307,7 @@ class CompiledQuery:
             raise UsageError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
         if sort == "newest" or self.plan.plan is None:
             if before_id is None:
-                return newest_page(self.plan, limit, empty_query=self.is_empty)
+                return _newest_page(self.plan, limit, self.is_empty)
             sub = ids_select(self.plan, empty_query=self.is_empty).subquery()
             stmt = select(sub.c.id).where(sub.c.id < before_id).order_by(sub.c.id.desc())
             return stmt.limit(limit) if limit is not None else stmt
@@ -285,6 +347,88 @@ def _any_term_met(table: Any, terms: Sequence[LabelTerm]) -> ColumnElement[bool]
     if not terms:
         return false()
     return or_(*(and_(table.label_id == term.label_id, *term_range(table, term)) for term in terms))
+
+
+@lru_cache(maxsize=512)
+def _newest_page(query_plan: QueryPlan, limit: int | None, empty_query: bool) -> Any:
+    """The first page's statement, built once per plan: building it costs more than running it
+    (a plan is frozen and hashable; its label ids and bounds are in it)."""
+    return newest_page(query_plan, limit, empty_query=empty_query)
+
+
+@cache
+def _hits_stmt(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> Any:
+    """One UNION ALL for a page of hits: media rows (part 0), the image labels that met a
+    term (part 1) and, per video and label, the best confidence and the timestamps of the
+    moments that met one (part 2, aggregated by the database: a page of videos can hold
+    thousands of moments). Built once per shape of terms; ids and bounds are parameters."""
+    ids: Any = bindparam("ids", expanding=True)
+    media = select(
+        literal(0).label("part"),
+        Media.id.label("id"),
+        Media.source,
+        Media.bucket,
+        Media.key,
+        Media.kind,
+        Media.size_bytes,
+        Media.last_modified_at,
+        cast(null(), Integer).label("label_id"),
+        cast(null(), Integer).label("confidence_x100"),
+        cast(null(), Text).label("timestamps"),
+    ).where(Media.id.in_(ids))
+    if not shape:
+        return media
+    blanks = [
+        cast(null(), column.type)
+        for column in (
+            Media.source,
+            Media.bucket,
+            Media.key,
+            Media.kind,
+            Media.size_bytes,
+            Media.last_modified_at,
+        )
+    ]
+    labels = select(
+        literal(1),
+        Detection.media_id,
+        *blanks,
+        Detection.label_id,
+        Detection.confidence_x100,
+        cast(null(), Text),
+    ).where(Detection.media_id.in_(ids), _met_by(Detection, shape))
+    if dialect == "postgresql":
+        timestamps = func.string_agg(cast(VideoMoment.timestamp_ms, Text), ",")
+    else:
+        timestamps = func.group_concat(VideoMoment.timestamp_ms)
+    moments = (
+        select(
+            literal(2),
+            VideoMoment.media_id,
+            *blanks,
+            VideoMoment.label_id,
+            func.max(VideoMoment.confidence_x100),
+            cast(timestamps, Text),
+        )
+        .where(VideoMoment.media_id.in_(ids), _met_by(VideoMoment, shape))
+        .group_by(VideoMoment.media_id, VideoMoment.label_id)
+    )
+    return union_all(media, labels, moments)
+
+
+def _met_by(table: Any, shape: tuple[tuple[str, bool, bool], ...]) -> ColumnElement[bool]:
+    """A row of `table` meets term i of `shape` (bounds bound as l{i}, lo{i}, hi{i})."""
+    met = []
+    for i, (field_name, has_low, has_high) in enumerate(shape):
+        column = table.confidence_x100 if field_name == "confidence" else table.instance_count
+        met.append(
+            and_(
+                table.label_id == bindparam(f"l{i}"),
+                column >= bindparam(f"lo{i}") if has_low else true(),
+                column <= bindparam(f"hi{i}") if has_high else true(),
+            )
+        )
+    return or_(*met)
 
 
 def _hint(what: str, name: str, close: list[str]) -> str:

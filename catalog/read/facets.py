@@ -133,4 +133,3 @@ def _from_sql(session: Session, compiled: CompiledQuery, named: set[int], top: i
         labels=[FacetCount(name, n, label_id) for label_id, name, n in labels],
         prefixes=_ranked(prefixes, top),
     )
-

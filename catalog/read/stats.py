@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from pyroaring import BitMap
 from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session
-
-from pyroaring import BitMap
 
 from catalog.errors import StaleIndexError, UsageError
 from catalog.pricing import estimate_cost
@@ -340,7 +339,12 @@ def library_stats(
         if selected is not None and index is not None:
             try:
                 return _indexed_stats(
-                    session, index, selected, top=top, label=label, where=where,
+                    session,
+                    index,
+                    selected,
+                    top=top,
+                    label=label,
+                    where=where,
                     prefix_depth=prefix_depth,
                 )
             except StaleIndexError:
@@ -409,9 +413,7 @@ def _indexed_stats(
         media=counts,
         distinct_labels=len(per_label),
         video_minutes_labelled=figures.labelled_video_ms / 60_000,
-        estimated_spend_usd=estimate_cost(
-            images=counts.images, video_ms=figures.labelled_video_ms
-        ),
+        estimated_spend_usd=estimate_cost(images=counts.images, video_ms=figures.labelled_video_ms),
         labels=labels,
         label=label_spread(
             session, label, selected=selected, index=index, prefix_depth=prefix_depth

@@ -87,15 +87,11 @@ def label_names(session: Session, label_ids: Iterable[int]) -> dict[int, str]:
     wanted = sorted(set(label_ids))
     if not wanted:
         return {}
-    rows = session.connection().execute(
-        select(Label.id, Label.name).where(Label.id.in_(wanted))
-    )
+    rows = session.connection().execute(select(Label.id, Label.name).where(Label.id.in_(wanted)))
     return {label_id: name for label_id, name in rows}
 
 
-def top_counts(
-    session: Session, counts: dict[int, int], top: int
-) -> list[tuple[int, str, int]]:
+def top_counts(session: Session, counts: dict[int, int], top: int) -> list[tuple[int, str, int]]:
     """The `top` (label id, name, count) by count, then name (names fetched for those only)."""
     if not counts or top < 1:
         return []

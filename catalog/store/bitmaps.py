@@ -24,11 +24,12 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
-from sqlalchemy import Connection, bindparam, delete, func, select, text
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError
@@ -340,7 +341,8 @@ def _build_items(connection: Connection) -> dict[str, bytes]:
         rows = connection.execute(_LABEL_ROWS, {"label_id": label_id}).all()
         if not rows:
             continue
-        table = np.array(rows, dtype=np.int64)
+        flat = chain.from_iterable(rows)  # Row objects iterate as plain values
+        table = np.fromiter(flat, dtype=np.int64, count=3 * len(rows)).reshape(-1, 3)
         media_ids = table[:, 0]
         items[f"label:{label_id}"] = to_bitmap(media_ids).serialize()
         items[f"conf:{label_id}"] = BitSlices.build(media_ids, table[:, 1]).to_bytes()
@@ -348,13 +350,14 @@ def _build_items(connection: Connection) -> dict[str, bytes]:
     return items
 
 
-def rebuild_bitmaps(session: Session) -> IndexReport:
+def rebuild_bitmaps(session: Session | Connection) -> IndexReport:
     """Build a new generation of the index from the tables, in the caller's transaction.
 
     Changes recorded before the build started are folded in and forgotten; a write that lands
-    while it runs keeps its change row, so readers still patch it in.
+    while it runs keeps its change row, so readers still patch it in. Bulk loads that bypass
+    the write path (benchmarks.bulkload) call it on their connection when they finish.
     """
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     seen = connection.execute(select(BitmapChange.media_id, BitmapChange.version)).all()
     items = _build_items(connection)
     current = connection.execute(
@@ -363,16 +366,17 @@ def rebuild_bitmaps(session: Session) -> IndexReport:
     generation = (current or 0) + 1
     connection.execute(delete(MediaBitmap))
     connection.execute(
-        MediaBitmap.__table__.insert(),
+        insert(MediaBitmap),
         [{"name": n, "generation": generation, "data": d} for n, d in items.items()],
     )
     if current is None:
         connection.execute(
-            BitmapState.__table__.insert(), {"id": 1, "generation": generation, "built_at": utcnow()}
+            insert(BitmapState),
+            {"id": 1, "generation": generation, "built_at": utcnow()},
         )
     else:
         connection.execute(
-            BitmapState.__table__.update()
+            update(BitmapState)
             .where(BitmapState.id == 1)
             .values(generation=generation, built_at=utcnow())
         )
@@ -389,7 +393,5 @@ def rebuild_bitmaps(session: Session) -> IndexReport:
 def pending_changes(session: Session) -> int:
     """How many media items changed since the index was built."""
     return int(
-        session.connection()
-        .execute(select(func.count()).select_from(BitmapChange))
-        .scalar_one()
+        session.connection().execute(select(func.count()).select_from(BitmapChange)).scalar_one()
     )
