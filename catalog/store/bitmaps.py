@@ -27,7 +27,6 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -302,6 +301,8 @@ _LABEL_ROWS = (
 
 def _build_items(connection: Connection) -> dict[str, bytes]:
     """Every bitmap and slice set, serialised, from the tables as they are now."""
+    import numpy as np  # only builders need it; readers start faster without it
+
     members: dict[str, list[int]] = defaultdict(list)
     ids: list[int] = []
     sizes: list[int] = []

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pyroaring import BitMap
+
+if TYPE_CHECKING:  # numpy is imported by the builders only: readers start without it
+    import numpy as np
 
 _COUNT = struct.Struct("<I")
 
 
-def to_bitmap(ids: Iterable[int] | np.ndarray) -> BitMap:
-    """A bitmap of media ids (from a numpy array without a per-item Python loop)."""
-    if isinstance(ids, np.ndarray):
-        return BitMap(array("I", ids.astype(np.uint32, copy=False).tobytes()))
-    return BitMap(ids)
+def to_bitmap(ids: np.ndarray[Any, Any]) -> BitMap:
+    """A bitmap of the media ids in a numpy array (without a per-item Python loop)."""
+    import numpy as np
+
+    return BitMap(array("I", ids.astype(np.uint32, copy=False).tobytes()))
 
 
 def pack_bitmaps(bitmaps: list[BitMap]) -> bytes:
@@ -55,8 +57,10 @@ class BitSlices:
     slices: list[BitMap] = field(default_factory=list)
 
     @classmethod
-    def build(cls, ids: np.ndarray, values: np.ndarray) -> BitSlices:
+    def build(cls, ids: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> BitSlices:
         """Slices for `values[i]` at `ids[i]` (numpy integer arrays of equal length)."""
+        import numpy as np
+
         values = values.astype(np.int64, copy=False)
         top = int(values.max()) if len(values) else 0
         slices = [to_bitmap(ids[(values >> k) & 1 == 1]) for k in range(max(1, top.bit_length()))]
