@@ -57,7 +57,7 @@ term_st = st.one_of(
         lambda name, op, value: f"{name} {op} {value}",
         st.sampled_from(NAMES),
         st.sampled_from([">", ">=", "="]),
-        st.one_of(st.integers(45, 101), st.sampled_from(["90.5", "62.25", "99.99"])),
+        st.one_of(st.integers(45, 100), st.sampled_from(["90.5", "62.25", "99.99"])),
     ),
     st.sampled_from(["kind:image", "kind:video", "size:>1005B", "size:..1010B"]),
 )

@@ -27,7 +27,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from pyroaring import BitMap, FrozenBitMap
+from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -180,7 +180,7 @@ class BitmapIndex:
         self.connection = connection
         self.snapshot = snapshot
         self.changed = changed
-        self._bitmaps: dict[str, BitMap] = {}
+        self._bitmaps: dict[str, AbstractBitMap] = {}
         self._slices: dict[str, BitSlices] = {}
 
     @property
@@ -201,32 +201,40 @@ class BitmapIndex:
         found = self._slices.get(name)
         if found is None:
             base = self._load([name]).get(name)
-            found = base.copy() if isinstance(base, BitSlices) else BitSlices()
-            if self.changed.ids:
-                found.patch(self.changed.ids, self.changed.values.get(name, {}))
+            found = base if isinstance(base, BitSlices) else BitSlices()
+            values = self.changed.values.get(name, {})
+            if values or found.exist.intersect(self.changed.ids):
+                found = found.copy()  # the cached snapshot is shared: patch a copy
+                found.patch(self.changed.ids, values)
             self._slices[name] = found
         return found
 
-    def group(self, kind: str) -> dict[str, BitMap]:
-        """Every non-empty set named '<kind>:...' (prefix, month, label), by the rest of its name."""
+    def group(self, kind: str) -> dict[str, AbstractBitMap]:
+        """Every non-empty set named '<kind>:...' (prefix, month, label), by the rest of its name.
+
+        The bitmaps are read-only (shared with the cached snapshot when no change touches them).
+        """
         start = f"{kind}:"
         with_changes = {n for n in self.changed.members if n.startswith(start)}
         items = self._load_group(kind)
-        result: dict[str, BitMap] = {}
+        result: dict[str, AbstractBitMap] = {}
         for name in sorted(set(items) | with_changes):
             bm = self._patched(name, items.get(name))
             if bm:
                 result[name[len(start) :]] = bm
         return result
 
-    def _patched(self, name: str, base: Any) -> BitMap:
+    def _patched(self, name: str, base: Any) -> AbstractBitMap:
         found = self._bitmaps.get(name)
         if found is not None:
             return found
-        found = BitMap(base) if isinstance(base, FrozenBitMap) else BitMap()
-        if self.changed.ids:
-            found -= self.changed.ids
-            found.update(self.changed.members.get(name, ()))
+        found = base if isinstance(base, FrozenBitMap) else FrozenBitMap()
+        added = self.changed.members.get(name, ())
+        if added or found.intersect(self.changed.ids):
+            patched = BitMap(found)
+            patched -= self.changed.ids
+            patched.update(added)
+            found = patched
         self._bitmaps[name] = found
         return found
 
