@@ -21,7 +21,9 @@ whose index was never built, or whose change list has grown past OVERLAY_LIMIT.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -307,15 +309,12 @@ _LABEL_ROWS = (
 )
 
 
-def _build_items(connection: Connection) -> dict[str, bytes]:
-    """Every bitmap and slice set, serialised, from the tables as they are now."""
+def _iter_items(connection: Connection) -> Iterator[tuple[str, bytes]]:
+    """Every bitmap and slice set, serialised, from the tables as they are now (streamed)."""
     import numpy as np  # only builders need it; readers start faster without it
 
-    members: dict[str, list[int]] = defaultdict(list)
-    ids: list[int] = []
-    sizes: list[int] = []
-    video_ids: list[int] = []
-    durations: list[int] = []
+    members: dict[str, array[int]] = defaultdict(lambda: array("I"))
+    ids, sizes, video_ids, durations = array("I"), array("q"), array("I"), array("q")
     has_labels = select(Detection.media_id).where(Detection.media_id == Media.id).exists()
     for row in connection.execute(
         select(
@@ -341,11 +340,19 @@ def _build_items(connection: Connection) -> dict[str, bytes]:
         if row.duration_ms is not None:
             video_ids.append(row.id)
             durations.append(int(row.duration_ms))
-    items = {name: BitMap(values).serialize() for name, values in members.items()}
-    items["size"] = BitSlices.build(np.array(ids, np.int64), np.array(sizes, np.int64)).to_bytes()
-    items["duration"] = BitSlices.build(
-        np.array(video_ids, np.int64), np.array(durations, np.int64)
-    ).to_bytes()
+    for name, values in members.items():
+        yield name, BitMap(values).serialize()
+    members.clear()
+    yield (
+        "size",
+        BitSlices.build(np.frombuffer(ids, np.uint32), np.frombuffer(sizes, np.int64)).to_bytes(),
+    )
+    yield (
+        "duration",
+        BitSlices.build(
+            np.frombuffer(video_ids, np.uint32), np.frombuffer(durations, np.int64)
+        ).to_bytes(),
+    )
     for label_id in connection.execute(select(Label.id).order_by(Label.id)).scalars():
         rows = connection.execute(_LABEL_ROWS, {"label_id": label_id}).all()
         if not rows:
@@ -353,10 +360,12 @@ def _build_items(connection: Connection) -> dict[str, bytes]:
         flat = chain.from_iterable(rows)  # Row objects iterate as plain values
         table = np.fromiter(flat, dtype=np.int64, count=3 * len(rows)).reshape(-1, 3)
         media_ids = table[:, 0]
-        items[f"label:{label_id}"] = to_bitmap(media_ids).serialize()
-        items[f"conf:{label_id}"] = BitSlices.build(media_ids, table[:, 1]).to_bytes()
-        items[f"dets:{label_id}"] = BitSlices.build(media_ids, table[:, 2]).to_bytes()
-    return items
+        yield f"label:{label_id}", to_bitmap(media_ids).serialize()
+        yield f"conf:{label_id}", BitSlices.build(media_ids, table[:, 1]).to_bytes()
+        yield f"dets:{label_id}", BitSlices.build(media_ids, table[:, 2]).to_bytes()
+
+
+_WRITE_BATCH = 300  # bitmaps per INSERT: the build holds one batch, not the whole index
 
 
 def rebuild_bitmaps(session: Session | Connection) -> IndexReport:
@@ -368,16 +377,22 @@ def rebuild_bitmaps(session: Session | Connection) -> IndexReport:
     """
     connection = session if isinstance(session, Connection) else session.connection()
     seen = connection.execute(select(BitmapChange.media_id, BitmapChange.version)).all()
-    items = _build_items(connection)
     current = connection.execute(
         select(BitmapState.generation).where(BitmapState.id == 1)
     ).scalar_one_or_none()
     generation = (current or 0) + 1
     connection.execute(delete(MediaBitmap))
-    connection.execute(
-        insert(MediaBitmap),
-        [{"name": n, "generation": generation, "data": d} for n, d in items.items()],
-    )
+    count = size = 0
+    batch: list[dict[str, Any]] = []
+    for name, data in _iter_items(connection):
+        batch.append({"name": name, "generation": generation, "data": data})
+        count += 1
+        size += len(data)
+        if len(batch) >= _WRITE_BATCH:
+            connection.execute(insert(MediaBitmap), batch)
+            batch = []
+    if batch:
+        connection.execute(insert(MediaBitmap), batch)
     if current is None:
         connection.execute(
             insert(BitmapState),
@@ -396,7 +411,7 @@ def rebuild_bitmaps(session: Session | Connection) -> IndexReport:
             ),
             [{"m": media_id, "v": version} for media_id, version in seen],
         )
-    return IndexReport(generation, len(items), sum(len(d) for d in items.values()), len(seen))
+    return IndexReport(generation, count, size, len(seen))
 
 
 def pending_changes(session: Session) -> int:
