@@ -216,7 +216,10 @@ class CompiledQuery:
         if not media_ids:
             return rows, found
         terms = self.plan.positive_terms
-        params: dict[str, Any] = {"ids": list(media_ids)}
+        params: dict[str, Any] = {
+            "ids": list(media_ids),
+            "labels": sorted({t.label_id for t in terms}),
+        }
         for i, term in enumerate(terms):
             params[f"l{i}"] = term.label_id
             params[f"lo{i}"] = term.low
@@ -417,18 +420,25 @@ def _hits_stmt(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> Any:
 
 
 def _met_by(table: Any, shape: tuple[tuple[str, bool, bool], ...]) -> ColumnElement[bool]:
-    """A row of `table` meets term i of `shape` (bounds bound as l{i}, lo{i}, hi{i})."""
+    """A row of `table` meets term i of `shape` (bounds bound as l{i}, lo{i}, hi{i}).
+
+    `label_id IN (...)` beside the OR, and terms that no index serves, make SQLite probe the
+    primary key with (media, label) pairs; otherwise it may scan each term's confidence range
+    (hundreds of thousands of rows for a common label) and then filter by media id.
+    """
     met = []
     for i, (field_name, has_low, has_high) in enumerate(shape):
         column = table.confidence_x100 if field_name == "confidence" else table.instance_count
+        column = column + 0  # not indexable: the (media, label) probes are the plan
         met.append(
             and_(
-                table.label_id == bindparam(f"l{i}"),
+                table.label_id + 0 == bindparam(f"l{i}"),
                 column >= bindparam(f"lo{i}") if has_low else true(),
                 column <= bindparam(f"hi{i}") if has_high else true(),
             )
         )
-    return or_(*met)
+    labels: Any = bindparam("labels", expanding=True)
+    return and_(table.label_id.in_(labels), or_(*met))
 
 
 def _hint(what: str, name: str, close: list[str]) -> str:
