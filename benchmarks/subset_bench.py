@@ -122,6 +122,7 @@ def main() -> None:
         started = time.perf_counter()
         with sessions.begin() as session:
             report = rebuild_bitmaps(session)
+        assert report is not None, "another process rebuilt the index meanwhile"
         print(
             f"bitmap index built in {time.perf_counter() - started:.1f} s: {report.bitmaps:,} "
             f"bitmaps, {report.size_bytes / 1e6:.1f} MB"

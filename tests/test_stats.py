@@ -38,7 +38,8 @@ def built(request, tmp_path_factory):
     library = build_library(factory)
     if request.param == "rebuilt-index":
         with factory.begin() as session:
-            assert rebuild_bitmaps(session).changes_folded == len(library.expected)
+            report = rebuild_bitmaps(session)
+            assert report is not None and report.changes_folded == len(library.expected)
     with factory() as session:
         index = open_index(session)
         assert index is not None

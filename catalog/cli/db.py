@@ -52,6 +52,9 @@ def index_command(ctx: typer.Context) -> None:
     from catalog.render.writers import note
 
     report = rebuild_index(sessions(ctx))
+    if report is None:
+        note("Another rebuild of the bitmap index finished meanwhile; it is current.")
+        return
     note(
         f"Built bitmap index generation {report.generation}: {report.bitmaps:,} bitmaps, "
         f"{report.size_bytes / 1e6:.1f} MB, {report.changes_folded:,} changes folded in."

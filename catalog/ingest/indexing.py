@@ -15,8 +15,11 @@ from catalog.store.schema import BitmapState
 REBUILD_AFTER = 5_000  # changed media items that make a finished sync rebuild the index
 
 
-def rebuild_index(sessions: sessionmaker[Session]) -> IndexReport:
-    """Rebuild the bitmap index from the tables, in one transaction."""
+def rebuild_index(sessions: sessionmaker[Session]) -> IndexReport | None:
+    """Rebuild the bitmap index from the tables, in one transaction.
+
+    None when another rebuild committed while this one was building (the index is current).
+    """
     with sessions.begin() as session:
         return rebuild_bitmaps(session)
 

@@ -365,45 +365,49 @@ def _iter_items(connection: Connection) -> Iterator[tuple[str, bytes]]:
         yield f"dets:{label_id}", BitSlices.build(media_ids, table[:, 2]).to_bytes()
 
 
-_WRITE_BATCH = 300  # bitmaps per INSERT: the build holds one batch, not the whole index
+_WRITE_BATCH = 300  # bitmaps per INSERT
+_CLAIM_STATE = text(
+    "INSERT INTO bitmap_state (id, generation, built_at) VALUES (1, 0, :now) "
+    "ON CONFLICT (id) DO NOTHING"
+)
 
 
-def rebuild_bitmaps(session: Session | Connection) -> IndexReport:
+def rebuild_bitmaps(session: Session | Connection) -> IndexReport | None:
     """Build a new generation of the index from the tables, in the caller's transaction.
 
-    Changes recorded before the build started are folded in and forgotten; a write that lands
-    while it runs keeps its change row, so readers still patch it in. Bulk loads that bypass
-    the write path (benchmarks.bulkload) call it on their connection when they finish.
+    The bitmaps are built from reads first and written in one short burst at the end, so other
+    writers wait for seconds, not for the build. Changes recorded before the build started are
+    folded in and forgotten; a write that lands while it runs keeps its change row, so readers
+    still patch it in. When another rebuild commits while this one builds, this one gives way
+    (returns None): the other's bitmaps and the change list are exact together. Bulk loads
+    that bypass the write path (benchmarks.bulkload) call it on their connection.
     """
     connection = session if isinstance(session, Connection) else session.connection()
+    state = select(BitmapState.generation).where(BitmapState.id == 1)
+    started = connection.execute(state).scalar_one_or_none()
     seen = connection.execute(select(BitmapChange.media_id, BitmapChange.version)).all()
-    current = connection.execute(
-        select(BitmapState.generation).where(BitmapState.id == 1)
-    ).scalar_one_or_none()
-    generation = (current or 0) + 1
+    items = list(_iter_items(connection))
+    # Serialise the write phase: the state row is the lock (PostgreSQL: FOR UPDATE; SQLite:
+    # the claim's INSERT takes the database's write lock).
+    connection.execute(_CLAIM_STATE, {"now": utcnow()})
+    current = connection.execute(state.with_for_update()).scalar_one()
+    if current != (started or 0):
+        return None
+    generation = current + 1
     connection.execute(delete(MediaBitmap))
-    count = size = 0
-    batch: list[dict[str, Any]] = []
-    for name, data in _iter_items(connection):
-        batch.append({"name": name, "generation": generation, "data": data})
-        count += 1
-        size += len(data)
-        if len(batch) >= _WRITE_BATCH:
-            connection.execute(insert(MediaBitmap), batch)
-            batch = []
-    if batch:
-        connection.execute(insert(MediaBitmap), batch)
-    if current is None:
+    for first in range(0, len(items), _WRITE_BATCH):
         connection.execute(
-            insert(BitmapState),
-            {"id": 1, "generation": generation, "built_at": utcnow()},
+            insert(MediaBitmap),
+            [
+                {"name": name, "generation": generation, "data": data}
+                for name, data in items[first : first + _WRITE_BATCH]
+            ],
         )
-    else:
-        connection.execute(
-            update(BitmapState)
-            .where(BitmapState.id == 1)
-            .values(generation=generation, built_at=utcnow())
-        )
+    connection.execute(
+        update(BitmapState)
+        .where(BitmapState.id == 1)
+        .values(generation=generation, built_at=utcnow())
+    )
     if seen:
         connection.execute(
             delete(BitmapChange).where(
@@ -411,7 +415,7 @@ def rebuild_bitmaps(session: Session | Connection) -> IndexReport:
             ),
             [{"m": media_id, "v": version} for media_id, version in seen],
         )
-    return IndexReport(generation, count, size, len(seen))
+    return IndexReport(generation, len(items), sum(len(d) for _, d in items), len(seen))
 
 
 def pending_changes(session: Session) -> int:
