@@ -111,13 +111,13 @@ def top_label_figures(
     """
     figures = []
     for label_id, name, media in top_counts(session, counts, top):
-        conf = index.slices(f"conf:{label_id}")
+        conf = index.slices(f"conf:{label_id}", keep=False)
         figures.append(
             LabelFigures(
                 label_id=label_id,
                 name=name,
                 media=media,
-                detections=index.slices(f"dets:{label_id}").total(subset),
+                detections=index.slices(f"dets:{label_id}", keep=False).total(subset),
                 confidence_sum_x100=conf.total(subset),
                 confidence_max_x100=conf.maximum(subset) or 0,
             )

@@ -198,17 +198,22 @@ class BitmapIndex:
             found = self._patched(name, base)
         return BitMap(found)
 
-    def slices(self, name: str) -> BitSlices:
-        """The named bit-sliced values ('conf:<id>', 'dets:<id>', 'size', 'duration')."""
+    def slices(self, name: str, *, keep: bool = True) -> BitSlices:
+        """The named bit-sliced values ('conf:<id>', 'dets:<id>', 'size', 'duration').
+
+        `keep=False` reads them for one use without caching them (a dense label's slices
+        take megabytes; a statistic that visits twenty labels need not hold them all).
+        """
         found = self._slices.get(name)
         if found is None:
-            base = self._load([name]).get(name)
+            base = self._load([name], keep=keep).get(name)
             found = base if isinstance(base, BitSlices) else BitSlices()
             values = self.changed.values.get(name, {})
             if values or found.exist.intersect(self.changed.ids):
                 found = found.copy()  # the cached snapshot is shared: patch a copy
                 found.patch(self.changed.ids, values)
-            self._slices[name] = found
+            if keep:
+                self._slices[name] = found
         return found
 
     def group(self, kind: str) -> dict[str, AbstractBitMap]:
@@ -240,7 +245,7 @@ class BitmapIndex:
         self._bitmaps[name] = found
         return found
 
-    def _load(self, names: list[str]) -> dict[str, Any]:
+    def _load(self, names: list[str], *, keep: bool = True) -> dict[str, Any]:
         snap = self.snapshot
         missing = [n for n in names if n not in snap.items]
         if missing and not any(n.split(":", 1)[0] in snap.groups for n in missing):
@@ -249,7 +254,11 @@ class BitmapIndex:
                     MediaBitmap.name.in_(missing)
                 )
             ).all()
-            self._store(rows)
+            if not keep:
+                once: dict[str, Any] = {}
+                self._store(rows, once)
+                return {n: once.get(n, snap.items.get(n)) for n in names}
+            self._store(rows, snap.items)
         return {n: snap.items.get(n) for n in names}
 
     def _load_group(self, kind: str) -> dict[str, Any]:
@@ -260,19 +269,19 @@ class BitmapIndex:
                     MediaBitmap.name >= f"{kind}:", MediaBitmap.name < f"{kind};"
                 )
             ).all()
-            self._store(rows)
+            self._store(rows, snap.items)
             snap.groups.add(kind)
         start = f"{kind}:"
         return {n: v for n, v in snap.items.items() if n.startswith(start)}
 
-    def _store(self, rows: Any) -> None:
+    def _store(self, rows: Any, into: dict[str, Any]) -> None:
         for name, generation, data in rows:
             if generation != self.snapshot.generation:
                 raise StaleIndexError("the bitmap index was rebuilt while it was read")
             if name.split(":", 1)[0] in ("conf", "dets", "size", "duration"):
-                self.snapshot.items[name] = BitSlices.from_bytes(data)
+                into[name] = BitSlices.from_bytes(data)
             else:
-                self.snapshot.items[name] = FrozenBitMap.deserialize(data)
+                into[name] = FrozenBitMap.deserialize(data)
 
 
 def open_index(session: Session) -> BitmapIndex | None:
