@@ -176,7 +176,7 @@ def main() -> None:
         print(
             f"bulk import: {timings['total_s']:.1f} s total ({timings['rows']:,} rows inserted in "
             f"{timings['insert_s']:.1f} s, summaries {timings['summaries_s']:.1f} s, "
-            f"ANALYZE {timings['analyze_s']:.1f} s)"
+            f"ANALYZE {timings['analyze_s']:.1f} s, bitmap index {timings['index_s']:.1f} s)"
         )
     size = sum(Path(db_path + s).stat().st_size for s in ("", "-wal") if Path(db_path + s).exists())
     print(f"database size: {size / 1e9:.2f} GB ({db_path})")

@@ -25,6 +25,7 @@ from benchmarks.bulkload import (
     insert_labels,
     rebuild_summaries,
 )
+from catalog.store.bitmaps import rebuild_bitmaps
 from catalog.store.engine import open_catalogue
 
 VOCABULARY = 3000
@@ -189,6 +190,9 @@ def build(
         summarised = time.perf_counter()
         with connection.begin():
             analyze(connection)
+        analysed = time.perf_counter()
+        with connection.begin():
+            rebuild_bitmaps(connection)  # the load bypassed the write path that keeps it exact
         connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         connection.commit()
     finished = time.perf_counter()
@@ -197,6 +201,7 @@ def build(
         "rows": rows,
         "insert_s": loaded - started,
         "summaries_s": summarised - loaded,
-        "analyze_s": finished - summarised,
+        "analyze_s": analysed - summarised,
+        "index_s": finished - analysed,
         "total_s": finished - started,
     }

@@ -95,3 +95,7 @@ class Terminated(KeyboardInterrupt):
 
 class DeliveryError(Exception):
     """An alert could not be delivered to its target; it stays queued and is retried."""
+
+
+class StaleIndexError(Exception):
+    """The bitmap index was rebuilt while a reader used it (the reader answers from SQL)."""

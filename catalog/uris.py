@@ -112,3 +112,11 @@ def _local_path(path: str) -> str:
     normal = os.path.normpath(os.path.abspath(path))
     # POSIX keeps a leading "//" as it is; the catalogue's keys never start with one.
     return "/" + normal.lstrip("/")
+
+
+def key_prefix(key: str, depth: int = 1) -> str:
+    """The first `depth` path segments of a key ('2024/06/a.jpg' -> '2024/'); '' at the root."""
+    parts = key.split("/")
+    if len(parts) <= 1:
+        return ""
+    return "/".join(parts[: min(depth, len(parts) - 1)]) + "/"

@@ -15,18 +15,36 @@ from catalog.read.stats import (
     library_stats,
     top_media_for_label,
 )
+from catalog.store.bitmaps import open_index, rebuild_bitmaps
 from catalog.store.schema import Media
 from tests.stats_fixtures import Expected, Library, build_library
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """One catalogue shared by the read-only tests of this module."""
+@pytest.fixture(scope="module", params=["sql", "patched-index", "rebuilt-index"])
+def built(request, tmp_path_factory):
+    """One catalogue shared by the read-only tests of this module, read from SQL or the index.
+
+    "patched-index" builds the (empty) index before the writes, so every figure comes from
+    bitmaps patched with the changes; "rebuilt-index" rebuilds it after them.
+    """
     from catalog.store.engine import open_catalogue
 
     url = f"sqlite:///{tmp_path_factory.mktemp('stats') / 'catalog.db'}"
     factory = open_catalogue(url)[1]
-    return factory, build_library(factory)
+    if request.param == "sql":
+        return factory, build_library(factory)
+    with factory.begin() as session:
+        rebuild_bitmaps(session)
+    library = build_library(factory)
+    if request.param == "rebuilt-index":
+        with factory.begin() as session:
+            report = rebuild_bitmaps(session)
+            assert report is not None and report.changes_folded == len(library.expected)
+    with factory() as session:
+        index = open_index(session)
+        assert index is not None
+        assert bool(index.changed.ids) == (request.param == "patched-index")
+    return factory, library
 
 
 @pytest.fixture
@@ -147,6 +165,40 @@ def test_subset_statistics_aggregate_only_the_selected_media(sessions, library):
     assert result.label.by_prefix == [("2024/", result.label.media)]
 
 
+@pytest.mark.parametrize(
+    ("where", "chosen"),
+    [
+        (
+            "Car >= 60 AND NOT Dog",
+            lambda e: e.labels.get("Car", (0,))[0] >= 6000 and "Dog" not in e.labels,
+        ),
+        (
+            "kind:video OR Person > 90",
+            lambda e: e.kind == "video" or e.labels.get("Person", (0,))[0] > 9000,
+        ),
+        ("Tree", lambda e: "Tree" in e.labels),
+    ],
+)
+def test_where_statistics_match_the_fixtures(sessions, library, where, chosen):
+    picked = [e for e in library.live() if e.labels and chosen(e)]
+    with sessions() as session:
+        result = library_stats(session, top=50, label="Person", where=where)
+    assert result.where == where
+    assert result.media.total == result.media.labelled == len(picked)
+    assert result.media.images == sum(e.kind == "image" for e in picked)
+    assert result.media.videos == sum(e.kind == "video" for e in picked)
+    assert result.media.size_bytes == sum(e.size_bytes for e in picked)
+    assert result.video_minutes_labelled == sum(e.duration_ms for e in picked) / 60_000
+    assert result.distinct_labels == len({name for e in picked for name in e.labels})
+    assert [label.to_dict() for label in result.labels] == _expected_labels(picked, 50)
+    carrying = [e for e in picked if "Person" in e.labels]
+    others = Counter(name for e in carrying for name in e.labels if name != "Person")
+    assert result.label is not None
+    assert result.label.media == len(carrying)
+    assert result.label.cooccurring == sorted(others.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert result.label.by_month == sorted(Counter(f"{e.modified:%Y-%m}" for e in carrying).items())
+
+
 def test_deleting_everything_empties_the_label_statistics(tmp_path):
     from catalog.store.engine import open_catalogue
     from catalog.store.media import mark_deleted
@@ -205,18 +257,11 @@ def test_key_prefix(key, depth, prefix):
     assert key_prefix(key, depth) == prefix
 
 
-def test_cooccurrence_of_a_large_label_is_estimated_from_a_sample(sessions, library):
+def test_cooccurrence_of_a_large_label_is_exact(sessions, library):
     carrying = [e for e in library.live() if "Person" in e.labels]
     actual = Counter(name for e in carrying for name in e.labels if name != "Person")
+    expected = sorted(actual.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     with sessions() as session:
         label = find_label(session, "Person")
-        exact = cooccurring_labels(session, label.id, media=len(carrying))
-        estimate = cooccurring_labels(
-            session, label.id, media=len(carrying), sample_size=len(carrying) // 2
-        )
-    assert exact.sample is None
-    assert exact.labels == sorted(actual.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-    assert estimate.sample is not None and 0 < estimate.sample < len(carrying)
-    assert {name for name, _ in estimate.labels} <= set(actual)
-    # Counts are scaled from the sample back to the label's media.
-    assert max(count for _, count in estimate.labels) <= len(carrying) * 2
+        found = cooccurring_labels(session, label.id)
+    assert found.labels == expected

@@ -79,6 +79,14 @@ def search_command(
     count: Annotated[
         bool, typer.Option("--count", help="Print only the number of matches.")
     ] = False,
+    facets: Annotated[
+        bool,
+        typer.Option(
+            "--facets",
+            help="Print the result set's size and its top co-occurring labels, kinds and "
+            "prefixes with counts, as JSON.",
+        ),
+    ] = False,
     urls: Annotated[
         bool, typer.Option("--urls", help="Add a presigned GET URL to every result.")
     ] = False,
@@ -91,6 +99,12 @@ def search_command(
     from catalog.render.views import render_hints, render_search_count, render_search_hits
 
     with sessions(ctx)() as session:
+        if facets:
+            from catalog.read.facets import facets as count_facets
+            from catalog.render.views import render_facets
+
+            render_facets(query, count_facets(session, query))
+            return
         if count:
             counted = count_matches(session, query)
             render_hints(counted.hints)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import CatalogError, ObjectError, SkippedObjectError
+from catalog.ingest.indexing import refresh_index
 from catalog.ingest.tasks import Outcome, Task, label_task
 from catalog.ingest.types import (
     EventHandler,
@@ -162,6 +163,8 @@ class SyncPipeline:
                 self._release_claims()
                 with self.sessions.begin() as session:
                     finish_sync_run(session, self.report.run_id, status, self.report.counts())
+                if not self.report.interrupted:
+                    refresh_index(self.sessions)
         return self.report
 
     # -- listing and diffing -----------------------------------------------------------------

@@ -11,13 +11,32 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from pyroaring import BitMap
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from catalog.errors import UsageError
+from catalog.errors import StaleIndexError, UsageError
+from catalog.query.bitmap_eval import evaluate, is_supported
 from catalog.query.compile import (
     LabelTerm,
     QueryPlan,
@@ -36,6 +55,7 @@ from catalog.query.parse import (
     parse_query,
 )
 from catalog.query.text import TextMatch, positive_text_terms, text_matches
+from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.schema import (
     KIND_VIDEO,
     Detection,
@@ -73,6 +93,7 @@ class CompiledQuery:
     node: Node | None
     plan: QueryPlan
     resolution: Resolution
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -86,11 +107,39 @@ class CompiledQuery:
             return stmt
         return select(stmt.subquery().c.id)
 
+    def index(self) -> BitmapIndex | None:
+        """The session's view of the bitmap index (None when it cannot answer exactly)."""
+        if "index" not in self._memo:
+            self._memo["index"] = open_index(self.session)
+        found: BitmapIndex | None = self._memo["index"]
+        return found
+
+    def bitmap(self) -> BitMap | None:
+        """The matching media ids as a bitmap, from the index; None when only SQL can tell.
+
+        None when the index is not built, has too many changes to patch in, was rebuilt while
+        being read, or the query holds a term it does not index (see query.bitmap_eval).
+        """
+        if "bitmap" not in self._memo:
+            found = None
+            if self.plan.plan is None or is_supported(self.plan.resolved):
+                index = self.index()
+                try:
+                    found = index and evaluate(index, self.plan, empty_query=self.is_empty)
+                except StaleIndexError:
+                    self._memo["index"] = found = None
+            self._memo["bitmap"] = found
+        result: BitMap | None = self._memo["bitmap"]
+        return result
+
     def count(self) -> int:
         """The exact number of matching media."""
         known = self._count_from_summaries()
         if known is not None:
             return known
+        matched = self.bitmap()
+        if matched is not None:
+            return len(matched)
         stmt = ids_select(self.plan, empty_query=self.is_empty)
         if isinstance(stmt, Select):
             counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
@@ -172,6 +221,62 @@ class CompiledQuery:
                 found[media_id].sort(key=lambda m: (-m.confidence_x100, m.label_id))
         return found
 
+    def hits(
+        self, media_ids: Sequence[int]
+    ) -> tuple[dict[int, Any], dict[int, list[TermMatch | TextMatch]]]:
+        """The media rows of `media_ids` and the terms each met, in one round trip (a second
+        one only for text terms).
+
+        Rows carry id, source, bucket, key, kind, size_bytes, last_modified_at. The matches are
+        what `matches` returns, decided by the same SQL conditions.
+        """
+        rows: dict[int, Any] = {}
+        found: dict[int, list[TermMatch | TextMatch]] = defaultdict(list)
+        if not media_ids:
+            return rows, found
+        terms = self.plan.positive_terms
+        params: dict[str, Any] = {
+            "ids": list(media_ids),
+            "labels": sorted({t.label_id for t in terms}),
+        }
+        for i, term in enumerate(terms):
+            params[f"l{i}"] = term.label_id
+            params[f"lo{i}"] = term.low
+            params[f"hi{i}"] = term.high
+        shape = tuple((t.field_name, bool(t.low), t.high is not None) for t in terms)
+        stmt = _hits_stmt(shape, self.session.get_bind().dialect.name)
+        names = self.resolution.names
+        met: list[Any] = []
+        for row in self.session.connection().execute(stmt, params):
+            if row.part == 0:
+                rows[row.id] = row
+            else:
+                met.append(row)
+        for row in met:
+            media = rows.get(row.id)
+            # Images are matched by their labels, videos by their moments.
+            if media is None or (media.kind == KIND_VIDEO) != (row.part == 2):
+                continue
+            stamps = None
+            if row.part == 2:
+                stamps = tuple(sorted(int(t) for t in row.timestamps.split(",")))
+            found[row.id].append(
+                TermMatch(
+                    row.label_id,
+                    names.get(row.label_id, str(row.label_id)),
+                    row.confidence_x100,
+                    stamps,
+                )
+            )
+        for labels in found.values():
+            labels.sort(key=lambda m: (-m.confidence_x100, getattr(m, "label_id", 0)))
+        text_terms = positive_text_terms(self.plan.resolved)
+        if text_terms and rows:
+            connection = self.session.connection()
+            for media_id, lines in text_matches(connection, text_terms, list(rows)).items():
+                found[media_id].extend(lines)
+        return rows, found
+
     def hints(self) -> list[str]:
         """'did you mean' lines for names that match no label or category."""
         res = self.resolution
@@ -219,7 +324,7 @@ class CompiledQuery:
             return None
         if not term.low:
             return int(self.resolution.media_counts.get(term.label_id, 0))
-        if term.low % 1000:
+        if term.low % 1000 or term.low >= 10_000:  # 100% shares the top bin with 90..99.99
             return None
         bins = self.resolution.histograms.get(term.label_id, {})
         return int(sum(n for b, n in bins.items() if b >= term.low // 1000))
@@ -229,7 +334,7 @@ class CompiledQuery:
             raise UsageError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
         if sort == "newest" or self.plan.plan is None:
             if before_id is None:
-                return newest_page(self.plan, limit, empty_query=self.is_empty)
+                return _newest_page(self.plan, limit, self.is_empty)
             sub = ids_select(self.plan, empty_query=self.is_empty).subquery()
             stmt = select(sub.c.id).where(sub.c.id < before_id).order_by(sub.c.id.desc())
             return stmt.limit(limit) if limit is not None else stmt
@@ -269,6 +374,95 @@ def _any_term_met(table: Any, terms: Sequence[LabelTerm]) -> ColumnElement[bool]
     if not terms:
         return false()
     return or_(*(and_(table.label_id == term.label_id, *term_range(table, term)) for term in terms))
+
+
+@lru_cache(maxsize=512)
+def _newest_page(query_plan: QueryPlan, limit: int | None, empty_query: bool) -> Any:
+    """The first page's statement, built once per plan: building it costs more than running it
+    (a plan is frozen and hashable; its label ids and bounds are in it)."""
+    return newest_page(query_plan, limit, empty_query=empty_query)
+
+
+@cache
+def _hits_stmt(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> Any:
+    """One UNION ALL for a page of hits: media rows (part 0), the image labels that met a
+    term (part 1) and, per video and label, the best confidence and the timestamps of the
+    moments that met one (part 2, aggregated by the database: a page of videos can hold
+    thousands of moments). Built once per shape of terms; ids and bounds are parameters."""
+    ids: Any = bindparam("ids", expanding=True)
+    media = select(
+        literal(0).label("part"),
+        Media.id.label("id"),
+        Media.source,
+        Media.bucket,
+        Media.key,
+        Media.kind,
+        Media.size_bytes,
+        Media.last_modified_at,
+        cast(null(), Integer).label("label_id"),
+        cast(null(), Integer).label("confidence_x100"),
+        cast(null(), Text).label("timestamps"),
+    ).where(Media.id.in_(ids))
+    if not shape:
+        return media
+    blanks = [
+        cast(null(), column.type)
+        for column in (
+            Media.source,
+            Media.bucket,
+            Media.key,
+            Media.kind,
+            Media.size_bytes,
+            Media.last_modified_at,
+        )
+    ]
+    labels = select(
+        literal(1),
+        Detection.media_id,
+        *blanks,
+        Detection.label_id,
+        Detection.confidence_x100,
+        cast(null(), Text),
+    ).where(Detection.media_id.in_(ids), _met_by(Detection, shape))
+    if dialect == "postgresql":
+        timestamps = func.string_agg(cast(VideoMoment.timestamp_ms, Text), ",")
+    else:
+        timestamps = func.group_concat(VideoMoment.timestamp_ms)
+    moments = (
+        select(
+            literal(2),
+            VideoMoment.media_id,
+            *blanks,
+            VideoMoment.label_id,
+            func.max(VideoMoment.confidence_x100),
+            cast(timestamps, Text),
+        )
+        .where(VideoMoment.media_id.in_(ids), _met_by(VideoMoment, shape))
+        .group_by(VideoMoment.media_id, VideoMoment.label_id)
+    )
+    return union_all(media, labels, moments)
+
+
+def _met_by(table: Any, shape: tuple[tuple[str, bool, bool], ...]) -> ColumnElement[bool]:
+    """A row of `table` meets term i of `shape` (bounds bound as l{i}, lo{i}, hi{i}).
+
+    `label_id IN (...)` beside the OR, and terms that no index serves, make SQLite probe the
+    primary key with (media, label) pairs; otherwise it may scan each term's confidence range
+    (hundreds of thousands of rows for a common label) and then filter by media id.
+    """
+    met = []
+    for i, (field_name, has_low, has_high) in enumerate(shape):
+        column = table.confidence_x100 if field_name == "confidence" else table.instance_count
+        column = column + 0  # not indexable: the (media, label) probes are the plan
+        met.append(
+            and_(
+                table.label_id + 0 == bindparam(f"l{i}"),
+                column >= bindparam(f"lo{i}") if has_low else true(),
+                column <= bindparam(f"hi{i}") if has_high else true(),
+            )
+        )
+    labels: Any = bindparam("labels", expanding=True)
+    return and_(table.label_id.in_(labels), or_(*met))
 
 
 def _hint(what: str, name: str, close: list[str]) -> str:

@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pyroaring import BitMap
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from catalog.errors import NotFoundError, UsageError
+from catalog.errors import NotFoundError, StaleIndexError, UsageError
+from catalog.read.subsets import confidence_histogram, group_counts, label_counts, top_counts
+from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.schema import (
     SOURCE_FILE,
     Detection,
@@ -19,20 +22,17 @@ from catalog.store.schema import (
     Media,
 )
 from catalog.store.units import fold
+from catalog.uris import key_prefix
 
 HISTOGRAM_BINS = 10
 DEFAULT_RELATED = 10
-COOCCURRENCE_SAMPLE = 20_000
-_HASH_MULTIPLIER = 2_654_435_761  # Knuth's multiplicative hash: media ids -> pseudo-random
-_HASH_MODULUS = 1_000_003
 
 
 @dataclass(frozen=True)
 class Cooccurrence:
-    """Labels sharing media with one label; `sample` is set when the counts are estimates."""
+    """Labels sharing media with one label, by how many media they share (exact)."""
 
     labels: list[tuple[str, int]]
-    sample: int | None = None
 
 
 def cooccurring_labels(
@@ -40,33 +40,25 @@ def cooccurring_labels(
     label_id: int,
     limit: int = DEFAULT_RELATED,
     subset: Select[Any] | None = None,
-    *,
-    media: int | None = None,
-    sample_size: int = COOCCURRENCE_SAMPLE,
 ) -> Cooccurrence:
-    """Other labels on the media carrying `label_id`, by how many media they share.
+    """Other labels on the media carrying `label_id` (within `subset`), most shared first.
 
-    Exact up to `sample_size` media (`media`, the label's count, decides). Beyond that, pairing
-    every media item's labels costs seconds (a million-media library holds labels on 800k media),
-    so the counts come from a pseudo-random sample of about `sample_size` of the label's media
-    and are scaled up; the ranking is what matters and a 20k sample ranks reliably.
+    From the bitmap index when it can answer (one intersection count per label), otherwise
+    grouped in SQL over the label's media.
     """
-    from sqlalchemy.orm import aliased
-
+    index = open_index(session) if subset is None else None
+    if index is not None:
+        try:
+            carrying = index.bitmap(f"label:{label_id}")
+            shared = top_counts(session, label_counts(index, carrying, exclude=[label_id]), limit)
+            return Cooccurrence([(name, n) for _, name, n in shared])
+        except StaleIndexError:
+            pass
     mine = aliased(Detection)
     other = aliased(Detection)
     conditions: list[Any] = [mine.label_id == label_id]
     if subset is not None:
         conditions.append(mine.media_id.in_(_subset_ids(subset)))
-    sampled: int | None = None
-    scale = 1.0
-    if media is not None and media > sample_size:
-        threshold = max(1, _HASH_MODULUS * sample_size // media)
-        conditions.append((mine.media_id * _HASH_MULTIPLIER) % _HASH_MODULUS < threshold)
-        sampled = int(
-            session.execute(select(func.count()).select_from(mine).where(*conditions)).scalar_one()
-        )
-        scale = media / sampled if sampled else 0.0
     # Group by id first (at most one row per label), then name the groups: joining names
     # before grouping would look a name up for every co-occurrence.
     pairs = select(mine.media_id).where(*conditions).subquery()
@@ -83,17 +75,7 @@ def cooccurring_labels(
         .order_by(grouped.c.shared.desc(), Label.name)
         .limit(limit)
     )
-    return Cooccurrence(
-        [(name, round(int(count) * scale)) for name, count in session.execute(stmt)], sampled
-    )
-
-
-def key_prefix(key: str, depth: int = 1) -> str:
-    """The first `depth` path segments of a key ('2024/06/a.jpg' -> '2024/'); '' at the root."""
-    parts = key.split("/")
-    if len(parts) <= 1:
-        return ""
-    return "/".join(parts[: min(depth, len(parts) - 1)]) + "/"
+    return Cooccurrence([(name, int(count)) for name, count in session.execute(stmt)])
 
 
 def _month_expr(session: Session) -> Any:
@@ -103,7 +85,7 @@ def _month_expr(session: Session) -> Any:
     return func.strftime("%Y-%m", Media.last_modified_at)
 
 
-def _prefix_expr(session: Session, depth: int) -> Any:
+def prefix_expr(session: Session, depth: int) -> Any:
     """The first key segment for S3 keys (depth 1), else the whole key for Python to cut."""
     if depth != 1:
         return Media.key
@@ -119,7 +101,7 @@ def _label_media_groups(
     session: Session, label_id: int, subset: Select[Any] | None, depth: int
 ) -> list[tuple[str, str, str | None, int]]:
     """(source, prefix-or-key, month, media) groups of the media carrying a label."""
-    prefix = _prefix_expr(session, depth).label("prefix")
+    prefix = prefix_expr(session, depth).label("prefix")
     month = _month_expr(session).label("month")
     stmt = (
         select(Media.source, prefix, month, func.count())
@@ -157,13 +139,29 @@ def label_spread(
     subset: Select[Any] | None = None,
     related: int = DEFAULT_RELATED,
     prefix_depth: int = 1,
+    selected: BitMap | None = None,
+    index: BitmapIndex | None = None,
 ) -> LabelSpread:
-    """One label's histogram, co-occurring labels, prefixes and months."""
+    """One label's histogram, co-occurring labels, prefixes and months.
+
+    The media considered are the label's, within `subset` (a SELECT of ids) or `selected` (the
+    same as a bitmap, with the `index` it came from). With the bitmap index every figure is an
+    exact intersection count; without it (or for deeper prefixes) they are grouped in SQL.
+    """
     if prefix_depth < 1:
         raise UsageError(f"--prefix-depth must be at least 1 (got {prefix_depth})")
     label = find_label(session, name)
+    if subset is None and prefix_depth == 1:
+        index = index if index is not None else open_index(session)
+        if index is not None:
+            try:
+                return _indexed_spread(session, index, label, selected, related)
+            except StaleIndexError:
+                pass
+    if selected is not None:
+        raise StaleIndexError("a bitmap selection needs the index it came from")
     histogram = label_histogram(session, label.id, subset)
-    related_labels = cooccurring_labels(session, label.id, related, subset, media=sum(histogram))
+    related_labels = cooccurring_labels(session, label.id, related, subset)
     prefixes: Counter[str] = Counter()
     months: Counter[str] = Counter()
     for source, key, month, count in _label_media_groups(session, label.id, subset, prefix_depth):
@@ -177,7 +175,26 @@ def label_spread(
         media=sum(histogram),
         histogram=histogram,
         cooccurring=related_labels.labels,
-        cooccurring_sample=related_labels.sample,
+        by_prefix=sorted(prefixes.items(), key=lambda item: (-item[1], item[0])),
+        by_month=sorted(months.items()),
+    )
+
+
+def _indexed_spread(
+    session: Session, index: BitmapIndex, label: Label, selected: BitMap | None, related: int
+) -> LabelSpread:
+    carrying = index.bitmap(f"label:{label.id}")
+    if selected is not None:
+        carrying &= selected
+    histogram = confidence_histogram(index, label.id, carrying)
+    shared = top_counts(session, label_counts(index, carrying, exclude=[label.id]), related)
+    prefixes = group_counts(index, "prefix", carrying)
+    months = group_counts(index, "month", carrying)
+    return LabelSpread(
+        name=label.name,
+        media=len(carrying),
+        histogram=histogram,
+        cooccurring=[(other, n) for _, other, n in shared],
         by_prefix=sorted(prefixes.items(), key=lambda item: (-item[1], item[0])),
         by_month=sorted(months.items()),
     )
@@ -200,7 +217,8 @@ class LabelSpread:
     cooccurring: list[tuple[str, int]]  # other labels on the same media, most frequent first
     by_prefix: list[tuple[str, int]]  # first key segment(s) -> media, most first
     by_month: list[tuple[str, int]]  # YYYY-MM of LastModified -> media, oldest first
-    cooccurring_sample: int | None = None  # media sampled when co-occurrence was estimated
+    # Co-occurrence is exact; kept (always None) for the JSON contract of earlier versions.
+    cooccurring_sample: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `label` object of `catalog stats --label NAME --format json`."""

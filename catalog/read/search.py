@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from catalog.query.compiled import CompiledQuery, TermMatch, compile_query
 from catalog.query.text import TextMatch
-from catalog.store.schema import Media
 from catalog.uris import format_uri
 
 HIT_BATCH = 500
@@ -144,21 +143,7 @@ def load_hits(
     compiled: CompiledQuery, ids: Sequence[int], presign: Presigner | None = None
 ) -> list[SearchHit]:
     """The hits for `ids` (in that order) with what each met of the query: two round trips."""
-    rows = {
-        row.id: row
-        for row in compiled.session.connection().execute(
-            select(
-                Media.id,
-                Media.source,
-                Media.bucket,
-                Media.key,
-                Media.kind,
-                Media.size_bytes,
-                Media.last_modified_at,
-            ).where(Media.id.in_(ids))
-        )
-    }
-    met = compiled.matches(list(rows), {media_id: row.kind for media_id, row in rows.items()})
+    rows, met = compiled.hits(ids)
     hits = []
     for media_id in ids:
         row = rows.get(media_id)

@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from pyroaring import BitMap
 from sqlalchemy import Integer, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from catalog.errors import UsageError
+from catalog.errors import StaleIndexError, UsageError
 from catalog.labelling import REKOGNITION
 from catalog.pricing import estimate_cost
+from catalog.query.compiled import compile_query
 from catalog.read.breakdowns import LabelSpread, _subset_ids, label_spread
+from catalog.read.subsets import label_counts, subset_figures, top_label_figures
+from catalog.store.bitmaps import BitmapIndex
 from catalog.store.schema import (
     KIND_IMAGE,
     KIND_VIDEO,
@@ -215,6 +219,14 @@ def _rekognition_spend(session: Session, subset: Select[Any]) -> float:
     return estimate_cost(images=int(images or 0), video_ms=int(video_ms or 0))
 
 
+def _has_offline_runs(session: Session) -> bool:
+    """True when some sync ran another labeller than Rekognition (sync_runs is small)."""
+    return (
+        session.execute(select(SyncRun.id).where(SyncRun.labeller != REKOGNITION).limit(1)).first()
+        is not None
+    )
+
+
 # -- labels ------------------------------------------------------------------------------------
 
 
@@ -313,9 +325,6 @@ def distinct_labels(session: Session, subset: Select[Any] | None = None) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-# Above this many media, co-occurrence is estimated from a hashed sample of about this many.
-
-
 # -- the whole view ----------------------------------------------------------------------------
 
 
@@ -346,10 +355,29 @@ def library_stats(
 ) -> LibraryStats:
     """Totals and top labels; with `label`, that label's spread; with `where`, the selected media.
 
-    `subset` (a SELECT of media ids) is the already-compiled form of `where`.
+    `subset` (a SELECT of media ids) is the already-compiled form of `where`. A `where` the
+    bitmap index can answer is counted from bitmaps (milliseconds at a million media); others
+    are aggregated in SQL over the matching ids.
     """
-    if subset is None:
-        subset = matching_media(where, session)
+    if top < 1:
+        raise UsageError(f"--top must be at least 1 (got {top})")
+    if subset is None and where is not None and where.strip():
+        compiled = compile_query(session, where)
+        selected, index = compiled.bitmap(), compiled.index()
+        if selected is not None and index is not None:
+            try:
+                return _indexed_stats(
+                    session,
+                    index,
+                    selected,
+                    top=top,
+                    label=label,
+                    where=where,
+                    prefix_depth=prefix_depth,
+                )
+            except StaleIndexError:
+                pass
+        subset = compiled.ids()
     counts = media_counts(session, subset)
     if subset is None:
         video_ms, billed_images, billed_video_ms, distinct = session.execute(
@@ -372,6 +400,59 @@ def library_stats(
         if label
         else None,
         where=where if where and where.strip() else None,
+    )
+
+
+def _indexed_stats(
+    session: Session,
+    index: BitmapIndex,
+    selected: BitMap,
+    *,
+    top: int,
+    label: str | None,
+    where: str,
+    prefix_depth: int,
+) -> LibraryStats:
+    """`library_stats` over a selection held as a bitmap: the same figures, from the index."""
+    figures = subset_figures(index, selected)
+    counts = MediaCounts(
+        total=figures.labelled + figures.failed + figures.pending,
+        images=figures.images,
+        videos=figures.videos,
+        labelled=figures.labelled,
+        failed=figures.failed,
+        pending=figures.pending,
+        size_bytes=figures.size_bytes,
+    )
+    per_label = label_counts(index, selected)
+    labels = [
+        LabelSummary(
+            label_id=f.label_id,
+            name=f.name,
+            media=f.media,
+            detections=f.detections,
+            mean_confidence=f.confidence_sum_x100 / f.media / 100,
+            max_confidence=f.confidence_max_x100 / 100,
+            share=(f.media / counts.labelled) if counts.labelled else 0.0,
+        )
+        for f in top_label_figures(session, index, selected, per_label, top)
+    ]
+    return LibraryStats(
+        media=counts,
+        distinct_labels=len(per_label),
+        video_minutes_labelled=figures.labelled_video_ms / 60_000,
+        estimated_spend_usd=(
+            _rekognition_spend(session, compile_query(session, where).ids())
+            if _has_offline_runs(session)
+            else estimate_cost(images=counts.images, video_ms=figures.labelled_video_ms)
+        ),
+        labels=labels,
+        label=label_spread(
+            session, label, selected=selected, index=index, prefix_depth=prefix_depth
+        )
+        if label
+        else None,
+        where=where,
     )
 
 

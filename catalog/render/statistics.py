@@ -131,16 +131,7 @@ def _render_spread(spread: LabelSpread, console: Console) -> None:
         table.add_row(f"{bin_label(i)}%", f"{count:,}", text_bar(count, peak))
     console.print(table)
     for title, column, rows in (
-        (
-            "Co-occurring labels"
-            + (
-                f" (estimated from {spread.cooccurring_sample:,} sampled media)"
-                if spread.cooccurring_sample
-                else ""
-            ),
-            "label",
-            spread.cooccurring,
-        ),
+        ("Co-occurring labels", "label", spread.cooccurring),
         ("By prefix", "prefix", spread.by_prefix[:20]),
         ("By month of LastModified", "month", spread.by_month),
     ):

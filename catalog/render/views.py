@@ -390,6 +390,11 @@ def render_search_count(result: CountResult, fmt: str) -> None:
     sys.stdout.flush()
 
 
+def render_facets(query: str, facets: Any) -> None:
+    """`catalog search --facets`: one JSON object, the query with its result set's facets."""
+    write_json_object({"query": query, **facets.to_dict()})
+
+
 def render_labels(labels: Sequence[LabelCount], fmt: str, total: int | None = None) -> None:
     """`catalog labels`: the vocabulary with media counts."""
     records = (label.to_dict() for label in labels)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from catalog.labelling import Instance, LabelResult, TextResult
 from catalog.sources import SourceObject
 from catalog.store.alerts import forget_matches
+from catalog.store.bitmaps import note_changed
 from catalog.store.reads import get_media
 from catalog.store.schema import (
     STATUS_DELETED,
@@ -101,6 +102,7 @@ def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any)
     """
     media = _add_media(session, obj, kind, **extra)
     _move_totals(session, None, _totals_key(media))
+    note_changed(session, media.id)
     return media
 
 
@@ -122,6 +124,7 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     media.error_message = None
     session.flush()
     _move_totals(session, before, _totals_key(media))
+    note_changed(session, media.id)
     return media
 
 
@@ -325,6 +328,7 @@ def store_result(
                 reused_from_media_id=reused_from_media_id,
             )
         _move_totals(session, before, _totals_key(media))
+        note_changed(session, media.id)
         return media
     except BaseException:
         vocabulary.forget()
@@ -349,6 +353,7 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
     media.claim_expires_at = None
     session.flush()
     _move_totals(session, before, _totals_key(media))
+    note_changed(session, media.id)
     return media
 
 
@@ -368,6 +373,7 @@ def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
         media.text_job_id = None
         session.flush()
         _move_totals(session, before, _totals_key(media))
+        note_changed(session, media.id)
         count += 1
     return count
 

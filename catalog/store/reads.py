@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
+from catalog.store.bitmaps import note_changed
 from catalog.store.schema import (
     KIND_VIDEO,
     STATUS_LABELLED,
@@ -104,6 +105,7 @@ def touch_media(session: Session, media_id: int, last_modified_at: datetime | No
     session.execute(
         update(Media).where(Media.id == media_id).values(last_modified_at=last_modified_at)
     )
+    note_changed(session, media_id)
 
 
 def stored_media(media: Media) -> StoredMedia:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -497,3 +498,40 @@ class TextDetection(Base):
     top: Mapped[float] = mapped_column(Float)
     width: Mapped[float] = mapped_column(Float)
     height: Mapped[float] = mapped_column(Float)
+
+
+class MediaBitmap(Base):
+    """One persisted compressed bitmap (or bit-sliced integers) of the media-id index.
+
+    Rows of one `generation` were built together from one consistent read; a reader that finds
+    another generation than the one it started with knows the index was rebuilt under it.
+    """
+
+    __tablename__ = "media_bitmaps"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BitmapState(Base):
+    """The index's one state row: which generation of `media_bitmaps` is current."""
+
+    __tablename__ = "bitmap_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BitmapChange(Base):
+    """A media item written since the index was built, recorded in the same transaction.
+
+    Readers re-read these items from the tables and patch the bitmaps; `version` grows on each
+    write, so a rebuild forgets only the changes it has seen.
+    """
+
+    __tablename__ = "bitmap_changes"
+
+    media_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)

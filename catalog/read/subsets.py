@@ -1,0 +1,159 @@
+"""Figures over any set of media from the bitmap index: counts, sums, top labels, groups.
+
+A subset is a Roaring bitmap of media ids (a compiled query's `bitmap()`, a label's media, or
+both intersected). Every figure here is exact: counts are intersection cardinalities, sums and
+maxima come from bit-sliced values (catalog.store.bitslices), so nothing scans label rows.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pyroaring import BitMap
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.store.bitmaps import BitmapIndex
+from catalog.store.schema import (
+    KINDS,
+    STATUS_FAILED,
+    STATUS_LABELLED,
+    STATUS_PENDING,
+    Label,
+)
+
+
+@dataclass(frozen=True)
+class SubsetFigures:
+    """Media of a subset by status and kind, their bytes, and labelled video time."""
+
+    labelled: int
+    failed: int
+    pending: int
+    images: int
+    videos: int
+    size_bytes: int
+    labelled_video_ms: int
+
+
+def subset_figures(index: BitmapIndex, subset: BitMap) -> SubsetFigures:
+    """Status and kind counts, total size and labelled video duration of `subset`."""
+    live = subset & index.bitmap("live")
+    labelled = index.bitmap(f"status:{STATUS_LABELLED}")
+    videos = index.bitmap("kind:video")
+    return SubsetFigures(
+        labelled=live.intersection_cardinality(labelled),
+        failed=live.intersection_cardinality(index.bitmap(f"status:{STATUS_FAILED}")),
+        pending=live.intersection_cardinality(index.bitmap(f"status:{STATUS_PENDING}")),
+        images=live.intersection_cardinality(index.bitmap("kind:image")),
+        videos=live.intersection_cardinality(videos),
+        size_bytes=index.slices("size").total(live),
+        labelled_video_ms=index.slices("duration").total(live & videos & labelled),
+    )
+
+
+@dataclass(frozen=True)
+class LabelFigures:
+    """One label within a subset: media, detections, confidence sum and maximum (hundredths)."""
+
+    label_id: int
+    name: str
+    media: int
+    detections: int
+    confidence_sum_x100: int
+    confidence_max_x100: int
+
+
+def label_counts(
+    index: BitmapIndex, subset: BitMap | None, *, exclude: Iterable[int] = ()
+) -> dict[int, int]:
+    """Media per label within `subset` (every label when None), labels with none left out."""
+    skip = set(exclude)
+    counts: dict[int, int] = {}
+    for key, bm in index.group("label").items():
+        label_id = int(key)
+        if label_id in skip:
+            continue
+        n = len(bm) if subset is None else bm.intersection_cardinality(subset)
+        if n:
+            counts[label_id] = n
+    return counts
+
+
+def label_names(session: Session, label_ids: Iterable[int]) -> dict[int, str]:
+    """Label id -> name for the given ids."""
+    wanted = sorted(set(label_ids))
+    if not wanted:
+        return {}
+    rows = session.connection().execute(select(Label.id, Label.name).where(Label.id.in_(wanted)))
+    return {label_id: name for label_id, name in rows}
+
+
+def top_counts(session: Session, counts: dict[int, int], top: int) -> list[tuple[int, str, int]]:
+    """The `top` (label id, name, count) by count, then name (names fetched for those only)."""
+    if not counts or top < 1:
+        return []
+    cutoff = heapq.nlargest(top, counts.values())[-1]
+    candidates = {label_id: n for label_id, n in counts.items() if n >= cutoff}
+    names = label_names(session, candidates)
+    ranked = sorted(candidates.items(), key=lambda item: (-item[1], names.get(item[0], "")))
+    return [(label_id, names.get(label_id, str(label_id)), n) for label_id, n in ranked[:top]]
+
+
+def top_label_figures(
+    session: Session, index: BitmapIndex, subset: BitMap, counts: dict[int, int], top: int
+) -> list[LabelFigures]:
+    """The `top` labels of `subset` by media, then name, with their exact sums and maxima.
+
+    `counts` is `label_counts(index, subset)`.
+    """
+    figures = []
+    for label_id, name, media in top_counts(session, counts, top):
+        conf = index.slices(f"conf:{label_id}", keep=False)
+        figures.append(
+            LabelFigures(
+                label_id=label_id,
+                name=name,
+                media=media,
+                detections=index.slices(f"dets:{label_id}", keep=False).total(subset),
+                confidence_sum_x100=conf.total(subset),
+                confidence_max_x100=conf.maximum(subset) or 0,
+            )
+        )
+    return figures
+
+
+def confidence_histogram(index: BitmapIndex, label_id: int, subset: BitMap | None) -> list[int]:
+    """Media per 10-point confidence bin (ten counts) of one label within `subset`."""
+    conf = index.slices(f"conf:{label_id}")
+    carrying = conf.exist if subset is None else conf.exist & subset
+    counts = [0] * 10
+    above = len(carrying)
+    for b in range(1, 10):
+        at_least = conf.at_least(b * 1000).intersection_cardinality(carrying)
+        counts[b - 1] = above - at_least
+        above = at_least
+    counts[9] = above
+    return counts
+
+
+def group_counts(index: BitmapIndex, kind: str, subset: BitMap) -> dict[str, int]:
+    """Media of `subset` per value of a grouping ('prefix', 'month', 'kind'), zeros left out."""
+    counts = {}
+    for value, bm in index.group(kind).items():
+        n = bm.intersection_cardinality(subset)
+        if n:
+            counts[value] = n
+    return counts
+
+
+def kind_counts(index: BitmapIndex, subset: BitMap) -> dict[str, int]:
+    """Media of `subset` per kind (image, video), zeros left out."""
+    counts = {}
+    for kind in KINDS:
+        n = index.bitmap(f"kind:{kind}").intersection_cardinality(subset)
+        if n:
+            counts[kind] = n
+    return counts
