@@ -43,6 +43,7 @@ def test_search_facets_prints_the_result_sets_facets_as_json(db_url, invoke):
 
 
 def test_search_facets_with_a_malformed_query_is_a_one_line_error(db_url, invoke):
+    assert invoke("db", "upgrade").exit_code == 0
     result = invoke("search", "Car >", "--facets")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: malformed query")

@@ -19,7 +19,7 @@ over a video means no moment has Car.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from catalog.query.filters import media_filter, value_range
+from catalog.query.filters import local_folder, media_filter, value_range
 from catalog.query.parse import (
     And,
     CategoryFilter,
@@ -219,6 +219,10 @@ def resolve(node: Node, res: Resolution) -> Resolved:
         return _make_and([resolve(item, res) for item in node.items])
     if isinstance(node, Or):
         return _make_or([resolve(item, res) for item in node.items])
+    if isinstance(node, PrefixFilter) and node.bucket is None and not node.local:
+        if node.prefix and not node.prefix.startswith("/"):
+            return replace(node, folder=local_folder(node.prefix))
+        return node
     if isinstance(node, Not):
         inner = resolve(node.item, res)
         if isinstance(inner, _Const):

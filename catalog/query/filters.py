@@ -36,11 +36,16 @@ def _prefix_filter(node: PrefixFilter) -> ColumnElement[bool]:
         return true()
     if node.prefix.startswith("/"):
         return _key_starts(node.prefix)
-    folder = str(Path.cwd() / node.prefix) + ("/" if node.prefix.endswith("/") else "")
+    folder = node.folder or local_folder(node.prefix)
     return or_(
         and_(Media.source != SOURCE_FILE, _key_starts(node.prefix)),
         and_(Media.source == SOURCE_FILE, _key_starts(folder)),
     )
+
+
+def local_folder(prefix: str) -> str:
+    """A relative prefix as the folder it names under the working directory."""
+    return str(Path.cwd() / prefix) + ("/" if prefix.endswith("/") else "")
 
 
 def media_filter(node: Node) -> ColumnElement[bool]:

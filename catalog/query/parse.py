@@ -93,6 +93,9 @@ class PrefixFilter:
     prefix: str
     bucket: str | None = None
     local: bool = False
+    # A relative prefix's folder under the working directory, filled in when the query is
+    # resolved (parsed queries are cached; the working directory is not part of them).
+    folder: str | None = None
 
 
 @dataclass(frozen=True)
