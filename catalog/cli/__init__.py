@@ -126,6 +126,10 @@ def _register() -> None:
 
     worker.register(app)
 
+    from catalog.cli import serve
+
+    serve.register(app)
+
 
 _register()
 
