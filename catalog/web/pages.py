@@ -91,7 +91,7 @@ def media_page(gallery: Any, request: Request) -> tuple[str, dict[str, Any], int
     context = {
         "media_id": media_id,
         "detail": detail,
-        "name": views.display_name(row.key),
+        "name": views.display_name(row.key, row.source),
         "provenance": provenance,
         "labels": views.media_labels(detail),
         "timeline": views.timeline(detail) if detail.kind == "video" else None,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFoundError, QueryError
-from catalog.models import STATUS_DELETED, Media
+from catalog.models import SOURCE_FILE, STATUS_DELETED, Media
 
 SCALE = 1000  # overlay and chart units per full width or height
 PALETTE_SIZE = 10
@@ -73,8 +73,10 @@ def find_media(session: Session, media_id: int) -> Media:
     return media
 
 
-def display_name(key: str) -> str:
-    """The last segment of a key or path."""
+def display_name(key: str, source: str = "s3") -> str:
+    """What a tile is called: an S3 key whole, a local file by its name."""
+    if source != SOURCE_FILE:
+        return key
     return key.rstrip("/").rsplit("/", 1)[-1] or key
 
 
@@ -90,7 +92,7 @@ def card(hit: Any) -> dict[str, Any]:
     """What a result tile shows."""
     return {
         "id": hit.media_id,
-        "name": display_name(hit.key),
+        "name": display_name(hit.key, "file" if hit.uri.startswith("file://") else "s3"),
         "uri": hit.uri,
         "kind": hit.kind,
         "matches": hit.matches,
