@@ -88,7 +88,7 @@ def search_page(
 
 def _position(row: Any, sort: str) -> list[Any]:
     """The cursor values of a row: its sort key, then its id."""
-    if sort == "newest":
+    if sort == "newest" or len(row) == 1:  # confidence without label terms pages as newest
         return [row[0]]
     if sort == "modified":
         modified = row[1]
