@@ -78,7 +78,7 @@ def test_serve_on_all_interfaces_warns_and_requires_the_token(db):
         assert requests.get(bare + "api/stats?token=nope", timeout=10).status_code == 403
         assert requests.get(bare + f"api/stats?token={token.group(1)}", timeout=10).ok
     finally:
-        code, err = stop(process)
+        code, _err = stop(process)
     assert printed.startswith("Warning: listening on 0.0.0.0")
     assert code == 130
 

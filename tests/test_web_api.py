@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +25,9 @@ LOCAL = "http://127.0.0.1:8765"
 def library(
     tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
 ) -> Iterator[Library]:
-    with gallery_library(tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double) as lib:
+    with gallery_library(
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+    ) as lib:
         yield lib
 
 
@@ -113,8 +114,9 @@ def test_api_labels_and_failures_are_the_cli_json(library, client):
 
 
 def test_malformed_query_is_400_with_the_cli_message(library, client):
-    from catalog.cli import app
     from typer.testing import CliRunner
+
+    from catalog.cli import app
 
     result = CliRunner().invoke(app, ["--db", library.db_url, "search", "Car >", "-f", "json"])
     assert result.exit_code == 2

@@ -43,7 +43,9 @@ pytestmark = [
 def library(
     tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
 ) -> Iterator[Library]:
-    with gallery_library(tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double) as lib:
+    with gallery_library(
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+    ) as lib:
         yield lib
 
 
@@ -190,8 +192,10 @@ def test_clicking_a_result_opens_its_page_with_boxes_where_they_were_found(
     page.wait_for_selector("#picture")
     wait_until(page, "document.getElementById('picture').complete")
     picture = page.locator("#picture").bounding_box()
-    detail = page.evaluate("fetch('/api/media?uri=' + encodeURIComponent("
-                           "document.getElementById('media-uri').textContent)).then(r => r.json())")
+    detail = page.evaluate(
+        "fetch('/api/media?uri=' + encodeURIComponent("
+        "document.getElementById('media-uri').textContent)).then(r => r.json())"
+    )
     stored = [
         (label["name"], instance["bounding_box"])
         for label in detail["labels"]
@@ -236,7 +240,9 @@ def test_clicking_a_video_moment_seeks_the_player_and_draws_its_boxes(
     shown = page.locator("#overlay rect.box.shown")
     names = sorted(shown.nth(i).get_attribute("data-name") for i in range(shown.count()))
     assert names == ["Car", "Person"]
-    later = page.locator(".track").filter(has_text="Person").locator("button.moment[data-ts='1500']")
+    later = (
+        page.locator(".track").filter(has_text="Person").locator("button.moment[data-ts='1500']")
+    )
     later.click()
     wait_until(page, "Math.abs(document.getElementById('player').currentTime - 1.5) < 0.01")
     wait_until(page, "document.getElementById('player').dataset.moment === '1500'")
@@ -297,8 +303,6 @@ def test_a_hostile_key_is_shown_as_text_and_runs_nothing(page, base_url, library
 def test_screenshot_of_the_search_page(page, base_url, screenshots):
     search(page, base_url, "Car OR Dog OR Cat")
     page.wait_for_selector("#facets[data-loaded=true]")
-    wait_until(page, 
-        "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete)"
-    )
+    wait_until(page, "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete)")
     page.screenshot(path=str(screenshots / "search.png"), full_page=True)
     assert page.console_errors == []

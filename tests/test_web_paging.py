@@ -18,7 +18,9 @@ from tests.web_library import Library, gallery_library
 def library(
     tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
 ) -> Iterator[Library]:
-    with gallery_library(tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double) as lib:
+    with gallery_library(
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+    ) as lib:
         yield lib
 
 
@@ -38,7 +40,9 @@ def all_pages(session: Any, query: str, sort: str, size: int) -> list[list[str]]
 
 
 @pytest.mark.parametrize("sort", ["newest", "key", "modified", "confidence"])
-@pytest.mark.parametrize("query", ["", "Car", "Car OR Dog", "Daylight AND NOT Person", "kind:image"])
+@pytest.mark.parametrize(
+    "query", ["", "Car", "Car OR Dog", "Daylight AND NOT Person", "kind:image"]
+)
 def test_pages_concatenate_to_the_whole_search(sessions, sort, query):
     with sessions() as session:
         expected = [hit.uri for hit in search(session, query, sort=sort).hits]
@@ -75,7 +79,9 @@ def test_a_query_that_matches_nothing_is_one_empty_page(sessions):
     with sessions() as session:
         page = search_page(session, "Unicorn", limit=5)
     assert page.hits == [] and page.next_cursor is None
-    assert page.hints == ["No label 'Unicorn' in the catalogue; 'catalog labels' lists the vocabulary."]
+    assert page.hints == [
+        "No label 'Unicorn' in the catalogue; 'catalog labels' lists the vocabulary."
+    ]
 
 
 @pytest.mark.parametrize("token", ["garbage!", encode_cursor(["x", "y"]), "W10"])

@@ -26,7 +26,9 @@ LOCAL = "http://127.0.0.1:8765"
 def library(
     tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
 ) -> Iterator[Library]:
-    with gallery_library(tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double) as lib:
+    with gallery_library(
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+    ) as lib:
         yield lib
 
 

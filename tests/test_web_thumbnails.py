@@ -14,7 +14,12 @@ from sqlalchemy import select, update
 
 from catalog.db import open_catalogue
 from catalog.models import Media
-from catalog.web.thumbnails import ThumbnailCache, ThumbnailSource, default_cache_dir, make_thumbnail
+from catalog.web.thumbnails import (
+    ThumbnailCache,
+    ThumbnailSource,
+    default_cache_dir,
+    make_thumbnail,
+)
 from tests.factories import RED, make_image
 from tests.web_library import BUCKET, Library, gallery_library
 
@@ -29,7 +34,9 @@ LOCAL = "http://127.0.0.1:8765"
 def library(
     tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
 ) -> Iterator[Library]:
-    with gallery_library(tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double) as lib:
+    with gallery_library(
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+    ) as lib:
         yield lib
 
 
@@ -126,7 +133,7 @@ def test_exif_orientation_is_applied():
 
     thumb = picture(make_thumbnail(open_image(data)))
     assert thumb.size == (160, 320)
-    r, g, b = thumb.convert("RGB").getpixel((80, 60))  # red block lands on top once turned
+    r, g, _b = thumb.convert("RGB").getpixel((80, 60))  # red block lands on top once turned
     assert r > 200 and g < 60
 
 

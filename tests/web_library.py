@@ -52,9 +52,7 @@ def cli(db_url: str, *args: str) -> Any:
 
 
 @contextmanager
-def gallery_library(
-    root: Path, moto_endpoint: str, rekognition_double: Any
-) -> Iterator[Library]:
+def gallery_library(root: Path, moto_endpoint: str, rekognition_double: Any) -> Iterator[Library]:
     """Build the catalogue under `root`, with AWS variables set while the caller uses it."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
@@ -98,8 +96,14 @@ def gallery_library(
             s3.put_object(Bucket=BUCKET, Key=key, Body=data)
         db_url = f"sqlite:///{root / 'catalog.db'}"
         result = cli(
-            db_url, "sync", f"s3://{BUCKET}/", "--no-progress", "--poll-interval", "0.01",
-            "--format", "json",
+            db_url,
+            "sync",
+            f"s3://{BUCKET}/",
+            "--no-progress",
+            "--poll-interval",
+            "0.01",
+            "--format",
+            "json",
         )
         report = json.loads(result.stdout)
         assert report["failed"] == 1 and report["labelled"] == len(objects) - 1, result.output

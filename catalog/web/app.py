@@ -6,7 +6,7 @@ import hmac
 import ipaddress
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -245,12 +245,7 @@ def server_url(options: ServeOptions, port: int) -> str:
     return f"{url}?token={options.token}" if options.token else url
 
 
-def serve(
-    options: ServeOptions,
-    *,
-    on_ready: Callable[[str], None] = lambda _url: None,
-    started: Callable[[Any], Awaitable[None]] | None = None,
-) -> None:
+def serve(options: ServeOptions, *, on_ready: Callable[[str], None] = lambda _url: None) -> None:
     """Serve the gallery until the process is interrupted; `on_ready` gets the URL first."""
     import uvicorn
 

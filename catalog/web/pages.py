@@ -64,9 +64,7 @@ def search_page(gallery: Any, request: Request) -> tuple[str, dict[str, Any], in
     status = 200
     try:
         with gallery.sessions() as session:
-            result = run_search_page(
-                session, query, sort=sort, limit=PAGE_SIZE, after=after
-            )
+            result = run_search_page(session, query, sort=sort, limit=PAGE_SIZE, after=after)
         context["page"] = result
         context["cards"] = [views.card(hit) for hit in result.hits]
     except QueryError as exc:
@@ -112,9 +110,7 @@ def stats_page(gallery: Any, request: Request) -> tuple[str, dict[str, Any], int
             chosen = label or (result.labels[0].name if result.labels else None)
             spread = None
             if chosen:
-                spread = library_stats(
-                    session, top=1, label=chosen, where=where or None
-                ).label
+                spread = library_stats(session, top=1, label=chosen, where=where or None).label
     except QueryError as exc:
         context["error"] = views.query_error(where, exc)
         return "stats.html", context, 400

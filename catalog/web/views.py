@@ -164,9 +164,7 @@ def timeline(detail: Any) -> dict[str, Any]:
     return {"duration_ms": duration, "rows": rows}
 
 
-def bars(
-    items: list[tuple[str, float]], text: Any = str, link: Any = None
-) -> list[Bar]:
+def bars(items: list[tuple[str, float]], text: Any = str, link: Any = None) -> list[Bar]:
     """Bars scaled so the largest value fills the chart."""
     peak = max([0.0, *(value for _, value in items)])
     return [
