@@ -21,6 +21,8 @@ from catalog.errors import AWSError, CatalogError, NotFoundError, QueryError, Us
 
 JSON_TYPE = "application/json; charset=utf-8"
 SEARCH_LIMIT_DEFAULT = 50
+STREAM_ABOVE = 1000  # larger answers stream, STREAM_BATCH records per chunk
+STREAM_BATCH = 500
 
 
 def routes(gallery: Any) -> list[BaseRoute]:
@@ -66,6 +68,11 @@ def search_json(gallery: Any, request: Request) -> Response:
     query = request.query_params.get("q", "")
     limit = _int_param(request, "limit", SEARCH_LIMIT_DEFAULT, 0, 1_000_000_000)
     sort = request.query_params.get("sort", "newest")
+    if 0 < limit <= STREAM_ABOVE:  # one body: no thread hop per record
+        with gallery.sessions() as session:
+            result = search(session, query, limit=limit, sort=sort)
+            body = "".join(json_chunks(hit.to_dict() for hit in result.hits))
+        return Response(body, media_type=JSON_TYPE, headers=_hint_header(result.hints))
     session = gallery.sessions()
     try:
         result = search(session, query, limit=limit or None, sort=sort)
@@ -73,13 +80,19 @@ def search_json(gallery: Any, request: Request) -> Response:
         session.close()
         raise
 
-    def chunks() -> Iterator[str]:
+    def batches() -> Iterator[str]:
         try:
-            yield from json_chunks(hit.to_dict() for hit in result.hits)
+            chunk: list[str] = []
+            for text in json_chunks(hit.to_dict() for hit in result.hits):
+                chunk.append(text)
+                if len(chunk) >= STREAM_BATCH:
+                    yield "".join(chunk)
+                    chunk = []
+            yield "".join(chunk)
         finally:
             session.close()
 
-    return StreamingResponse(chunks(), media_type=JSON_TYPE, headers=_hint_header(result.hints))
+    return StreamingResponse(batches(), media_type=JSON_TYPE, headers=_hint_header(result.hints))
 
 
 def count_json(gallery: Any, request: Request) -> Response:

@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -148,10 +149,14 @@ class GuardMiddleware:
             await _with_headers(response, self.gallery)(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += _security_headers(self.gallery)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}".encode()))
                 if set_cookie and options.token:
                     cookie = f"{TOKEN_COOKIE}={options.token}; Path=/; HttpOnly; SameSite=Strict"
                     headers.append((b"set-cookie", cookie.encode()))
