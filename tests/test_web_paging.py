@@ -11,15 +11,29 @@ from catalog.db import open_catalogue
 from catalog.errors import UsageError
 from catalog.search import search
 from catalog.search_pages import decode_cursor, encode_cursor, search_page
+from catalog.web.views import quote_name
 from tests.web_library import Library, gallery_library
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ],
+)
 def library(
-    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    moto_endpoint: str,
+    rekognition_double: Any,
 ) -> Iterator[Library]:
+    db_url = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        db_url = server.url(server.create_database())
     with gallery_library(
-        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double, db_url
     ) as lib:
         yield lib
 
@@ -88,6 +102,21 @@ def test_a_query_that_matches_nothing_is_one_empty_page(sessions):
 def test_a_bad_cursor_is_a_usage_error(sessions, token):
     with sessions() as session, pytest.raises(UsageError, match="cursor is not valid"):
         search_page(session, "Car", sort="key", limit=2, after=token)
+
+
+def test_facets_agree_with_counts(sessions):
+    from catalog.facets import facets
+    from catalog.search import count_matches
+
+    with sessions() as session:
+        found = facets(session, "Daylight OR Face", top=50)
+        assert found.total == count_matches(session, "Daylight OR Face").count
+        for facet in found.labels:
+            refined = f"(Daylight OR Face) AND {quote_name(facet.value)}"
+            assert facet.count == count_matches(session, refined).count, facet
+        for facet in found.kinds:
+            refined = f"(Daylight OR Face) AND kind:{facet.value}"
+            assert facet.count == count_matches(session, refined).count
 
 
 def test_cursors_round_trip():

@@ -52,8 +52,10 @@ def cli(db_url: str, *args: str) -> Any:
 
 
 @contextmanager
-def gallery_library(root: Path, moto_endpoint: str, rekognition_double: Any) -> Iterator[Library]:
-    """Build the catalogue under `root`, with AWS variables set while the caller uses it."""
+def gallery_library(
+    root: Path, moto_endpoint: str, rekognition_double: Any, db_url: str | None = None
+) -> Iterator[Library]:
+    """Build the catalogue (SQLite under `root` unless `db_url`); AWS variables stay set."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("AWS_"):
@@ -94,7 +96,7 @@ def gallery_library(root: Path, moto_endpoint: str, rekognition_double: Any) -> 
         }
         for key, data in objects.items():
             s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-        db_url = f"sqlite:///{root / 'catalog.db'}"
+        db_url = db_url or f"sqlite:///{root / 'catalog.db'}"
         result = cli(
             db_url,
             "sync",
