@@ -12,7 +12,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import SOURCE_FILE, Detection, Label, Media
+from catalog.models import (
+    SOURCE_FILE,
+    STATUS_DELETED,
+    STATUS_LABELLED,
+    Detection,
+    Label,
+    LabelStat,
+    Media,
+    MediaTotal,
+)
 
 DEFAULT_TOP = 20
 
@@ -46,6 +55,8 @@ def facets(session: Session, query: str | None, *, top: int = 20) -> Facets:
     """
     from catalog.search import matching_media_ids
 
+    if not (query or "").strip():
+        return _library_facets(session, top)
     subset = matching_media_ids(query, session=session).subquery()
     ids = select(next(iter(subset.c)))
     kinds = [
@@ -71,6 +82,39 @@ def facets(session: Session, query: str | None, *, top: int = 20) -> Facets:
     ]
     return Facets(
         total=sum(k.count for k in kinds),
+        kinds=kinds,
+        labels=labels,
+        prefixes=_prefixes(session, ids, top),
+    )
+
+
+def _library_facets(session: Session, top: int) -> Facets:
+    """The whole library's facets: kinds and labels from the exact summary tables."""
+    from catalog.stats import media_counts
+
+    counts = media_counts(session)
+    # What `kind:image` / `kind:video` select: labelled media (exact, from media_totals).
+    kinds = [
+        FacetCount(kind, int(n))
+        for kind, n in session.execute(
+            select(MediaTotal.kind, MediaTotal.media_count)
+            .where(MediaTotal.status == STATUS_LABELLED, MediaTotal.media_count > 0)
+            .order_by(MediaTotal.media_count.desc(), MediaTotal.kind)
+        )
+    ]
+    labels = [
+        FacetCount(name, int(n), label_id)
+        for label_id, name, n in session.execute(
+            select(Label.id, Label.name, LabelStat.media_count)
+            .join(LabelStat, LabelStat.label_id == Label.id)
+            .where(LabelStat.media_count > 0)
+            .order_by(LabelStat.media_count.desc(), Label.name)
+            .limit(top)
+        )
+    ]
+    ids = select(Media.id).where(Media.status != STATUS_DELETED)
+    return Facets(
+        total=counts.total,
         kinds=kinds,
         labels=labels,
         prefixes=_prefixes(session, ids, top),

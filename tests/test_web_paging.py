@@ -119,5 +119,20 @@ def test_facets_agree_with_counts(sessions):
             assert facet.count == count_matches(session, refined).count
 
 
+def test_whole_library_facets_agree_with_counts(sessions):
+    from catalog.facets import facets
+    from catalog.search import count_matches
+
+    with sessions() as session:
+        found = facets(session, "", top=50)
+        assert found.total == count_matches(session, "").count
+        assert [(f.value, f.count) for f in found.labels] == [
+            (f.value, count_matches(session, quote_name(f.value)).count) for f in found.labels
+        ]
+        for facet in found.kinds:
+            assert facet.count == count_matches(session, f"kind:{facet.value}").count
+        assert sum(f.count for f in found.prefixes) == found.total
+
+
 def test_cursors_round_trip():
     assert decode_cursor(encode_cursor(["b", "k/é", 7])) == ["b", "k/é", 7]

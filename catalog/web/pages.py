@@ -99,18 +99,17 @@ def media_page(gallery: Any, request: Request) -> tuple[str, dict[str, Any], int
 
 def stats_page(gallery: Any, request: Request) -> tuple[str, dict[str, Any], int]:
     """What `catalog stats` reports, drawn as SVG bar charts, with a --where query box."""
-    from catalog.stats import library_stats
+    from catalog.stats import label_spread, library_stats, matching_media
 
     where = request.query_params.get("where", "")
     label = request.query_params.get("label") or None
     context: dict[str, Any] = {"where": where, "label": label}
     try:
         with gallery.sessions() as session:
-            result = library_stats(session, top=20, label=None, where=where or None)
+            subset = matching_media(where, session)
+            result = library_stats(session, top=20, where=where or None, subset=subset)
             chosen = label or (result.labels[0].name if result.labels else None)
-            spread = None
-            if chosen:
-                spread = library_stats(session, top=1, label=chosen, where=where or None).label
+            spread = label_spread(session, chosen, subset=subset) if chosen else None
     except QueryError as exc:
         context["error"] = views.query_error(where, exc)
         return "stats.html", context, 400
