@@ -224,6 +224,8 @@ def test_clicking_a_result_opens_its_page_with_boxes_where_they_were_found(
     page.hover(".label-row[data-label='0']")
     assert "hl" in page.locator("#overlay rect.box[data-label='0']").first.get_attribute("class")
     assert "focus" in page.locator("#overlay").get_attribute("class")
+    page.mouse.move(5, 5)
+    assert "focus" not in page.locator("#overlay").get_attribute("class")
     page.screenshot(path=str(screenshots / "media-boxes.png"), full_page=True)
 
 
