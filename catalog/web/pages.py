@@ -108,8 +108,9 @@ def stats_page(gallery: Any, request: Request) -> tuple[str, dict[str, Any], int
         with gallery.sessions() as session:
             subset = matching_media(where, session)
             result = library_stats(session, top=20, where=where or None, subset=subset)
-            chosen = label or (result.labels[0].name if result.labels else None)
-            spread = label_spread(session, chosen, subset=subset) if chosen else None
+            # A label's spread groups all its media (seconds for a label on most of a million
+            # items), so it is drawn when a label is picked, as `catalog stats --label` does.
+            spread = label_spread(session, label, subset=subset) if label else None
     except QueryError as exc:
         context["error"] = views.query_error(where, exc)
         return "stats.html", context, 400
