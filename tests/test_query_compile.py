@@ -176,6 +176,6 @@ def test_wide_ors_scan_media_instead_of_exploding_into_unions() -> None:
     assert node is not None
     result = plan(resolve(node, many), many)
     assert result is not None
-    from catalog.query.compile import _leaves
+    from catalog.query.compile import plan_leaves
 
-    assert sum(1 for _ in _leaves(result)) <= 32
+    assert sum(1 for _ in plan_leaves(result)) <= 32

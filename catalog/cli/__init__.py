@@ -214,6 +214,10 @@ def _register() -> None:
 
     alerts.register(app)
 
+    from catalog.cli import serve
+
+    serve.register(app)
+
 
 _register()
 

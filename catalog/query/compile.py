@@ -387,7 +387,7 @@ def plan(node: Resolved, res: Resolution) -> Plan | None:
     distributed over an AND) scans media instead and probes every term.
     """
     result = _plan(node, res)
-    if result is not None and sum(1 for _ in _leaves(result)) > MAX_UNION_BRANCHES:
+    if result is not None and sum(1 for _ in plan_leaves(result)) > MAX_UNION_BRANCHES:
         return Scan(None, (node,))
     return result
 
@@ -462,12 +462,12 @@ def scan_select(scan: Scan, *, empty_query: bool = False) -> Select[Any]:
     return stmt
 
 
-def _leaves(node: Plan) -> Iterable[Scan]:
+def plan_leaves(node: Plan) -> Iterable[Scan]:
     if isinstance(node, Scan):
         yield node
     else:
         for branch in node.branches:
-            yield from _leaves(branch)
+            yield from plan_leaves(branch)
 
 
 def ids_select(
@@ -476,7 +476,7 @@ def ids_select(
     """The unordered select of matching media ids (one column, `id`)."""
     if query_plan.plan is None:
         return select(Media.id.label("id")).where(false())
-    scans = list(_leaves(query_plan.plan))
+    scans = list(plan_leaves(query_plan.plan))
     selects = [scan_select(scan, empty_query=empty_query) for scan in scans]
     if len(selects) == 1:
         return selects[0]

@@ -13,7 +13,7 @@ import io
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -104,23 +104,33 @@ def json_text(record: Mapping[str, Any]) -> str:
     return json.dumps(record, default=_json_default, ensure_ascii=False)
 
 
+def json_chunks(records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The text of a JSON list, one record per chunk (what write_json prints, for streaming)."""
+    yield "["
+    first = True
+    for record in records:
+        yield ("\n  " if first else ",\n  ") + json_text(record)
+        first = False
+    yield "\n]\n" if not first else "]\n"
+
+
 def write_json(records: Iterable[Mapping[str, Any]], out: TextIO | None = None) -> None:
     """A JSON list, streamed one record at a time."""
     out = out or sys.stdout
-    out.write("[")
-    first = True
-    for record in records:
-        out.write("\n  " if first else ",\n  ")
-        out.write(json_text(record))
-        first = False
-    out.write("\n]\n" if not first else "]\n")
+    for chunk in json_chunks(records):
+        out.write(chunk)
     out.flush()
+
+
+def json_object_text(value: Mapping[str, Any]) -> str:
+    """One JSON object, indented, with a final newline (what write_json_object prints)."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False, indent=2) + "\n"
 
 
 def write_json_object(value: Mapping[str, Any], out: TextIO | None = None) -> None:
     """One JSON object, indented."""
     out = out or sys.stdout
-    out.write(json.dumps(value, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+    out.write(json_object_text(value))
     out.flush()
 
 
