@@ -24,9 +24,9 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.errors import UsageError
+from catalog.web import PACKAGE_DIR
 from catalog.web.thumbnails import ThumbnailCache, default_cache_dir
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 TOKEN_COOKIE = "catalog_token"

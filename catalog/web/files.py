@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from catalog.errors import NotFoundError
 from catalog.store.schema import SOURCE_FILE
-from catalog.web.app import PACKAGE_DIR
+from catalog.web import PACKAGE_DIR
 from catalog.web.thumbnails import ThumbnailSource
 from catalog.web.views import find_media
 
