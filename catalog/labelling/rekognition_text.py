@@ -30,6 +30,7 @@ from catalog.labelling.rekognition_video import (
     VideoJobRequest,
     client_request_token,
     is_expired,
+    iter_job_pages,
     parse_video_metadata,
 )
 
@@ -207,13 +208,7 @@ class RekognitionTextJobs:
 
     def iter_pages(self, job_id: str, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The first page and every page after it, following NextToken."""
-        page = first
-        while True:
-            yield page
-            token = page.get("NextToken")
-            if not token:
-                return
-            page = self._get(job_id, token)
+        return iter_job_pages(first, lambda token: self._get(job_id, token))
 
     def _result(self, job_id: str, first: dict[str, Any]) -> TextResult:
         texts: list[DetectedText] = []

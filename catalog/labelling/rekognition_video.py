@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +110,19 @@ def parse_video_metadata(data: Mapping[str, Any] | None) -> VideoInfo:
     )
 
 
+def iter_job_pages(
+    first: dict[str, Any], next_page: Callable[[str], dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """A Get*Detection job's first page and every page after it, following NextToken."""
+    page = first
+    while True:
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
+        page = next_page(token)
+
+
 class RekognitionVideoLabeller:
     """Labels stored videos with Rekognition's asynchronous label detection."""
 
@@ -212,13 +225,7 @@ class RekognitionVideoLabeller:
 
     def iter_pages(self, job_id: str, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The first page and every page after it, following NextToken."""
-        page = first
-        while True:
-            yield page
-            token = page.get("NextToken")
-            if not token:
-                return
-            page = self._get(job_id, token)
+        return iter_job_pages(first, lambda token: self._get(job_id, token))
 
     def _result(self, job_id: str, first: dict[str, Any]) -> LabelResult:
         moments: list[Moment] = []
