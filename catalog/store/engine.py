@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import threading
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,15 +119,74 @@ def current_revision(engine: Engine) -> str | None:
         ) from exc
 
 
+# Any number of processes may open a new catalogue at the same moment (a fleet of workers, a
+# burst of Lambda invocations): creating or upgrading the schema is serialised across them by
+# an exclusive lock, and each re-reads the revision once it holds the lock, so the first one
+# upgrades and the rest find the schema at head and change nothing.
+_ADVISORY_LOCK_KEY = zlib.crc32(b"catalog schema upgrade")  # PostgreSQL advisory lock id
+
+
+@contextlib.contextmanager
+def _exclusive_file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` held by this process (flock; released when it exits)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: SQLite's own write lock still applies
+        yield
+        return
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - held for the lock's lifetime
+    except OSError:  # a read-only directory: nobody can create the schema here anyway
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction on `engine` during which no other process creates or upgrades the schema.
+
+    SQLite: a lock file beside the database (`<file>.lock`); PostgreSQL: a transaction-level
+    advisory lock. The transaction commits when the block ends.
+    """
+    database = engine.url.database if is_sqlite(engine) else None
+    file_lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if database and database != ":memory:" and not database.startswith("file:"):
+        file_lock = _exclusive_file_lock(Path(os.fspath(database) + ".lock"))
+    with file_lock, engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
+            )
+        yield connection
+
+
+def _revision_on(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
-    """Create or upgrade the schema to the head revision; returns (before, after)."""
+    """Create or upgrade the schema to the head revision; returns (before, after).
+
+    Serialised across processes (see schema_lock) and idempotent: a catalogue another process
+    brought to head meanwhile is left as it is.
+    """
     from alembic import command
 
     try:
-        before = current_revision(engine)
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(engine, connection), "head")
-        return before, current_revision(engine)
+        with schema_lock(engine) as connection:
+            before = _revision_on(connection)
+            if before != head_revision():
+                command.upgrade(alembic_config(engine, connection), "head")
+            after = _revision_on(connection)
+        return before, after
     except SQLAlchemyError as exc:
         raise DatabaseError(
             f"cannot upgrade the catalogue at {_safe_url(engine)}: {_reason(exc)}"
