@@ -1,37 +1,40 @@
-"""The video phase of a sync: Rekognition label-detection jobs started, resumed and polled.
+"""Video labelling: Rekognition label-detection jobs started, resumed, polled and stored.
 
 Runs beside the image pipeline in catalog.sync, which hands it every new, changed or pending
-video; see VideoPhase.
+video, and inside `catalog worker` and the Lambda handler, which hand it the videos their events
+name and the jobs Rekognition reports finished; see VideoPhase.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
-import tempfile
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.aws.clients import AWSClients
-from catalog.aws.errors import (
-    is_credentials_error,
-    object_error,
-    translate_error,
-)
 from catalog.errors import CatalogError, JobLimitError, ObjectError, UsageError
-from catalog.ingest.types import EventKind, SyncEvent, SyncOptions, VideoCounts
+from catalog.ingest.types import (
+    BUSY,
+    RUNNING,
+    SETTLED,
+    STARTED,
+    STOPPED,
+    EventKind,
+    SyncEvent,
+    SyncOptions,
+    VideoCounts,
+    VideoTicket,
+)
+from catalog.ingest.video_prepare import describe_original, prepare_video
 from catalog.ingest.writer import ResultWriter
 from catalog.labelling import LabelResult
-from catalog.labelling import media as media_rules
 from catalog.labelling.rekognition_video import (
     STATE_EXPIRED,
     STATE_RUNNING,
@@ -39,15 +42,9 @@ from catalog.labelling.rekognition_video import (
     RekognitionVideoLabeller,
     VideoJobRequest,
 )
-from catalog.labelling.video import (
-    ProbeResult,
-    check_limits,
-    probe_s3,
-    transcode_to_mp4,
-    transcoded_key,
-    unsupported_reason,
-)
+from catalog.labelling.video import ProbeResult, probe_s3
 from catalog.sources import SourceObject
+from catalog.store import claims
 from catalog.store.jobs import get_video_job, set_video_job
 from catalog.store.schema import KIND_VIDEO, utcnow
 
@@ -58,6 +55,8 @@ class _Video:
 
     obj: SourceObject
     media_id: int
+    writer: ResultWriter | None = None  # where its result goes (default: the phase's writer)
+    tickets: list[VideoTicket] = field(default_factory=list)
     retry: bool = False  # it failed before: a stored job is replaced, not resumed
     job_id: str | None = None
     job_key: str | None = None
@@ -84,10 +83,31 @@ class VideoPhase:
     its job starts, so a killed sync resumes the job instead of paying for another.
     """
 
-    def __init__(self, s3: Any, labeller: RekognitionVideoLabeller, options: SyncOptions) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        labeller: RekognitionVideoLabeller,
+        options: SyncOptions,
+        *,
+        claim_owner: str | None = None,
+        claim_lease_s: float = claims.DEFAULT_LEASE_S,
+        keep_polling: bool = True,
+    ) -> None:
         self.s3 = s3
         self.labeller = labeller
         self.options = options
+        # With an owner, each video is claimed before its job is started or polled, so two
+        # processes never poll the same job; the leases are renewed while the phase runs.
+        self.claim_owner = claim_owner
+        self.claim_lease_s = claim_lease_s
+        # False (event-driven, with an SNS channel): a started job is left to its completion
+        # message, and a resumed one is looked at once instead of polled.
+        self.keep_polling = keep_polling
+        self._active: dict[int, _Video] = {}  # media id -> its video, from submit to the end
+        self._active_lock = threading.Lock()
+        self.keep_tickets = False  # True: `take_ticket` finds the tickets of `submit`
+        self._tickets: dict[str, list[VideoTicket]] = {}  # uri -> tickets not yet taken
+        self._renewed_at = time.monotonic()
         self.poll_interval_s = max(0.001, options.poll_interval_s)
         self.max_poll_interval_s = max(self.poll_interval_s, min(60.0, 6 * self.poll_interval_s))
         # With an SNS channel, jobs report there: the sync waits only until every job started.
@@ -127,20 +147,82 @@ class VideoPhase:
         """Store results through `writer` (the run's writer: same run, events and counts)."""
         self._writer = writer
 
-    def submit(self, obj: SourceObject, media_id: int, *, retry: bool = False) -> None:
-        """Queue one pending video; the scheduler thread starts on the first one."""
+    def submit(
+        self,
+        obj: SourceObject,
+        media_id: int,
+        *,
+        retry: bool = False,
+        writer: ResultWriter | None = None,
+    ) -> VideoTicket:
+        """Queue one pending video; the scheduler thread starts on the first one.
+
+        The returned ticket (also kept for `take_ticket`) says when the video stops needing
+        its submitter. A video already in the phase is not queued twice.
+        """
         self._raise_error()
         if self._writer is None:
             raise RuntimeError("VideoPhase.attach(writer) must come before submit()")
-        if self._thread is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=max(1, min(4, self.options.max_video_jobs)),
-                thread_name_prefix="video-prepare",
-            )
-            self._thread = threading.Thread(target=self._run, name="video-jobs", daemon=True)
-            self._thread.start()
-        self._intake.put(_Video(obj, media_id, retry=retry))
+        ticket = VideoTicket()
+        with self._active_lock:
+            if self.keep_tickets:
+                self._tickets.setdefault(obj.uri, []).append(ticket)
+            if self._stop.is_set():
+                ticket.resolve(STOPPED)
+                return ticket
+            if self._thread is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=max(1, min(4, self.options.max_video_jobs)),
+                    thread_name_prefix="video-prepare",
+                )
+                self._thread = threading.Thread(target=self._run, name="video-jobs", daemon=True)
+                self._thread.start()
+            known = self._active.get(media_id)
+            if known is not None:
+                known.tickets.append(ticket)
+                if known.job_id and self.keep_polling:
+                    ticket.resolve(STARTED)
+                return ticket
+            item = _Video(obj, media_id, writer=writer, retry=retry, tickets=[ticket])
+            self._active[media_id] = item
+        self._intake.put(item)
         self._wake.set()
+        return ticket
+
+    def take_ticket(self, uri: str) -> VideoTicket | None:
+        """The oldest ticket of a video submitted for `uri` not taken yet (with keep_tickets)."""
+        with self._active_lock:
+            waiting = self._tickets.get(uri)
+            if not waiting:
+                return None
+            ticket = waiting.pop(0)
+            if not waiting:
+                del self._tickets[uri]
+            return ticket
+
+    def active(self) -> int:
+        """Videos in the phase now (queued, being prepared, waiting to start or running)."""
+        with self._active_lock:
+            return len(self._active)
+
+    def _leave(self, item: _Video, outcome: str, *, release: bool = False) -> None:
+        """The video leaves the phase: its tickets resolve, and its claim goes when asked."""
+        with self._active_lock:
+            if self._active.get(item.media_id) is item:
+                del self._active[item.media_id]
+        if release and self.claim_owner is not None:
+            with self._sessions.begin() as session:
+                claims.release_claim(session, item.media_id, owner=self.claim_owner)
+        for ticket in item.tickets:
+            ticket.resolve(outcome)
+
+    def _resolve_all(self, outcome: str) -> None:
+        with self._active_lock:
+            items = list(self._active.values())
+            self._active.clear()
+        for item in items:
+            for ticket in item.tickets:
+                ticket.resolve(outcome)
 
     def wait(self) -> None:
         """After the images: wait until every video is labelled, failed, or (with SNS) started."""
@@ -154,13 +236,21 @@ class VideoPhase:
         self._raise_error()
 
     def close(self) -> VideoCounts:
-        """Stop the scheduler (on any exit); returns what it did (once: later calls count 0)."""
+        """Stop the scheduler (on any exit); returns what it did (once: later calls count 0).
+
+        A claiming phase releases its claims: its running jobs stay stored, for the next
+        process to resume.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._finished.wait(10.0)  # let a result being written commit
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        self._resolve_all(STOPPED)
+        if self.claim_owner is not None and self._writer is not None:
+            with self._sessions.begin() as session:
+                claims.release_claims(session, owner=self.claim_owner)
         if self._merged:
             return VideoCounts()
         self._merged = True
@@ -181,13 +271,24 @@ class VideoPhase:
                 self._start_ready()
                 self._poll_due()
                 self._show_jobs()
+                self._renew_claims()
                 if self._is_done():
                     return
                 self._wake.wait(self._sleep_s())
         except BaseException as exc:  # handed to the main thread, which ends the run
             self._error = exc
         finally:
+            self._resolve_all(STOPPED)
             self._finished.set()
+
+    def _renew_claims(self) -> None:
+        if self.claim_owner is None or not self._running:
+            return
+        if time.monotonic() - self._renewed_at < self.claim_lease_s / 3:
+            return
+        self._renewed_at = time.monotonic()
+        with self._sessions.begin() as session:
+            claims.renew_claims(session, owner=self.claim_owner, lease_s=self.claim_lease_s)
 
     def _is_done(self) -> bool:
         return (
@@ -203,9 +304,10 @@ class VideoPhase:
         due = [item.next_poll_at for item in self._running]
         if self._ready and len(self._running) < self.options.max_video_jobs:
             due.append(self._start_blocked_until)
+        longest = 5.0 if self.claim_owner is None else min(5.0, self.claim_lease_s / 3)
         if not due:
-            return 5.0  # nothing is due: submissions and prepared videos wake us
-        return min(5.0, max(0.0, min(due) - now))
+            return longest  # nothing is due: submissions and prepared videos wake us
+        return min(longest, max(0.0, min(due) - now))
 
     @property
     def _out(self) -> ResultWriter:
@@ -215,10 +317,14 @@ class VideoPhase:
     def _emit(self, event: SyncEvent) -> None:
         self._out.on_event(event)
 
-    def _settled(self, obj: SourceObject) -> None:
+    def _settled(self, item: _Video) -> None:
         """One video left the waiting set (labelled, reused or failed)."""
         self.counts.settled += 1
-        self._emit(SyncEvent(EventKind.PENDING, obj.uri, count=-1))
+        self._emit(SyncEvent(EventKind.PENDING, item.obj.uri, count=-1))
+        self._leave(item, SETTLED)
+
+    def _writer_of(self, item: _Video) -> ResultWriter:
+        return item.writer or self._out
 
     def _show_jobs(self) -> None:
         if len(self._running) != self._jobs_shown:
@@ -235,6 +341,10 @@ class VideoPhase:
                 item = self._intake.get_nowait()
             except queue.Empty:
                 return
+            if not self._claim(item):
+                self._emit(SyncEvent(EventKind.SKIPPED, item.obj.uri, "handled by another process"))
+                self._leave(item, BUSY)
+                continue
             with self._sessions() as session:
                 job = get_video_job(session, item.media_id)
             if job.job_id and not item.retry:
@@ -243,6 +353,9 @@ class VideoPhase:
                 item.next_poll_at = 0.0  # look at a resumed job at once
                 self._running.append(item)
                 self.counts.resumed += 1
+                if self.keep_polling:
+                    for ticket in item.tickets:
+                        ticket.resolve(STARTED)
                 continue
             if job.job_id:
                 item.restart_of = job.job_id  # a new job, not the failed one again
@@ -250,13 +363,21 @@ class VideoPhase:
                 continue
             self._prepare_later(item)
 
+    def _claim(self, item: _Video) -> bool:
+        if self.claim_owner is None:
+            return True
+        with self._sessions.begin() as session:
+            return claims.claim_pending_video(
+                session, item.media_id, owner=self.claim_owner, lease_s=self.claim_lease_s
+            )
+
     def _reuse(self, item: _Video) -> bool:
         """Copy the labels of an already-labelled video with the same content, if any."""
         if not self.options.reuse:
             return False
-        if not self._out.reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
+        if not self._writer_of(item).reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
             return False
-        self._settled(item.obj)
+        self._settled(item)
         return True
 
     def _prepare_later(self, item: _Video) -> None:
@@ -280,52 +401,8 @@ class VideoPhase:
     # -- preparing (pool threads): probe, check, transcode ---------------------------------------
 
     def _prepare(self, item: _Video) -> _Video:
-        obj = item.obj
-        check_limits(obj.size_bytes)
-        probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
-        check_limits(obj.size_bytes, probed)
-        item.probe = probed
-        reason = unsupported_reason(probed)
-        if reason is None:
-            item.job_key = obj.key
-        elif not self.options.transcode:
-            raise reason
-        else:
-            item.job_key = self._transcode(obj)
+        item.probe, item.job_key = prepare_video(self.s3, item.obj, self.options)
         return item
-
-    def _transcode(self, obj: SourceObject) -> str:
-        """An H.264 MP4 copy under --transcode-prefix (made once per content); returns its key."""
-        target = transcoded_key(self.options.transcode_prefix, obj.key)
-        try:
-            head = self.s3.head_object(Bucket=obj.bucket, Key=target)
-            if head.get("Metadata", {}).get(_SOURCE_ETAG_METADATA) == (obj.etag or ""):
-                return target  # made by an earlier run from this very content
-        except ClientError as exc:
-            if is_credentials_error(exc):
-                raise translate_error(exc, f"reading s3://{obj.bucket}/{target}") from exc
-        with tempfile.TemporaryDirectory(prefix="catalog-transcode-") as folder:
-            original = Path(folder) / ("original" + media_rules.extension(obj.key))
-            copy = Path(folder) / "copy.mp4"
-            try:
-                extra = {"VersionId": obj.version_id} if obj.version_id else None
-                self.s3.download_file(obj.bucket, obj.key, str(original), ExtraArgs=extra)
-                transcode_to_mp4(original, copy)
-                self.s3.upload_file(
-                    str(copy),
-                    obj.bucket,
-                    target,
-                    ExtraArgs={
-                        "ContentType": "video/mp4",
-                        "Metadata": {_SOURCE_ETAG_METADATA: obj.etag or ""},
-                    },
-                )
-            except (ClientError, BotoCoreError) as exc:
-                error = object_error(exc, f"transcoding {obj.uri}", default_code="S3Error")
-                if isinstance(error, ObjectError):
-                    error = ObjectError(error.code, f"transcoding: {error.message}")
-                raise error from exc
-        return target
 
     # -- starting and polling jobs -----------------------------------------------------------------
 
@@ -372,6 +449,11 @@ class VideoPhase:
                     started_at=item.started_at,
                 )
             self.counts.started += 1
+            if not self.keep_polling:  # its completion message brings it back
+                self._leave(item, STARTED, release=True)
+                continue
+            for ticket in item.tickets:
+                ticket.resolve(STARTED)
             item.poll_every_s = self.poll_interval_s
             item.next_poll_at = time.monotonic() + self.poll_interval_s
             self._running.append(item)
@@ -393,6 +475,10 @@ class VideoPhase:
                     self._poll_later(item)
                 continue
             item.check_errors = 0
+            if status.state == STATE_RUNNING and not self.keep_polling:
+                self._running.remove(item)
+                self._leave(item, RUNNING, release=True)
+                continue
             if status.state == STATE_RUNNING:
                 self._poll_later(item)
                 continue
@@ -415,29 +501,25 @@ class VideoPhase:
     # -- storing (scheduler thread, one transaction each) -----------------------------------------
 
     def _store(self, item: _Video, result: LabelResult) -> None:
-        obj = item.obj
-        if item.job_key and item.job_key != obj.key:
-            # Rekognition described the transcoded copy; the catalogue describes the original.
-            probed = item.probe
-            if probed is None:
-                with contextlib.suppress(ObjectError):
-                    probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
-            if probed is not None and result.video is not None:
-                result.video.codec = probed.codec
-                result.video.container_format = probed.container_format
-        self._settled(obj)
-        self._out.store(obj, KIND_VIDEO, result)
+        if item.job_key and item.job_key != item.obj.key:
+            describe_original(self.s3, item.obj, item.probe, result)
+        self._writer_of(item).store(item.obj, KIND_VIDEO, result)
+        self._settled(item)
 
     def _fail(self, item: _Video, error: ObjectError) -> None:
-        self._settled(item.obj)
-        self._out.fail(item.obj, KIND_VIDEO, error)
+        self._writer_of(item).fail(item.obj, KIND_VIDEO, error)
+        self._settled(item)
 
 
-_SOURCE_ETAG_METADATA = "catalog-source-etag"
-
-
-def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
-    """The video phase for one S3 sync, or a UsageError for options that cannot work."""
+def make_video_phase(
+    clients: AWSClients,
+    options: SyncOptions,
+    *,
+    claim_owner: str | None = None,
+    claim_lease_s: float = claims.DEFAULT_LEASE_S,
+    keep_polling: bool = True,
+) -> VideoPhase:
+    """The video phase for one S3 sync or worker, or a UsageError for options that cannot work."""
     if options.notification_topic_arn and not options.role_arn:
         raise UsageError("--notification-topic-arn needs --role-arn (the role Rekognition uses)")
     if options.transcode and not options.transcode_prefix.strip("/"):
@@ -448,4 +530,11 @@ def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
         notification_topic_arn=options.notification_topic_arn,
         role_arn=options.role_arn,
     )
-    return VideoPhase(clients.s3, labeller, options)
+    return VideoPhase(
+        clients.s3,
+        labeller,
+        options,
+        claim_owner=claim_owner,
+        claim_lease_s=claim_lease_s,
+        keep_polling=keep_polling,
+    )
