@@ -154,18 +154,20 @@ class VideoPhase:
         *,
         retry: bool = False,
         writer: ResultWriter | None = None,
+        register: bool = True,
     ) -> VideoTicket:
         """Queue one pending video; the scheduler thread starts on the first one.
 
-        The returned ticket (also kept for `take_ticket`) says when the video stops needing
-        its submitter. A video already in the phase is not queued twice.
+        The returned ticket (also kept for `take_ticket` with keep_tickets and `register`) says
+        when the video stops needing its submitter. A video already in the phase is not queued
+        twice.
         """
         self._raise_error()
         if self._writer is None:
             raise RuntimeError("VideoPhase.attach(writer) must come before submit()")
         ticket = VideoTicket()
         with self._active_lock:
-            if self.keep_tickets:
+            if self.keep_tickets and register:
                 self._tickets.setdefault(obj.uri, []).append(ticket)
             if self._stop.is_set():
                 ticket.resolve(STOPPED)

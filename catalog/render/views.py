@@ -379,6 +379,14 @@ def render_worker_report(report: WorkerReport, fmt: str) -> None:
         "pending": report.total("pending"),
         "failed": report.total("failed"),
         "deleted_objects": report.total("deleted"),
+        "dropped": report.dropped,
+        "unreadable": report.unreadable,
+        "video_jobs": {
+            "started": report.video_jobs_started,
+            "resumed": report.video_jobs_resumed,
+            "completions": report.completions,
+        },
+        "visibility_timeout_s": report.visibility_timeout_s,
         "stopped_by": report.stopped_by,
         "elapsed_s": round(report.elapsed_s, 3),
     }

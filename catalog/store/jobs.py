@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from catalog.store.schema import (
-    Media,
-)
+from catalog.sources import SourceObject
+from catalog.store.schema import KIND_VIDEO, STATUS_PENDING, Media
 
 # -- video jobs ------------------------------------------------------------------------------------
 
@@ -52,3 +51,28 @@ def set_video_job(
         .where(Media.id == media_id)
         .values(job_id=job_id, job_key=job_key, job_started_at=started_at)
     )
+
+
+def pending_video(
+    session: Session, *, media_id: int | None = None, job_id: str | None = None
+) -> tuple[int, SourceObject] | None:
+    """A pending video found by id or by its stored JobId: (media id, the object as stored)."""
+    query = select(Media).where(Media.status == STATUS_PENDING, Media.kind == KIND_VIDEO)
+    if media_id is not None:
+        query = query.where(Media.id == media_id)
+    if job_id is not None:
+        query = query.where(Media.job_id == job_id)
+    media = session.execute(query.limit(1)).scalar_one_or_none()
+    if media is None:
+        return None
+    obj = SourceObject(
+        source=media.source,
+        bucket=media.bucket,
+        key=media.key,
+        size_bytes=media.size_bytes,
+        etag=media.etag,
+        last_modified_at=media.last_modified_at,
+        storage_class=media.storage_class,
+        version_id=media.version_id,
+    )
+    return media.id, obj
