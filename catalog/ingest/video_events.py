@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.ingest.s3_events import Scope
-from catalog.ingest.types import BUSY, SETTLED, STARTED, VideoTicket
+from catalog.ingest.types import BUSY, RUNNING, SETTLED, STARTED, VideoTicket
 from catalog.ingest.videos import VideoPhase
 from catalog.store import claims
 from catalog.store.jobs import pending_video
@@ -115,7 +115,7 @@ class EventVideos:
         if ticket is None:
             return True  # not a video handed to the phase (an image, unchanged, skipped)
         outcome = self.wait(ticket, timeout_s)
-        if outcome in (STARTED, SETTLED):
+        if outcome in (STARTED, SETTLED, RUNNING):  # RUNNING: its stored job still runs
             return True
         if outcome == BUSY:  # another process has it: settled once its job is stored
             return self._has_stored_job(uri)

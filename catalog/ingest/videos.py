@@ -284,7 +284,7 @@ class VideoPhase:
             self._finished.set()
 
     def _renew_claims(self) -> None:
-        if self.claim_owner is None or not self._running:
+        if self.claim_owner is None or not self._active:
             return
         if time.monotonic() - self._renewed_at < self.claim_lease_s / 3:
             return

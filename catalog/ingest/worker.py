@@ -50,7 +50,7 @@ from catalog.ingest.types import (
     SyncReport,
     no_events,
 )
-from catalog.ingest.video_events import EventVideos, parse_job_completion
+from catalog.ingest.video_events import EventVideos, JobCompletion, parse_job_completion
 from catalog.ingest.writer import ResultProvenance, ResultWriter
 from catalog.labelling import ImageLabeller
 from catalog.labelling import media as media_rules
@@ -470,7 +470,7 @@ class Worker:
             return self.videos.handover(event.uri)
         return True
 
-    def _collect_job(self, completion: Any) -> bool:
+    def _collect_job(self, completion: JobCompletion) -> bool:
         if self.videos is None:
             log.warning("job %s: this worker does not label videos; left", completion.job_id)
             return False
