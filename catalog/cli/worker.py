@@ -66,6 +66,7 @@ def worker_command(
         list[str] | None,
         typer.Option(
             "--bucket",
+            metavar="BUCKET",
             help="Only label events for this bucket (repeatable); others are dropped with a "
             "log line.",
             show_default=False,
@@ -75,6 +76,7 @@ def worker_command(
         list[str] | None,
         typer.Option(
             "--prefix",
+            metavar="PREFIX",
             help="Only label events for keys under this prefix (repeatable).",
             show_default=False,
         ),

@@ -7,6 +7,7 @@ name and the jobs Rekognition reports finished; see VideoPhase.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -55,7 +56,6 @@ class _Video:
 
     obj: SourceObject
     media_id: int
-    writer: ResultWriter | None = None  # where its result goes (default: the phase's writer)
     tickets: list[VideoTicket] = field(default_factory=list)
     retry: bool = False  # it failed before: a stored job is replaced, not resumed
     job_id: str | None = None
@@ -135,13 +135,10 @@ class VideoPhase:
 
     def estimate_ms(self, obj: SourceObject) -> int:
         """A dry run's duration estimate for one video: probed through ranged reads (0 if not)."""
-        try:
-            return (
-                probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id).duration_ms
-                or 0
-            )
-        except ObjectError:
-            return 0
+        with contextlib.suppress(ObjectError):
+            probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
+            return probed.duration_ms or 0
+        return 0
 
     def attach(self, writer: ResultWriter) -> None:
         """Store results through `writer` (the run's writer: same run, events and counts)."""
@@ -153,7 +150,6 @@ class VideoPhase:
         media_id: int,
         *,
         retry: bool = False,
-        writer: ResultWriter | None = None,
         register: bool = True,
     ) -> VideoTicket:
         """Queue one pending video; the scheduler thread starts on the first one.
@@ -185,7 +181,7 @@ class VideoPhase:
                 if known.job_id and self.keep_polling:
                     ticket.resolve(STARTED)
                 return ticket
-            item = _Video(obj, media_id, writer=writer, retry=retry, tickets=[ticket])
+            item = _Video(obj, media_id, retry=retry, tickets=[ticket])
             self._active[media_id] = item
         self._intake.put(item)
         self._wake.set()
@@ -325,9 +321,6 @@ class VideoPhase:
         self._emit(SyncEvent(EventKind.PENDING, item.obj.uri, count=-1))
         self._leave(item, SETTLED)
 
-    def _writer_of(self, item: _Video) -> ResultWriter:
-        return item.writer or self._out
-
     def _show_jobs(self) -> None:
         if len(self._running) != self._jobs_shown:
             self._jobs_shown = len(self._running)
@@ -377,7 +370,7 @@ class VideoPhase:
         """Copy the labels of an already-labelled video with the same content, if any."""
         if not self.options.reuse:
             return False
-        if not self._writer_of(item).reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
+        if not self._out.reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
             return False
         self._settled(item)
         return True
@@ -505,11 +498,11 @@ class VideoPhase:
     def _store(self, item: _Video, result: LabelResult) -> None:
         if item.job_key and item.job_key != item.obj.key:
             describe_original(self.s3, item.obj, item.probe, result)
-        self._writer_of(item).store(item.obj, KIND_VIDEO, result)
+        self._out.store(item.obj, KIND_VIDEO, result)
         self._settled(item)
 
     def _fail(self, item: _Video, error: ObjectError) -> None:
-        self._writer_of(item).fail(item.obj, KIND_VIDEO, error)
+        self._out.fail(item.obj, KIND_VIDEO, error)
         self._settled(item)
 
 

@@ -397,7 +397,9 @@ def render_worker_report(report: WorkerReport, fmt: str) -> None:
         f"Worker stopped ({report.stopped_by or 'done'}) after {report.elapsed_s:.1f}s: "
         f"{data['received']} messages, {data['labelled']} labelled, {data['reused']} reused, "
         f"{data['unchanged']} unchanged, {data['failed']} failed, "
-        f"{data['deleted_objects']} marked deleted, {data['returned']} returned to the queue."
+        f"{data['deleted_objects']} marked deleted, {data['returned']} returned to the queue, "
+        f"{data['dropped']} dropped (outside --bucket/--prefix), "
+        f"{report.video_jobs_started} video jobs started, {report.completions} collected."
     )
 
 
