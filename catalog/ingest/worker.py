@@ -320,10 +320,9 @@ class Worker:
                 poll = None
             room = self.options.concurrency - len(in_flight)
             if poll is None and room > 0 and not self._stop.is_set():
-                # Idle: long-poll (cheap, and a message is picked up the moment it arrives).
-                # Busy: top up with short polls so results are collected promptly.
-                wait_s = 0 if in_flight else self.options.wait_time_s
-                poll = _Poll(self, min(10, room), wait_s)
+                # Always a long poll (cheap, and a message is picked up the moment it arrives):
+                # it runs in its own thread, so results are still collected as they finish.
+                poll = _Poll(self, min(10, room), self.options.wait_time_s)
             self._wake.wait(0.5)
             self._wake.clear()
 
