@@ -172,18 +172,29 @@ def _revision_on(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
+def upgrade_to_head(engine: Engine, *, only_if_new: bool = False) -> tuple[str | None, str | None]:
     """Create or upgrade the schema to the head revision; returns (before, after).
 
     Serialised across processes (see schema_lock) and idempotent: a catalogue another process
-    brought to head meanwhile is left as it is.
+    brought to head meanwhile is left as it is. `only_if_new`: create the schema in an empty
+    database (or find it created meanwhile), but leave an older schema for `db upgrade`.
     """
     from alembic import command
 
     try:
         with schema_lock(engine) as connection:
             before = _revision_on(connection)
-            if before != head_revision():
+            head = head_revision()
+            if (
+                only_if_new
+                and before != head
+                and (before is not None or inspect(connection).get_table_names())
+            ):
+                raise DatabaseError(
+                    f"the catalogue at {_safe_url(engine)} is at revision {before}, not {head}; "
+                    "run 'catalog db upgrade'"
+                )
+            if before != head:
                 command.upgrade(alembic_config(engine, connection), "head")
             after = _revision_on(connection)
         return before, after
@@ -232,8 +243,10 @@ def ensure_schema(engine: Engine) -> None:
         current = current_revision(engine)
         head = head_revision()
         if current != head:
-            if is_sqlite(engine) or (current is None and not _has_tables(engine)):
+            if is_sqlite(engine):
                 upgrade_to_head(engine)
+            elif current is None:  # empty, or being created by another process right now
+                upgrade_to_head(engine, only_if_new=True)
             else:
                 raise DatabaseError(
                     f"the catalogue at {_safe_url(engine)} is at revision {current}, not {head}; "
@@ -247,15 +260,6 @@ def open_catalogue(url: str) -> tuple[Engine, sessionmaker[Session]]:
     engine = make_engine(url)
     ensure_schema(engine)
     return engine, make_sessionmaker(engine)
-
-
-def _has_tables(engine: Engine) -> bool:
-    try:
-        return bool(inspect(engine).get_table_names())
-    except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot open the catalogue at {_safe_url(engine)}: {_reason(exc)}"
-        ) from exc
 
 
 def _safe_url(engine: Engine) -> str:
