@@ -246,7 +246,7 @@ class VideoPhase:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._resolve_all(STOPPED)
-        if self.claim_owner is not None and self._writer is not None:
+        if self.claim_owner is not None and self._writer is not None and self._thread is not None:
             with self._sessions.begin() as session:
                 claims.release_claims(session, owner=self.claim_owner)
         if self._merged:
