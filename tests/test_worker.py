@@ -305,3 +305,23 @@ def test_events_outside_the_bucket_and_prefix_scope_are_dropped(
     assert _media(db_url) == {"in/car.jpg": "labelled"}
     assert report.dropped == 2
     assert report.deleted == 3
+
+
+def test_a_403_on_an_object_labelled_before_keeps_its_labels(
+    db_url: str, put: Any, queue_url: str, clients: AWSClients, run_worker: Any
+) -> None:
+    put(f"{PREFIX}car.jpg", car_jpeg())
+    run_worker(queue_url, until=lambda: _media(db_url).get(f"{PREFIX}car.jpg") == "labelled")
+    _deny_head_object(clients.s3, "car.jpg")
+    put(f"{PREFIX}car.jpg", car_jpeg())  # the same bytes again: another event, now denied
+    _, sessions = open_catalogue(db_url)
+    worker = Worker(clients, sessions, WorkerOptions(queue_url, wait_time_s=1), SyncOptions())
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while worker.applier.unreadable == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop("test")
+    thread.join(30)
+    assert worker.applier.unreadable >= 1
+    assert _media(db_url) == {f"{PREFIX}car.jpg": "labelled"}

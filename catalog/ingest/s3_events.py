@@ -32,7 +32,7 @@ from catalog.sources.s3 import S3Source
 from catalog.store import claims
 from catalog.store.media import is_stale_sequencer, mark_deleted, record_sequencer
 from catalog.store.reads import get_media
-from catalog.store.schema import STATUS_DELETED
+from catalog.store.schema import STATUS_DELETED, STATUS_LABELLED
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,11 @@ class EventApplier:
         with self._lock:
             self.unreadable += 1
         kind = media_rules.kind_of(event.key)
-        if kind is None or event.action == REMOVED:
+        with self.sessions() as session:
+            row = get_media(session, "s3", event.bucket, event.key)
+            labelled = row is not None and row.status == STATUS_LABELLED
+        if kind is None or event.action == REMOVED or labelled:
+            # Nothing to record (or labels to keep): say it, and let the event come back.
             pipeline.on_event(SyncEvent(EventKind.LOG, event.uri, f"{error.code}: {error.message}"))
             return
         obj = SourceObject("s3", event.bucket, event.key, event.size_bytes or 0, event.etag)
