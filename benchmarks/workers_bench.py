@@ -6,7 +6,13 @@ notifications delivering ObjectCreated events to the queue) and the Rekognition 
 images/s, duplicates (objects labelled more than once; must be 0) and lost (objects never
 labelled; must be 0).
 
+Then the recovery after a crash: three workers on a queue whose own VisibilityTimeout is
+--recovery-visibility seconds, one of them SIGKILLed while it holds objects; prints how long
+after the kill the last object was labelled (the target: within about the visibility timeout,
+at most 3x), and again duplicates and lost.
+
     PYTHONPATH=. python benchmarks/workers_bench.py [--images 2000] [--workers 4]
+        [--recovery-images 60] [--recovery-visibility 5]
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -54,8 +62,11 @@ def main() -> None:
     parser.add_argument(
         "--upload-rate", type=float, default=60.0, help="images uploaded per second"
     )
+    parser.add_argument("--recovery-images", type=int, default=60, help="0: skip the kill test")
+    parser.add_argument("--recovery-visibility", type=int, default=5)
     args = parser.parse_args()
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     bindir = find_bindir()
     if bindir is None:
         sys.exit("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
@@ -185,6 +196,10 @@ def main() -> None:
             f"duplicates={duplicates} lost={lost} DetectLabels calls={calls} "
             f"throttled={fake.throttled} per-worker labelled={[r['labelled'] for r in reports]}"
         )
+        if args.recovery_images:
+            recovery_ok = measure_recovery(args, db_url, sessions, s3, fake, canned)
+            if not recovery_ok:
+                sys.exit(1)
         if duplicates or lost:
             sys.exit(1)
     finally:
@@ -194,6 +209,93 @@ def main() -> None:
         fake.stop()
         moto.stop()
         pg.stop()
+
+
+def _spawn_worker(db_url: str, queue: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "catalog", "--db", db_url, "worker", "--queue", queue),
+            *("--wait-time", "1", "--format", "json", "--quiet", *extra),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _count_labelled(sessions: Any, prefix: str) -> int:
+    with sessions() as session:
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(Media)
+                .where(Media.status == "labelled", Media.key.startswith(prefix))
+            ).scalar_one()
+        )
+
+
+def measure_recovery(
+    args: argparse.Namespace, db_url: str, sessions: Any, s3: Any, fake: Any, canned: Any
+) -> bool:
+    """SIGKILL one of three workers while it holds objects; time until all are labelled."""
+    prefix = "recovery/"
+    visibility = args.recovery_visibility
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(
+        QueueName="bench-recovery", Attributes={"VisibilityTimeout": str(visibility)}
+    )["QueueUrl"]
+    setup_notifications(parse_uri(f"s3://{BUCKET}/{prefix}"), queue, clients=AWSClients())
+    fake.rate_limit = None
+    fake.latency_s = 1.0  # every worker holds objects for a second: the kill always hits some
+    workers = [_spawn_worker(db_url, queue, "--concurrency", "4") for _ in range(3)]
+    victim = workers[0]
+    try:
+        for i in range(args.recovery_images):
+            key = f"{prefix}img-{i:05d}.jpg"
+            fake.canned[key] = canned
+            s3.put_object(Bucket=BUCKET, Key=key, Body=make_image(120 + i % 300, 100))
+        held = 0
+        deadline = time.monotonic() + 120
+        while held < 3 and time.monotonic() < deadline:  # kill it while it holds several
+            with sessions() as session:
+                held = session.execute(
+                    select(func.count())
+                    .select_from(Media)
+                    .where(Media.claimed_by.like(f"%:{victim.pid}:%"))
+                ).scalar_one()
+            time.sleep(0.05)
+        victim.kill()
+        killed = time.monotonic()
+        victim.communicate(timeout=30)
+        while _count_labelled(sessions, prefix) < args.recovery_images:
+            if time.monotonic() - killed > 30 * visibility:
+                break
+            time.sleep(0.1)
+        recovered = time.monotonic() - killed
+    finally:
+        for proc in workers[1:]:
+            proc.send_signal(signal.SIGTERM)
+        for proc in workers[1:]:
+            proc.communicate(timeout=120)
+    with sessions() as session:
+        results = Counter(
+            media_id
+            for (media_id,) in session.execute(
+                select(LabelResult.media_id)
+                .join(Media, Media.id == LabelResult.media_id)
+                .where(Media.key.startswith(prefix))
+            )
+        )
+    duplicates = sum(1 for n in results.values() if n > 1)
+    lost = args.recovery_images - _count_labelled(sessions, prefix)
+    print(
+        f"recovery: SIGKILL of 1 of 3 workers holding {held} objects; all "
+        f"{args.recovery_images} labelled {recovered:.1f}s after the kill "
+        f"(queue visibility timeout {visibility}s, {recovered / visibility:.1f}x); "
+        f"duplicates={duplicates} lost={lost}"
+    )
+    return not duplicates and not lost
 
 
 if __name__ == "__main__":

@@ -58,6 +58,13 @@ def rekognition_double(moto_endpoint: str) -> Iterator[FakeRekognition]:
         aws_secret_access_key="testing",
     )
     fake = FakeRekognition(s3=s3)
+    fake.sns = boto3.client(  # completion messages of jobs given a NotificationChannel
+        "sns",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     fake.endpoint = fake.start()  # type: ignore[attr-defined]
     yield fake
     fake.stop()
@@ -80,6 +87,7 @@ def aws_env(
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ENDPOINT_URL_S3": moto_endpoint,
         "AWS_ENDPOINT_URL_SQS": moto_endpoint,
+        "AWS_ENDPOINT_URL_SNS": moto_endpoint,
         "AWS_ENDPOINT_URL_REKOGNITION": rekognition_double.endpoint,  # type: ignore[attr-defined]
         "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),

@@ -454,7 +454,11 @@ class FakeRekognition:
     # Start/GetLabelDetection: a job answers IN_PROGRESS to `video_polls` Gets, then decodes the
     # video (H.264 in MP4/MOV only, like the service) and reports the colour-block labels of a
     # frame every `video_sample_ms`, or ends FAILED. Tokens are idempotent for 7 days as in the
-    # service; `expire()` plays the 7 days passing.
+    # service; `expire()` plays the 7 days passing. `complete_jobs()` ends every running job at
+    # once and, for jobs started with a NotificationChannel, publishes Rekognition's completion
+    # message to the topic through `sns` (a boto3 SNS client, e.g. on moto).
+
+    sns: Any = None
 
     video_polls: int = 1  # Get calls answered IN_PROGRESS before the job finishes
     max_concurrent_jobs: int = 20  # LimitExceededException above this many running jobs
@@ -553,6 +557,8 @@ class FakeRekognition:
                 "metadata": None,
                 "message": None,
                 "type": job_type,
+                "channel": body.get("NotificationChannel"),
+                "job_tag": body.get("JobTag"),
             }
             if token:
                 self.tokens[token] = (params, job_id)
@@ -696,6 +702,32 @@ class FakeRekognition:
             if name in captured:
                 page[name] = captured[name]
         return page
+
+    def complete_jobs(self) -> list[str]:
+        """Finish every running job now and announce each on its SNS topic; returns their ids."""
+        with self._lock:
+            running = [
+                (job_id, job)
+                for job_id, job in self.jobs.items()
+                if job["status"] == "IN_PROGRESS" and not job["expired"]
+            ]
+        for job_id, job in running:
+            self._finish_job(job)
+            channel = job.get("channel")
+            if channel and self.sns is not None:
+                message = {
+                    "JobId": job_id,
+                    "Status": job["status"],
+                    "API": (
+                        "StartTextDetection" if job["type"] == "text" else "StartLabelDetection"
+                    ),
+                    "Timestamp": int(time.time() * 1000),
+                    "Video": {"S3ObjectName": job["key"], "S3Bucket": job["bucket"]},
+                }
+                if job.get("job_tag"):
+                    message["JobTag"] = job["job_tag"]
+                self.sns.publish(TopicArn=channel["SNSTopicArn"], Message=json.dumps(message))
+        return [job_id for job_id, _ in running]
 
     def _finish_job(self, job: dict[str, Any]) -> None:
         """Decode the video and label it, or fail it the way the service does."""

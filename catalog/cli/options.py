@@ -116,3 +116,53 @@ def aws_clients(ctx: typer.Context, max_pool_connections: int = 50) -> AWSClient
 
     current = settings(ctx)
     return AWSClients(current.profile, current.region, max_pool_connections=max_pool_connections)
+
+
+# -- video jobs (the worker's; `sync` declares the same options inline) ---------------------------
+
+MaxVideoJobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-video-jobs",
+        min=1,
+        help="Video label jobs running at once (Rekognition's default quota is 20).",
+    ),
+]
+TranscodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--transcode/--no-transcode",
+        help="Convert videos Rekognition cannot read (not H.264 in MP4/MOV) to H.264 MP4 and "
+        "upload the copy under --transcode-prefix in the same bucket.",
+    ),
+]
+TranscodePrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--transcode-prefix", help="Where --transcode writes its copies (never catalogued)."
+    ),
+]
+NotificationTopicOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--notification-topic-arn",
+        help="SNS topic Rekognition announces finished video jobs on (with --role-arn).",
+        show_default=False,
+    ),
+]
+RoleArnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--role-arn",
+        help="IAM role Rekognition publishes to the SNS topic with.",
+        show_default=False,
+    ),
+]
+PollIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--poll-interval",
+        min=0.001,
+        help="Seconds between first status checks of a video job (backs off).",
+    ),
+]

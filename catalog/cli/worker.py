@@ -10,8 +10,14 @@ from catalog.cli.options import (
     DetailFormatOpt,
     FeaturesOpt,
     MaxLabelsOpt,
+    MaxVideoJobsOpt,
     MinConfidenceOpt,
+    NotificationTopicOpt,
     OutputFormat,
+    PollIntervalOpt,
+    RoleArnOpt,
+    TranscodeOpt,
+    TranscodePrefixOpt,
     aws_clients,
     sessions,
     settings,
@@ -48,14 +54,44 @@ def worker_command(
         int, typer.Option(min=1, max=20, help="SQS long-poll wait in seconds.")
     ] = 20,
     visibility_timeout: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=2,
             max=43200,
             help="Seconds a received message (and its object's claim) stays with this worker; "
-            "extended while work runs, so a dead worker's messages return after this long.",
+            "extended while work runs, so a dead worker's messages return after this long. "
+            "Default: the queue's own VisibilityTimeout.",
+            show_default=False,
         ),
-    ] = 300,
+    ] = None,
+    bucket: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bucket",
+            metavar="BUCKET",
+            help="Only label events for this bucket (repeatable); others are dropped with a "
+            "log line.",
+            show_default=False,
+        ),
+    ] = None,
+    prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prefix",
+            metavar="PREFIX",
+            help="Only label events for keys under this prefix (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    videos: Annotated[
+        bool, typer.Option("--videos/--no-videos", help="Label videos (Rekognition jobs).")
+    ] = True,
+    max_video_jobs: MaxVideoJobsOpt = 20,
+    transcode: TranscodeOpt = False,
+    transcode_prefix: TranscodePrefixOpt = "catalog-transcoded/",
+    notification_topic_arn: NotificationTopicOpt = None,
+    role_arn: RoleArnOpt = None,
+    poll_interval: PollIntervalOpt = 5.0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No line per object on stderr.")
     ] = False,
@@ -64,9 +100,11 @@ def worker_command(
 ) -> None:
     """Label objects as they arrive: consume S3 event notifications from an SQS queue.
 
-    ObjectCreated events label the object (as 'catalog sync' would), ObjectRemoved events mark it
-    deleted. A message is deleted only after its result is committed; one that cannot be
-    processed is left for the queue's redrive policy. SIGTERM or Ctrl-C stops receiving,
+    ObjectCreated events label the object (as 'catalog sync' would, videos included),
+    ObjectRemoved events mark it deleted. A message is deleted only after its result is
+    committed (for a video: once its job is started); one that cannot be processed is left for
+    the queue's redrive policy. With --notification-topic-arn, Rekognition's job-completion
+    messages arriving on the queue are collected too. SIGTERM or Ctrl-C stops receiving,
     finishes the work in flight, and exits 0. Run as many workers as you like.
 
     Example: catalog --db postgresql://catalog@db/catalog worker --queue https://sqs.eu-west-1.amazonaws.com/123456789012/media-events
@@ -77,9 +115,20 @@ def worker_command(
     from catalog.render.progress import worker_events
     from catalog.render.views import render_worker_report
 
-    options = WorkerOptions(queue, concurrency, wait_time, visibility_timeout)
+    options = WorkerOptions(
+        queue, concurrency, wait_time, visibility_timeout, tuple(bucket or ()), tuple(prefix or ())
+    )
     sync_options = SyncOptions(
-        min_confidence=min_confidence, max_labels=max_labels, features=parse_features(features)
+        min_confidence=min_confidence,
+        max_labels=max_labels,
+        features=parse_features(features),
+        videos=videos,
+        max_video_jobs=max_video_jobs,
+        transcode=transcode,
+        transcode_prefix=transcode_prefix,
+        notification_topic_arn=notification_topic_arn,
+        role_arn=role_arn,
+        poll_interval_s=poll_interval,
     )
     clients = aws_clients(ctx, max_pool_connections=concurrency + 8)
     report = run_worker(

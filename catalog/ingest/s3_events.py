@@ -8,7 +8,7 @@ Applying an event goes through the sync pipeline's per-object step (`SyncPipelin
 process_object`), so a queue worker or a Lambda labels exactly as `catalog sync` does. The object
 is looked up with HeadObject first: events may arrive late, twice or out of order, and what is
 labelled is what the bucket holds now. A stored sequencer drops events older than the last one
-applied to the key.
+applied to the key. An optional scope (buckets, key prefixes) drops events for anything else.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ from urllib.parse import unquote_plus
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import MalformedEventError
+from catalog.errors import MalformedEventError, ObjectError
 from catalog.ingest.pipeline import SyncPipeline
 from catalog.ingest.types import EventKind, SyncEvent
+from catalog.labelling import media as media_rules
+from catalog.sources import SourceObject
 from catalog.sources.s3 import S3Source
 from catalog.store import claims
 from catalog.store.media import is_stale_sequencer, mark_deleted, record_sequencer
 from catalog.store.reads import get_media
-from catalog.store.schema import STATUS_DELETED
+from catalog.store.schema import STATUS_DELETED, STATUS_LABELLED
 from catalog.uris import format_uri
 
 log = logging.getLogger(__name__)
@@ -57,11 +59,22 @@ class ObjectEvent:
         return format_uri("s3", self.bucket, self.key)
 
 
-def parse_message(body: str | Mapping[str, Any]) -> list[ObjectEvent]:
-    """The object events in one SQS message body ([] for a test event or other event types).
+@dataclass(frozen=True)
+class Scope:
+    """Which objects events may touch: these buckets and key prefixes (empty: any)."""
 
-    Raises MalformedEventError when the body is not an S3 notification at all.
-    """
+    buckets: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+    def allows(self, bucket: str, key: str) -> bool:
+        """True when the object is in one of the buckets and under one of the prefixes."""
+        if self.buckets and bucket not in self.buckets:
+            return False
+        return not self.prefixes or key.startswith(self.prefixes)
+
+
+def load_json_object(body: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A message body as a JSON object; MalformedEventError when it is not one."""
     data: Any = body
     if isinstance(body, str):
         try:
@@ -70,6 +83,15 @@ def parse_message(body: str | Mapping[str, Any]) -> list[ObjectEvent]:
             raise MalformedEventError(f"not JSON: {exc}") from exc
     if not isinstance(data, Mapping):
         raise MalformedEventError("not a JSON object")
+    return data
+
+
+def parse_message(body: str | Mapping[str, Any]) -> list[ObjectEvent]:
+    """The object events in one SQS message body ([] for a test event or other event types).
+
+    Raises MalformedEventError when the body is not an S3 notification at all.
+    """
+    data = load_json_object(body)
     if data.get("Type") == "Notification" and "Message" in data:  # SNS envelope
         return parse_message(str(data["Message"]))
     if data.get("Event") == "s3:TestEvent":
@@ -101,20 +123,22 @@ def parse_records(records: Any) -> list[ObjectEvent]:
             bucket = str(s3["bucket"]["name"])
             obj = s3["object"]
             key = unquote_plus(str(obj["key"]))
-        except (KeyError, TypeError) as exc:
-            raise MalformedEventError(f"an {name} record lacks s3.bucket.name/object.key") from exc
-        size = obj.get("size")
-        events.append(
-            ObjectEvent(
-                action=action,
-                bucket=bucket,
-                key=key,
-                name=name,
-                size_bytes=int(size) if size is not None else None,
-                etag=str(obj["eTag"]).strip('"') if obj.get("eTag") else None,
-                sequencer=str(obj["sequencer"]) if obj.get("sequencer") else None,
+            size = obj.get("size")
+            events.append(
+                ObjectEvent(
+                    action=action,
+                    bucket=bucket,
+                    key=key,
+                    name=name,
+                    size_bytes=int(size) if size is not None else None,
+                    etag=str(obj["eTag"]).strip('"') if obj.get("eTag") else None,
+                    sequencer=str(obj["sequencer"]) if obj.get("sequencer") else None,
+                )
             )
-        )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedEventError(
+                f"an {name} record lacks a valid s3.bucket.name/object.key/size"
+            ) from exc
     return events
 
 
@@ -129,11 +153,15 @@ class EventApplier:
         s3_client: Any,
         sessions: sessionmaker[Session],
         make_pipeline: PipelineFactory,
+        scope: Scope | None = None,
     ) -> None:
         self.s3_client = s3_client
         self.sessions = sessions
         self.make_pipeline = make_pipeline
+        self.scope = scope or Scope()
         self.pipelines: dict[str, SyncPipeline] = {}
+        self.dropped = 0  # events outside the scope
+        self.unreadable = 0  # events whose object could not be looked at (403 and the like)
         self._lock = threading.Lock()
 
     def pipeline(self, bucket: str) -> SyncPipeline:
@@ -147,8 +175,15 @@ class EventApplier:
         """Apply one event; True when it is settled (committed or not needed), False to retry.
 
         False means another process holds the object's claim right now: try again later.
-        Per-object failures are recorded like sync's; whole-run errors (credentials) raise.
+        Per-object failures are recorded like sync's: an object HeadObject may not read (403)
+        is recorded failed and its event left to come back (and to the redrive policy).
+        Whole-run errors (credentials) raise.
         """
+        if not self.scope.allows(event.bucket, event.key):
+            with self._lock:
+                self.dropped += 1
+            log.warning("dropped %s %r: outside the --bucket/--prefix scope", event.name, event.uri)
+            return True
         pipeline = self.pipeline(event.bucket)
         source: S3Source = pipeline.source  # type: ignore[assignment]
         with self.sessions() as session:
@@ -158,7 +193,11 @@ class EventApplier:
                     SyncEvent(EventKind.LOG, event.uri, f"stale {event.name} dropped")
                 )
                 return True
-        current = source.head(event.key)
+        try:
+            current = source.head(event.key)
+        except ObjectError as exc:
+            self._unreadable(pipeline, event, exc)
+            return False
         if event.action == REMOVED or current is None:
             if current is not None:
                 return True  # written again since: its ObjectCreated event labels it
@@ -167,6 +206,20 @@ class EventApplier:
             return False
         self._record_sequencer(event)
         return True
+
+    def _unreadable(self, pipeline: SyncPipeline, event: ObjectEvent, error: ObjectError) -> None:
+        with self._lock:
+            self.unreadable += 1
+        kind = media_rules.kind_of(event.key)
+        with self.sessions() as session:
+            row = get_media(session, "s3", event.bucket, event.key)
+            labelled = row is not None and row.status == STATUS_LABELLED
+        if kind is None or event.action == REMOVED or labelled:
+            # Nothing to record (or labels to keep): say it, and let the event come back.
+            pipeline.on_event(SyncEvent(EventKind.LOG, event.uri, f"{error.code}: {error.message}"))
+            return
+        obj = SourceObject("s3", event.bucket, event.key, event.size_bytes or 0, event.etag)
+        pipeline.writer.fail(obj, kind, error)
 
     def _remove(self, pipeline: SyncPipeline, event: ObjectEvent) -> bool:
         with self.sessions.begin() as session:

@@ -89,6 +89,10 @@ def run_sync(
     pipeline = SyncPipeline(
         source, chosen, sessions, options, on_event, video_step=video_step, text_reader=text_reader
     )
+    if video_step is not None:
+        # Videos are claimed like images, so a sync and a worker never poll the same job.
+        video_step.claim_owner = pipeline.claim_owner
+        video_step.claim_lease_s = pipeline.claim_lease_s
     if options.dry_run:
         return pipeline.run()
     from catalog.alerts.dispatch import AlertDispatcher

@@ -1,7 +1,8 @@
-"""What a sync is asked to do and what it reports: options, events and reports."""
+"""What a sync is asked to do and what it reports: options, events, reports and video tickets."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,6 +136,36 @@ class VideoCounts:
     settled: int = 0
     started: int = 0
     resumed: int = 0
+
+
+# How a ticket ends (see VideoTicket).
+STARTED = "started"  # the job is started and its JobId committed: the catalogue owns it now
+SETTLED = "settled"  # labelled, reused or failed
+BUSY = "busy"  # another live process holds the video's claim
+RUNNING = "running"  # looked at once (no polling here): the job still runs
+STOPPED = "stopped"  # the phase stopped first
+
+
+class VideoTicket:
+    """Lets the one who submitted a video wait until it no longer needs them (thread-safe).
+
+    A queue worker keeps the video's message in flight until then: while the video is probed
+    and its job started. `outcome` is one of STARTED, SETTLED, BUSY, RUNNING, STOPPED.
+    """
+
+    def __init__(self) -> None:
+        self.outcome = ""
+        self._done = threading.Event()
+
+    def resolve(self, outcome: str) -> None:
+        """Record the outcome (the first one wins) and wake the waiter."""
+        if not self._done.is_set():
+            self.outcome = outcome
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once resolved (False when `timeout` passed first)."""
+        return self._done.wait(timeout)
 
 
 EventHandler = Callable[[SyncEvent], None]

@@ -1,7 +1,8 @@
-"""The video phase of a sync: Rekognition label-detection jobs started, resumed and polled.
+"""Video labelling: Rekognition label (and text) detection jobs started, resumed, polled, stored.
 
 Runs beside the image pipeline in catalog.sync, which hands it every new, changed or pending
-video; see VideoPhase.
+video, and inside `catalog worker` and the Lambda handler, which hand it the videos their events
+name and the jobs Rekognition reports finished; see VideoPhase.
 """
 
 from __future__ import annotations
@@ -12,71 +13,41 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.aws.clients import AWSClients
 from catalog.errors import CatalogError, JobLimitError, ObjectError, UsageError
-from catalog.ingest.types import EventKind, SyncEvent, SyncOptions, VideoCounts
+from catalog.ingest.types import (
+    BUSY,
+    RUNNING,
+    SETTLED,
+    STARTED,
+    STOPPED,
+    EventKind,
+    SyncEvent,
+    SyncOptions,
+    VideoCounts,
+    VideoTicket,
+)
+from catalog.ingest.video_jobs import VideoItem, check_jobs, start_jobs
+from catalog.ingest.video_prepare import describe_original, prepare_video
 from catalog.ingest.writer import ResultWriter
-from catalog.labelling import LabelResult, TextResult
 from catalog.labelling.features import TEXT
 from catalog.labelling.rekognition_text import RekognitionTextJobs
 from catalog.labelling.rekognition_video import (
     STATE_EXPIRED,
-    STATE_FAILED,
     STATE_RUNNING,
     STATE_SUCCEEDED,
-    JobStatus,
     RekognitionVideoLabeller,
     VideoJobRequest,
 )
-from catalog.labelling.video import (
-    ProbeResult,
-    check_limits,
-    probe_s3,
-    transcode_s3_copy,
-    unsupported_reason,
-)
+from catalog.labelling.video import probe_s3
 from catalog.sources import SourceObject
-from catalog.store.jobs import get_video_job, set_text_job, set_video_job
-from catalog.store.schema import KIND_VIDEO, utcnow
-
-
-@dataclass
-class _Video:
-    """One video on its way through the phase."""
-
-    obj: SourceObject
-    media_id: int
-    retry: bool = False  # it failed before: a stored job is replaced, not resumed
-    job_id: str | None = None
-    job_key: str | None = None
-    started_at: datetime | None = None
-    probe: ProbeResult | None = None
-    restart_of: str | None = None
-    restarts: int = 0
-    check_errors: int = 0
-    poll_every_s: float = 0.0
-    next_poll_at: float = 0.0
-    # --features text: the text job beside the label job (or alone, when labels are current).
-    need_labels: bool = True
-    need_text: bool = False
-    text_job_id: str | None = None
-    text_restart_of: str | None = None
-    result: LabelResult | None = None
-    text: TextResult | None = None
-
-    @property
-    def job_count(self) -> int:
-        """Rekognition jobs this video holds open now."""
-        return int(self.job_id is not None and self.result is None) + int(
-            self.text_job_id is not None and self.text is None
-        )
-
+from catalog.store import claims
+from catalog.store.jobs import get_video_job
+from catalog.store.schema import KIND_VIDEO
 
 MAX_CHECK_ERRORS = 3  # a job whose status cannot be read this many times in a row fails
 MAX_RESTARTS = 1  # expired jobs started again per video and run
@@ -98,26 +69,42 @@ class VideoPhase:
         labeller: RekognitionVideoLabeller,
         options: SyncOptions,
         text_jobs: RekognitionTextJobs | None = None,
+        *,
+        claim_owner: str | None = None,
+        claim_lease_s: float = claims.DEFAULT_LEASE_S,
+        keep_polling: bool = True,
     ) -> None:
         self.s3 = s3
         self.labeller = labeller
         self.text_jobs = text_jobs  # text-detection jobs, with --features text
         self.options = options
+        # With an owner, each video is claimed before its job is started or polled, so two
+        # processes never poll the same job; the leases are renewed while the phase runs.
+        self.claim_owner = claim_owner
+        self.claim_lease_s = claim_lease_s
+        # False (event-driven, with an SNS channel): a started job is left to its completion
+        # message, and a resumed one is looked at once instead of polled.
+        self.keep_polling = keep_polling
+        self._active: dict[int, VideoItem] = {}  # media id -> its video, from submit to the end
+        self._active_lock = threading.Lock()
+        self.keep_tickets = False  # True: `take_ticket` finds the tickets of `submit`
+        self._tickets: dict[str, list[VideoTicket]] = {}  # uri -> tickets not yet taken
+        self._renewed_at = time.monotonic()
         self.poll_interval_s = max(0.001, options.poll_interval_s)
         self.max_poll_interval_s = max(self.poll_interval_s, min(60.0, 6 * self.poll_interval_s))
         # With an SNS channel, jobs report there: the sync waits only until every job started.
         self.wait_for_jobs = not options.notification_topic_arn
         self._writer: ResultWriter | None = None
-        self._intake: queue.SimpleQueue[_Video] = queue.SimpleQueue()
+        self._intake: queue.SimpleQueue[VideoItem] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._no_more = threading.Event()
         self._finished = threading.Event()  # set by the scheduler thread as it ends
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._preparing: dict[Future[_Video], _Video] = {}
-        self._ready: deque[_Video] = deque()
-        self._running: list[_Video] = []
+        self._preparing: dict[Future[VideoItem], VideoItem] = {}
+        self._ready: deque[VideoItem] = deque()
+        self._running: list[VideoItem] = []
         self._start_blocked_until = 0.0
         self._start_backoff_s = 0.0
         self._jobs_shown = -1
@@ -130,13 +117,10 @@ class VideoPhase:
 
     def estimate_ms(self, obj: SourceObject) -> int:
         """A dry run's duration estimate for one video: probed through ranged reads (0 if not)."""
-        try:
-            return (
-                probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id).duration_ms
-                or 0
-            )
-        except ObjectError:
-            return 0
+        with contextlib.suppress(ObjectError):
+            probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
+            return probed.duration_ms or 0
+        return 0
 
     def attach(self, writer: ResultWriter) -> None:
         """Store results through `writer` (the run's writer: same run, events and counts)."""
@@ -148,25 +132,86 @@ class VideoPhase:
         media_id: int,
         *,
         retry: bool = False,
+        register: bool = True,
         need_labels: bool = True,
         need_text: bool = False,
-    ) -> None:
-        """Queue one pending video (its labels, its text or both); the scheduler starts on the first."""
+    ) -> VideoTicket:
+        """Queue one pending video (its labels, its text or both); the scheduler starts on the first.
+
+        The returned ticket (also kept for `take_ticket` with keep_tickets and `register`) says
+        when the video stops needing its submitter. A video already in the phase is not queued
+        twice.
+        """
         self._raise_error()
         if self._writer is None:
             raise RuntimeError("VideoPhase.attach(writer) must come before submit()")
-        if self._thread is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=max(1, min(4, self.options.max_video_jobs)),
-                thread_name_prefix="video-prepare",
+        ticket = VideoTicket()
+        with self._active_lock:
+            if self.keep_tickets and register:
+                self._tickets.setdefault(obj.uri, []).append(ticket)
+            if self._stop.is_set():
+                ticket.resolve(STOPPED)
+                return ticket
+            if self._thread is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=max(1, min(4, self.options.max_video_jobs)),
+                    thread_name_prefix="video-prepare",
+                )
+                self._thread = threading.Thread(target=self._run, name="video-jobs", daemon=True)
+                self._thread.start()
+            known = self._active.get(media_id)
+            if known is not None:
+                known.tickets.append(ticket)
+                if known.all_started and self.keep_polling:
+                    ticket.resolve(STARTED)
+                return ticket
+            item = VideoItem(
+                obj,
+                media_id,
+                retry=retry,
+                tickets=[ticket],
+                need_labels=need_labels,
+                need_text=need_text and self.text_jobs is not None,
             )
-            self._thread = threading.Thread(target=self._run, name="video-jobs", daemon=True)
-            self._thread.start()
-        need_text = need_text and self.text_jobs is not None
-        self._intake.put(
-            _Video(obj, media_id, retry=retry, need_labels=need_labels, need_text=need_text)
-        )
+            self._active[media_id] = item
+        self._intake.put(item)
         self._wake.set()
+        return ticket
+
+    def take_ticket(self, uri: str) -> VideoTicket | None:
+        """The oldest ticket of a video submitted for `uri` not taken yet (with keep_tickets)."""
+        with self._active_lock:
+            waiting = self._tickets.get(uri)
+            if not waiting:
+                return None
+            ticket = waiting.pop(0)
+            if not waiting:
+                del self._tickets[uri]
+            return ticket
+
+    def active(self) -> int:
+        """Videos in the phase now (queued, being prepared, waiting to start or running)."""
+        with self._active_lock:
+            return len(self._active)
+
+    def _leave(self, item: VideoItem, outcome: str, *, release: bool = False) -> None:
+        """The video leaves the phase: its tickets resolve, and its claim goes when asked."""
+        with self._active_lock:
+            if self._active.get(item.media_id) is item:
+                del self._active[item.media_id]
+        if release and self.claim_owner is not None:
+            with self._sessions.begin() as session:
+                claims.release_claim(session, item.media_id, owner=self.claim_owner)
+        for ticket in item.tickets:
+            ticket.resolve(outcome)
+
+    def _resolve_all(self, outcome: str) -> None:
+        with self._active_lock:
+            items = list(self._active.values())
+            self._active.clear()
+        for item in items:
+            for ticket in item.tickets:
+                ticket.resolve(outcome)
 
     def wait(self) -> None:
         """After the images: wait until every video is labelled, failed, or (with SNS) started."""
@@ -180,13 +225,21 @@ class VideoPhase:
         self._raise_error()
 
     def close(self) -> VideoCounts:
-        """Stop the scheduler (on any exit); returns what it did (once: later calls count 0)."""
+        """Stop the scheduler (on any exit); returns what it did (once: later calls count 0).
+
+        A claiming phase releases its claims: its running jobs stay stored, for the next
+        process to resume.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._finished.wait(10.0)  # let a result being written commit
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        self._resolve_all(STOPPED)
+        if self.claim_owner is not None and self._writer is not None and self._thread is not None:
+            with self._sessions.begin() as session:
+                claims.release_claims(session, owner=self.claim_owner)
         if self._merged:
             return VideoCounts()
         self._merged = True
@@ -207,13 +260,24 @@ class VideoPhase:
                 self._start_ready()
                 self._poll_due()
                 self._show_jobs()
+                self._renew_claims()
                 if self._is_done():
                     return
                 self._wake.wait(self._sleep_s())
         except BaseException as exc:  # handed to the main thread, which ends the run
             self._error = exc
         finally:
+            self._resolve_all(STOPPED)
             self._finished.set()
+
+    def _renew_claims(self) -> None:
+        if self.claim_owner is None or not self._active:
+            return
+        if time.monotonic() - self._renewed_at < self.claim_lease_s / 3:
+            return
+        self._renewed_at = time.monotonic()
+        with self._sessions.begin() as session:
+            claims.renew_claims(session, owner=self.claim_owner, lease_s=self.claim_lease_s)
 
     def _is_done(self) -> bool:
         return (
@@ -232,9 +296,10 @@ class VideoPhase:
         due = [item.next_poll_at for item in self._running]
         if self._ready and self._open_jobs() < self.options.max_video_jobs:
             due.append(self._start_blocked_until)
+        longest = 5.0 if self.claim_owner is None else min(5.0, self.claim_lease_s / 3)
         if not due:
-            return 5.0  # nothing is due: submissions and prepared videos wake us
-        return min(5.0, max(0.0, min(due) - now))
+            return longest  # nothing is due: submissions and prepared videos wake us
+        return min(longest, max(0.0, min(due) - now))
 
     @property
     def _out(self) -> ResultWriter:
@@ -244,10 +309,11 @@ class VideoPhase:
     def _emit(self, event: SyncEvent) -> None:
         self._out.on_event(event)
 
-    def _settled(self, obj: SourceObject) -> None:
+    def _settled(self, item: VideoItem) -> None:
         """One video left the waiting set (labelled, reused or failed)."""
         self.counts.settled += 1
-        self._emit(SyncEvent(EventKind.PENDING, obj.uri, count=-1))
+        self._emit(SyncEvent(EventKind.PENDING, item.obj.uri, count=-1))
+        self._leave(item, SETTLED)
 
     def _show_jobs(self) -> None:
         if self._open_jobs() != self._jobs_shown:
@@ -264,6 +330,10 @@ class VideoPhase:
                 item = self._intake.get_nowait()
             except queue.Empty:
                 return
+            if not self._claim(item):
+                self._emit(SyncEvent(EventKind.SKIPPED, item.obj.uri, "handled by another process"))
+                self._leave(item, BUSY)
+                continue
             with self._sessions() as session:
                 job = get_video_job(session, item.media_id)
             label_job = job.job_id if item.need_labels else None
@@ -272,12 +342,15 @@ class VideoPhase:
                 item.job_id, item.text_job_id = label_job, text_job
                 item.job_key, item.started_at = job.job_key, job.started_at
                 self.counts.resumed += 1
-                if (item.need_labels and not label_job) or (item.need_text and not text_job):
+                if not item.all_started:
                     self._ready.append(item)  # one job is running, the other one starts now
                     continue
                 item.poll_every_s = self.poll_interval_s
                 item.next_poll_at = 0.0  # look at a resumed job at once
                 self._running.append(item)
+                if self.keep_polling:
+                    for ticket in item.tickets:
+                        ticket.resolve(STARTED)
                 continue
             if job.job_id:
                 item.restart_of = job.job_id  # a new job, not the failed one again
@@ -287,16 +360,28 @@ class VideoPhase:
                 continue
             self._prepare_later(item)
 
-    def _reuse(self, item: _Video) -> bool:
+    def _claim(self, item: VideoItem) -> bool:
+        if self.claim_owner is None:
+            return True
+        with self._sessions.begin() as session:
+            return claims.claim_pending_video(
+                session,
+                item.media_id,
+                owner=self.claim_owner,
+                lease_s=self.claim_lease_s,
+                pending_only=item.need_labels,  # a text job alone runs for a labelled video
+            )
+
+    def _reuse(self, item: VideoItem) -> bool:
         """Copy the labels of an already-labelled video with the same content, if any."""
         if not self.options.reuse:
             return False
         if not self._out.reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
             return False
-        self._settled(item.obj)
+        self._settled(item)
         return True
 
-    def _prepare_later(self, item: _Video) -> None:
+    def _prepare_later(self, item: VideoItem) -> None:
         assert self._pool is not None
         future = self._pool.submit(self._prepare, item)
         self._preparing[future] = item
@@ -316,26 +401,8 @@ class VideoPhase:
 
     # -- preparing (pool threads): probe, check, transcode ---------------------------------------
 
-    def _prepare(self, item: _Video) -> _Video:
-        obj = item.obj
-        check_limits(obj.size_bytes)
-        probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
-        check_limits(obj.size_bytes, probed)
-        item.probe = probed
-        reason = unsupported_reason(probed)
-        if reason is None:
-            item.job_key = obj.key
-        elif not self.options.transcode:
-            raise reason
-        else:
-            item.job_key = transcode_s3_copy(
-                self.s3,
-                obj.bucket,
-                obj.key,
-                etag=obj.etag,
-                version_id=obj.version_id,
-                prefix=self.options.transcode_prefix,
-            )
+    def _prepare(self, item: VideoItem) -> VideoItem:
+        item.probe, item.job_key = prepare_video(self.s3, item.obj, self.options)
         return item
 
     # -- starting and polling jobs -----------------------------------------------------------------
@@ -357,7 +424,9 @@ class VideoPhase:
                 restart_of=item.restart_of,
             )
             try:
-                self._start_jobs(item, request)
+                self.counts.started += start_jobs(
+                    item, request, self.labeller, self.text_jobs, self._sessions
+                )
             except JobLimitError as exc:
                 self._ready.appendleft(item)
                 if not self._start_backoff_s:
@@ -373,70 +442,14 @@ class VideoPhase:
                 self._fail(item, exc)
                 continue
             self._start_backoff_s = 0.0
+            if not self.keep_polling:  # its completion message brings it back
+                self._leave(item, STARTED, release=True)
+                continue
+            for ticket in item.tickets:
+                ticket.resolve(STARTED)
             item.poll_every_s = self.poll_interval_s
             item.next_poll_at = time.monotonic() + self.poll_interval_s
             self._running.append(item)
-
-    def _start_jobs(self, item: _Video, request: VideoJobRequest) -> None:
-        """Start the jobs the video still lacks, committing each JobId the moment it starts.
-
-        A quota refusal (JobLimitError) after the first job started leaves that job stored:
-        the video waits in the queue and only the missing job starts later.
-        """
-        if item.need_labels and item.job_id is None:
-            job_id = self.labeller.start(request)
-            item.job_id, item.started_at = job_id, utcnow()
-            with self._sessions.begin() as session:  # committed now: a crash resumes this job
-                set_video_job(
-                    session,
-                    item.media_id,
-                    job_id=job_id,
-                    job_key=request.key,
-                    started_at=item.started_at,
-                )
-            self.counts.started += 1
-        if item.need_text and item.text_job_id is None and self.text_jobs is not None:
-            text_request = replace(request, restart_of=item.text_restart_of)
-            item.text_job_id = self.text_jobs.start(text_request)
-            alone = not item.need_labels
-            if alone:
-                item.started_at = utcnow()
-            with self._sessions.begin() as session:
-                set_text_job(
-                    session,
-                    item.media_id,
-                    text_job_id=item.text_job_id,
-                    job_key=request.key,
-                    started_at=item.started_at if alone else None,
-                )
-            self.counts.started += 1
-
-    def _check_jobs(self, item: _Video) -> JobStatus:
-        """Check each job still open; the video's state is the worst of them.
-
-        A failed job fails the video, an expired one is restarted (its id forgotten), and the
-        video succeeds once every job it needs has succeeded.
-        """
-        statuses: list[JobStatus] = []
-        if item.need_labels and item.result is None and item.job_id:
-            status = self.labeller.check(item.job_id, item.started_at)
-            if status.state == STATE_SUCCEEDED:
-                item.result = status.result
-            elif status.state == STATE_EXPIRED:
-                item.restart_of, item.job_id = item.job_id, None
-            statuses.append(status)
-        if item.need_text and item.text is None and item.text_job_id and self.text_jobs:
-            status = self.text_jobs.check(item.text_job_id, item.started_at)
-            if status.state == STATE_SUCCEEDED:
-                item.text = status.text
-            elif status.state == STATE_EXPIRED:
-                item.text_restart_of, item.text_job_id = item.text_job_id, None
-            statuses.append(status)
-        for state in (STATE_FAILED, STATE_EXPIRED, STATE_RUNNING):
-            for status in statuses:
-                if status.state == state:
-                    return status
-        return JobStatus(STATE_SUCCEEDED)
 
     def _poll_due(self) -> None:
         now = time.monotonic()
@@ -444,7 +457,7 @@ class VideoPhase:
             if self._stop.is_set():
                 return
             try:
-                status = self._check_jobs(item)
+                status = check_jobs(item, self.labeller, self.text_jobs)
             except ObjectError as exc:
                 item.check_errors += 1
                 if item.check_errors >= MAX_CHECK_ERRORS:
@@ -454,6 +467,10 @@ class VideoPhase:
                     self._poll_later(item)
                 continue
             item.check_errors = 0
+            if status.state == STATE_RUNNING and not self.keep_polling:
+                self._running.remove(item)
+                self._leave(item, RUNNING, release=True)
+                continue
             if status.state == STATE_RUNNING:
                 self._poll_later(item)
                 continue
@@ -461,46 +478,45 @@ class VideoPhase:
             if status.state == STATE_SUCCEEDED:
                 self._store(item)
             elif status.state == STATE_EXPIRED and item.restarts < MAX_RESTARTS:
-                item.restarts += 1
+                item.restarts += 1  # check_jobs forgot the expired job's id
                 self._prepare_later(item)
             elif status.state == STATE_EXPIRED:
                 self._fail(item, ObjectError("ResultsExpired", status.message))
             else:
                 self._fail(item, ObjectError("VideoJobFailed", status.message))
 
-    def _poll_later(self, item: _Video) -> None:
+    def _poll_later(self, item: VideoItem) -> None:
         item.poll_every_s = min(self.max_poll_interval_s, item.poll_every_s * 1.5)
         item.next_poll_at = time.monotonic() + item.poll_every_s
 
     # -- storing (scheduler thread, one transaction each) -----------------------------------------
 
-    def _store(self, item: _Video) -> None:
-        obj = item.obj
+    def _store(self, item: VideoItem) -> None:
         result = item.result
         if result is None:  # its labels were current: only the text was read
-            self._settled(obj)
             if item.text is not None:
-                self._out.store_text(obj, KIND_VIDEO, item.text)
+                self._out.store_text(item.obj, KIND_VIDEO, item.text)
+            self._settled(item)
             return
-        if item.job_key and item.job_key != obj.key:
-            # Rekognition described the transcoded copy; the catalogue describes the original.
-            probed = item.probe
-            if probed is None:
-                with contextlib.suppress(ObjectError):
-                    probed = probe_s3(self.s3, obj.bucket, obj.key, obj.size_bytes, obj.version_id)
-            if probed is not None and result.video is not None:
-                result.video.codec = probed.codec
-                result.video.container_format = probed.container_format
-        self._settled(obj)
-        self._out.store(obj, KIND_VIDEO, result, item.text)
+        if item.job_key and item.job_key != item.obj.key:
+            describe_original(self.s3, item.obj, item.probe, result)
+        self._out.store(item.obj, KIND_VIDEO, result, item.text)
+        self._settled(item)
 
-    def _fail(self, item: _Video, error: ObjectError) -> None:
-        self._settled(item.obj)
+    def _fail(self, item: VideoItem, error: ObjectError) -> None:
         self._out.fail(item.obj, KIND_VIDEO, error)
+        self._settled(item)
 
 
-def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
-    """The video phase for one S3 sync, or a UsageError for options that cannot work."""
+def make_video_phase(
+    clients: AWSClients,
+    options: SyncOptions,
+    *,
+    claim_owner: str | None = None,
+    claim_lease_s: float = claims.DEFAULT_LEASE_S,
+    keep_polling: bool = True,
+) -> VideoPhase:
+    """The video phase for one S3 sync or worker, or a UsageError for options that cannot work."""
     if options.notification_topic_arn and not options.role_arn:
         raise UsageError("--notification-topic-arn needs --role-arn (the role Rekognition uses)")
     if options.transcode and not options.transcode_prefix.strip("/"):
@@ -518,4 +534,12 @@ def make_video_phase(clients: AWSClients, options: SyncOptions) -> VideoPhase:
             notification_topic_arn=options.notification_topic_arn,
             role_arn=options.role_arn,
         )
-    return VideoPhase(clients.s3, labeller, options, text_jobs)
+    return VideoPhase(
+        clients.s3,
+        labeller,
+        options,
+        text_jobs,
+        claim_owner=claim_owner,
+        claim_lease_s=claim_lease_s,
+        keep_polling=keep_polling,
+    )

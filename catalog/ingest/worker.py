@@ -1,12 +1,25 @@
 """`catalog worker`: an SQS long-poll loop over sync's per-object step, for S3 event notifications.
 
 Each message is handled in a thread pool (labelling is I/O bound) and deleted only after its
-result is committed. A message that cannot be processed (malformed, an unexpected error) is left
-alone: it becomes visible again and the queue's redrive policy moves it to a dead-letter queue
-after maxReceiveCount receives. While work runs, the worker extends the visibility of the
-messages it holds and the leases of the objects it claimed, so a long job is not handed to
-another worker; a worker that dies stops extending both and its work returns to the others.
-SIGTERM or SIGINT stops receiving, finishes what is in flight, and returns.
+result is committed. A message that cannot be processed (malformed, an object HeadObject may not
+read, an unexpected error) is left alone: it becomes visible again and the queue's redrive policy
+moves it to a dead-letter queue after maxReceiveCount receives. Only whole-run causes (the
+credentials, the queue itself) stop a worker.
+
+Timing follows the queue: its own VisibilityTimeout (GetQueueAttributes; --visibility-timeout
+overrides) is how long a received message stays hidden, and also the lease of the objects the
+worker claims. While work runs the worker extends both; a worker that dies stops extending them
+and its work returns to the others after about that long (at once, for claims, when the dead
+process was on the same machine).
+
+Videos take sync's whole path (catalog.ingest.videos): a video's message stays in flight only
+until its job is started; then the job belongs to the catalogue (stored JobId), is polled by this
+worker or, with an SNS topic, collected from Rekognition's completion message by whichever worker
+receives it; a worker also adopts stored jobs nobody polls (see catalog.ingest.video_events).
+
+SIGTERM or SIGINT stops receiving at once (an idle worker exits within about a second: its long
+poll runs in its own thread and is abandoned), finishes what is in flight, gives back the
+messages it did not finish, and returns.
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ import logging
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -28,7 +41,7 @@ from catalog.aws.clients import AWSClients
 from catalog.aws.errors import error_code, is_credentials_error, translate_error
 from catalog.errors import AWSError, CatalogError, MalformedEventError, UsageError
 from catalog.ingest.pipeline import SyncPipeline
-from catalog.ingest.s3_events import EventApplier, parse_message
+from catalog.ingest.s3_events import CREATED, EventApplier, ObjectEvent, Scope, parse_message
 from catalog.ingest.types import (
     EventHandler,
     EventKind,
@@ -37,17 +50,23 @@ from catalog.ingest.types import (
     SyncReport,
     no_events,
 )
+from catalog.ingest.video_events import EventVideos, JobCompletion, parse_job_completion
+from catalog.ingest.writer import ResultProvenance, ResultWriter
 from catalog.labelling import ImageLabeller
+from catalog.labelling import media as media_rules
 from catalog.labelling.factory import build_labeller, build_text_reader
 from catalog.labelling.features import TEXT
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.sources.s3 import S3Source
 from catalog.store import claims
 from catalog.store.media import finish_sync_run, start_sync_run
+from catalog.store.schema import KIND_VIDEO
 
 log = logging.getLogger(__name__)
 
 MAX_WAIT_TIME_S = 20  # SQS's longest long poll
+DEFAULT_VISIBILITY_TIMEOUT_S = 30  # SQS's default, when the queue does not say
+ADOPT_EVERY_S = 30.0  # how often a polling worker looks for stored jobs nobody polls
 _QUEUE_GONE = frozenset(
     {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "InvalidAddress"}
 )
@@ -60,7 +79,9 @@ class WorkerOptions:
     queue_url: str
     concurrency: int = 8
     wait_time_s: int = MAX_WAIT_TIME_S
-    visibility_timeout_s: int = 300
+    visibility_timeout_s: int | None = None  # None: the queue's own VisibilityTimeout
+    buckets: tuple[str, ...] = ()  # events for other buckets are dropped (empty: any bucket)
+    prefixes: tuple[str, ...] = ()  # events for keys under other prefixes are dropped
 
 
 @dataclass
@@ -68,11 +89,17 @@ class WorkerReport:
     """What a worker did until it stopped."""
 
     queue_url: str
+    visibility_timeout_s: int = 0
     received: int = 0
     deleted: int = 0  # messages settled and deleted
     returned: int = 0  # messages left to come back (claimed elsewhere, errors, malformed)
     malformed: int = 0
     test_events: int = 0
+    dropped: int = 0  # events outside --bucket/--prefix
+    unreadable: int = 0  # events whose object HeadObject may not read (403)
+    completions: int = 0  # Rekognition job-completion messages collected
+    video_jobs_started: int = 0
+    video_jobs_resumed: int = 0  # stored jobs polled (adopted or named by an event)
     stopped_by: str = ""
     elapsed_s: float = 0.0
     syncs: list[SyncReport] = field(default_factory=list)
@@ -87,6 +114,34 @@ class _Held:
     message_id: str
     receipt: str
     extended_at: float
+
+
+class _Poll:
+    """One ReceiveMessage call in its own (daemon) thread, so a long poll never delays a stop."""
+
+    def __init__(self, worker: Worker, count: int, wait_s: int) -> None:
+        self.worker = worker
+        self.messages: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        thread = threading.Thread(
+            target=self._run, args=(count, wait_s), name="sqs-receive", daemon=True
+        )
+        thread.start()
+
+    def _run(self, count: int, wait_s: int) -> None:
+        try:
+            messages = self.worker._receive(count, wait_s)
+            if self.worker._stop.is_set():  # stopped meanwhile: give them straight back
+                for message in messages:
+                    self.worker._release(message)
+                messages = []
+            self.messages = messages
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+            self.worker._wake.set()
 
 
 class Worker:
@@ -105,6 +160,10 @@ class Worker:
     ) -> None:
         if not options.queue_url.startswith(("https://", "http://")):
             raise UsageError(f"'{options.queue_url}' is not an SQS queue URL (https://sqs...)")
+        if sync_options.notification_topic_arn and not sync_options.role_arn:
+            raise UsageError(
+                "--notification-topic-arn needs --role-arn (the role Rekognition uses)"
+            )
         self.clients = clients
         self.sqs = clients.client("sqs")
         self.sessions = sessions
@@ -123,30 +182,89 @@ class Worker:
             if TEXT in sync_options.features
             else None
         )
-        self.applier = EventApplier(clients.s3, sessions, self._make_pipeline)
+        self.scope = Scope(options.buckets, options.prefixes)
+        self.applier = EventApplier(clients.s3, sessions, self._make_pipeline, self.scope)
         self.report = WorkerReport(queue_url=options.queue_url)
+        self.visibility_s = options.visibility_timeout_s or DEFAULT_VISIBILITY_TIMEOUT_S
+        self.videos: EventVideos | None = None
+        self._videos_report = SyncReport(source=f"{options.queue_url} (videos)")
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._fatal: CatalogError | None = None
         self._report_lock = threading.Lock()
+        self._adopted_at = 0.0
 
-    # -- pipelines ---------------------------------------------------------------------------
+    # -- pipelines and the video phase -------------------------------------------------------
 
     def _make_pipeline(self, source: S3Source) -> SyncPipeline:
+        phase = self.videos.phase if self.videos is not None else None
         pipeline = SyncPipeline(
             source,
             self.labeller,
             self.sessions,
             self.sync_options,
             self.on_event,
+            phase,
             text_reader=self.text_reader,
         )
-        pipeline.claim_lease_s = float(self.options.visibility_timeout_s)
+        pipeline.claim_lease_s = float(self.visibility_s)
         with self.sessions.begin() as session:
             pipeline.report.run_id = start_sync_run(
                 session, f"{pipeline.report.source} (worker)", self.labeller.name
             ).id
+        pipeline.writer.run_id = pipeline.report.run_id
         self.report.syncs.append(pipeline.report)
         return pipeline
+
+    def _start_videos(self) -> None:
+        """The video phase all buckets share (so --max-video-jobs holds for the whole worker)."""
+        if not self.sync_options.videos or self.labeller.labels_videos:
+            return  # videos skipped, or labelled inline by the labeller itself
+        from catalog.ingest.videos import make_video_phase
+
+        polling = not self.sync_options.notification_topic_arn
+        phase = make_video_phase(
+            self.clients,
+            self.sync_options,
+            claim_owner=claims.make_owner(),
+            claim_lease_s=float(self.visibility_s),
+            keep_polling=polling,
+        )
+        phase.keep_tickets = True
+        with self.sessions.begin() as session:
+            self._videos_report.run_id = start_sync_run(
+                session, self._videos_report.source, self.labeller.name
+            ).id
+        phase.attach(
+            ResultWriter(
+                self.sessions,
+                ResultProvenance(
+                    labeller=self.labeller.name,
+                    model_version=self.labeller.model_version,
+                    min_confidence=self.sync_options.min_confidence,
+                    max_labels=self.sync_options.max_labels,
+                ),
+                run_id=self._videos_report.run_id,
+                on_event=self.on_event,
+                counts=self._videos_report,
+            )
+        )
+        self.report.syncs.append(self._videos_report)
+        self.videos = EventVideos(
+            phase, self.sessions, scope=self.scope, is_stopping=self._stop.is_set
+        )
+
+    def _adopt_if_due(self) -> None:
+        """A polling worker takes over stored jobs nobody live polls (a killed worker's)."""
+        videos = self.videos
+        if videos is None or not videos.phase.keep_polling:
+            return
+        if time.monotonic() - self._adopted_at < min(ADOPT_EVERY_S, float(self.visibility_s)):
+            return
+        self._adopted_at = time.monotonic()
+        limit = self.sync_options.max_video_jobs - videos.phase.active()
+        if videos.adopt(limit):
+            self._wake.set()
 
     # -- control -----------------------------------------------------------------------------
 
@@ -158,6 +276,7 @@ class Worker:
                 SyncEvent(EventKind.LOG, "", f"stopping ({reason}): finishing in-flight work")
             )
         self._stop.set()
+        self._wake.set()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop(signal.Signals(signum).name)
@@ -175,44 +294,65 @@ class Worker:
         alerts.start()  # alerts are evaluated and delivered while the worker runs
         try:
             self._check_queue()
-            while not self._stop.is_set():
+            self._start_videos()
+            self._loop(pool, in_flight)
+            while in_flight:  # stopping: finish (and commit) what is in flight
                 self._heartbeat(in_flight)
-                # While work runs, finish it promptly and top up with short polls; when idle,
-                # long-poll (cheap, and a new message is picked up the moment it arrives).
-                self._collect(in_flight, timeout=0.2 if in_flight else 0)
-                room = self.options.concurrency - len(in_flight)
-                if room <= 0:
-                    continue
-                wait_s = 0 if in_flight else self.options.wait_time_s
-                for message in self._receive(min(10, room), wait_s):
-                    if self._stop.is_set():
-                        self._release(message)
-                        continue
-                    held = _Held(message["MessageId"], message["ReceiptHandle"], time.monotonic())
-                    in_flight[pool.submit(self._handle, message, held)] = held
-            while in_flight:
-                self._heartbeat(in_flight)
-                self._collect(in_flight, timeout=1.0)
+                self._wake.wait(0.2)
+                self._wake.clear()
+                self._collect(in_flight)
         finally:
             pool.shutdown(wait=True)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            self._finish_runs()
+            self._finish()
             alerts.close()
             self.report.elapsed_s = time.monotonic() - started
         if self._fatal is not None:
             raise self._fatal
         return self.report
 
+    def _loop(self, pool: ThreadPoolExecutor, in_flight: dict[Future[bool], _Held]) -> None:
+        poll: _Poll | None = None
+        while not self._stop.is_set():
+            self._heartbeat(in_flight)
+            self._collect(in_flight)
+            self._adopt_if_due()
+            if poll is not None and poll.done.is_set():
+                if poll.error is not None:
+                    raise poll.error
+                for message in poll.messages:
+                    if self._stop.is_set():
+                        self._release(message)
+                        continue
+                    held = _Held(message["MessageId"], message["ReceiptHandle"], time.monotonic())
+                    future = pool.submit(self._handle, message, held)
+                    future.add_done_callback(lambda _f: self._wake.set())
+                    in_flight[future] = held
+                poll = None
+            room = self.options.concurrency - len(in_flight)
+            if poll is None and room > 0 and not self._stop.is_set():
+                # Always a long poll (cheap, and a message is picked up the moment it arrives):
+                # it runs in its own thread, so results are still collected as they finish.
+                poll = _Poll(self, min(10, room), self.options.wait_time_s)
+            self._wake.wait(0.5)
+            self._wake.clear()
+
     # -- SQS ---------------------------------------------------------------------------------
 
     def _check_queue(self) -> None:
+        """Open the queue and read its visibility timeout (unless --visibility-timeout is given)."""
         try:
-            self.sqs.get_queue_attributes(
-                QueueUrl=self.options.queue_url, AttributeNames=["QueueArn"]
-            )
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.options.queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"]
+            ).get("Attributes", {})
         except (ClientError, BotoCoreError) as exc:
             raise self._queue_error(exc, "opening the queue") from exc
+        if self.options.visibility_timeout_s is None:
+            queue_value = str(attributes.get("VisibilityTimeout") or "")
+            if queue_value.isdigit() and int(queue_value) > 0:
+                self.visibility_s = int(queue_value)
+        self.report.visibility_timeout_s = self.visibility_s
 
     def _queue_error(self, exc: BaseException, what: str) -> CatalogError:
         if error_code(exc) in _QUEUE_GONE:
@@ -223,13 +363,15 @@ class Worker:
         return translate_error(exc, what)
 
     def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.options.queue_url,
+            "MaxNumberOfMessages": count,
+            "WaitTimeSeconds": wait_s,
+        }
+        if self.options.visibility_timeout_s is not None:
+            kwargs["VisibilityTimeout"] = self.options.visibility_timeout_s
         try:
-            response = self.sqs.receive_message(
-                QueueUrl=self.options.queue_url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=wait_s,
-                VisibilityTimeout=self.options.visibility_timeout_s,
-            )
+            response = self.sqs.receive_message(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             if is_credentials_error(exc) or error_code(exc) in _QUEUE_GONE:
                 raise self._queue_error(exc, "receiving messages") from exc
@@ -237,7 +379,8 @@ class Worker:
             self._stop.wait(2.0)
             return []
         messages: list[dict[str, Any]] = response.get("Messages") or []
-        self.report.received += len(messages)
+        with self._report_lock:
+            self.report.received += len(messages)
         return messages
 
     def _delete(self, held: _Held) -> None:
@@ -250,7 +393,7 @@ class Worker:
             log.warning("could not delete message %s: %s", held.message_id, exc)
 
     def _release(self, message: dict[str, Any]) -> None:
-        """Give a message back at once (received while stopping)."""
+        """Give a message back at once (received or left unfinished while stopping)."""
         try:
             self.sqs.change_message_visibility(
                 QueueUrl=self.options.queue_url,
@@ -262,7 +405,7 @@ class Worker:
 
     def _heartbeat(self, in_flight: dict[Future[bool], _Held]) -> None:
         """Extend the visibility of long-running messages and the leases of claimed objects."""
-        timeout = self.options.visibility_timeout_s
+        timeout = self.visibility_s
         now = time.monotonic()
         due = [held for held in in_flight.values() if now - held.extended_at >= timeout / 3]
         if not due:
@@ -288,56 +431,85 @@ class Worker:
         if self._process(message):
             self._delete(held)
             return True
+        if self._stop.is_set():
+            self._release(message)  # unfinished because we are stopping: others take it now
         return False
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str, amount: int = 1) -> None:
         with self._report_lock:
-            setattr(self.report, name, getattr(self.report, name) + 1)
+            setattr(self.report, name, getattr(self.report, name) + amount)
 
     def _process(self, message: dict[str, Any]) -> bool:
         """Apply one message's events; True when they are all committed (or need nothing)."""
+        message_id = message.get("MessageId")
+        body = message.get("Body") or ""
         try:
-            events = parse_message(message.get("Body") or "")
+            completion = parse_job_completion(body)
+            if completion is not None:
+                return self._collect_job(completion)
+            events = parse_message(body)
             if not events:
                 self._count("test_events")
-            return self.applier.apply_all(events)
+            settled = True
+            for event in events:
+                settled = self._apply(event) and settled
+            return settled
         except MalformedEventError as exc:
             self._count("malformed")
-            self.on_event(
-                SyncEvent(
-                    EventKind.LOG, "", f"message {message.get('MessageId')} left to redrive: {exc}"
-                )
-            )
+            log.warning("message %s left to the redrive policy: %s", message_id, exc)
             return False
         except CatalogError as exc:
             self._fatal = exc
             self.stop("error")
             return False
         except Exception as exc:  # a database hiccup: leave the message for another try
-            log.warning("message %s failed: %s", message.get("MessageId"), exc, exc_info=True)
-            self.on_event(
-                SyncEvent(EventKind.LOG, "", f"message {message.get('MessageId')} failed: {exc}")
-            )
+            log.warning("message %s failed: %s: %s", message_id, type(exc).__name__, exc)
+            log.debug("message %s failed", message_id, exc_info=True)
             return False
 
-    def _collect(self, in_flight: dict[Future[bool], _Held], timeout: float) -> None:
-        if not in_flight:
-            if timeout:
-                self._stop.wait(timeout)
-            return
-        done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
+    def _apply(self, event: ObjectEvent) -> bool:
+        unreadable = self.applier.unreadable
+        if not self.applier.apply(event):
+            if self.applier.unreadable != unreadable:
+                log.warning("message for %r left to the redrive policy: access denied", event.uri)
+            return False
+        if (
+            self.videos is not None
+            and event.action == CREATED
+            and media_rules.kind_of(event.key) == KIND_VIDEO
+        ):
+            return self.videos.handover(event.uri)
+        return True
+
+    def _collect_job(self, completion: JobCompletion) -> bool:
+        if self.videos is None:
+            log.warning("job %s: this worker does not label videos; left", completion.job_id)
+            return False
+        return self.videos.collect(completion)
+
+    def _collect(self, in_flight: dict[Future[bool], _Held]) -> None:
+        for future in [f for f in in_flight if f.done()]:
             in_flight.pop(future)
             if not future.result():
                 self._count("returned")
 
-    def _finish_runs(self) -> None:
-        for pipeline in list(self.applier.pipelines.values()):
-            report = pipeline.report
+    def _finish(self) -> None:
+        """Stop the video phase (its claims released) and close this worker's sync runs."""
+        if self.videos is not None:
+            counts = self.videos.phase.close()
+            self.report.video_jobs_started = counts.started
+            self.report.video_jobs_resumed = counts.resumed
+            self.report.completions = self.videos.collected
+        self.report.dropped = self.applier.dropped
+        self.report.unreadable = self.applier.unreadable
+        owners = [(p.claim_owner, p.report) for p in self.applier.pipelines.values()]
+        if self.videos is not None:
+            owners.append((self.videos.phase.claim_owner or "", self._videos_report))
+        for owner, report in owners:
             if report.run_id is None:
                 continue
             with self.sessions.begin() as session:
-                claims.release_claims(session, owner=pipeline.claim_owner)
+                claims.release_claims(session, owner=owner)
                 finish_sync_run(
                     session,
                     report.run_id,

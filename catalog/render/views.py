@@ -442,6 +442,14 @@ def render_worker_report(report: WorkerReport, fmt: str) -> None:
         "pending": report.total("pending"),
         "failed": report.total("failed"),
         "deleted_objects": report.total("deleted"),
+        "dropped": report.dropped,
+        "unreadable": report.unreadable,
+        "video_jobs": {
+            "started": report.video_jobs_started,
+            "resumed": report.video_jobs_resumed,
+            "completions": report.completions,
+        },
+        "visibility_timeout_s": report.visibility_timeout_s,
         "stopped_by": report.stopped_by,
         "elapsed_s": round(report.elapsed_s, 3),
     }
@@ -452,7 +460,9 @@ def render_worker_report(report: WorkerReport, fmt: str) -> None:
         f"Worker stopped ({report.stopped_by or 'done'}) after {report.elapsed_s:.1f}s: "
         f"{data['received']} messages, {data['labelled']} labelled, {data['reused']} reused, "
         f"{data['unchanged']} unchanged, {data['failed']} failed, "
-        f"{data['deleted_objects']} marked deleted, {data['returned']} returned to the queue."
+        f"{data['deleted_objects']} marked deleted, {data['returned']} returned to the queue, "
+        f"{data['dropped']} dropped (outside --bucket/--prefix), "
+        f"{report.video_jobs_started} video jobs started, {report.completions} collected."
     )
 
 

@@ -12,6 +12,7 @@ from catalog.aws.errors import (
     object_error,
     translate_error,
 )
+from catalog.errors import ObjectError
 from catalog.sources import SourceObject
 
 
@@ -85,18 +86,21 @@ class S3Source:
             raise object_error(exc, f"reading {obj.uri}", default_code="S3Error") from exc
 
     def head(self, key: str) -> SourceObject | None:
-        """HeadObject: the object as it is now, or None when it no longer exists."""
+        """HeadObject: the object as it is now, or None when it no longer exists.
+
+        Raises ObjectError when this one object cannot be read (403), a CatalogError only for
+        the credentials themselves.
+        """
         try:
             item = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise object_error(
-                exc,
-                f"reading s3://{self.bucket}/{key}",
-                default_code="S3Error",
-                fatal_codes=frozenset({"403", "AccessDenied"}),
-            ) from exc
+            error = object_error(exc, f"reading s3://{self.bucket}/{key}", default_code="S3Error")
+            if isinstance(error, ObjectError) and error.code in ("403", "AccessDenied"):
+                # This object's policy, not the run's: one event fails, the worker goes on.
+                error = ObjectError("AccessDenied", "HeadObject was denied (403)")
+            raise error from exc
         except BotoCoreError as exc:
             raise object_error(
                 exc, f"reading s3://{self.bucket}/{key}", default_code="S3Error"

@@ -18,7 +18,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,17 +36,22 @@ DEFAULT_LEASE_S = 300.0
 
 def make_owner() -> str:
     """A claim owner id unique to this process: host, pid and a random suffix."""
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:80]
 
 
 def is_dead_local_owner(owner: str) -> bool:
     """True when `owner` is a process on this machine that no longer runs (killed, crashed).
 
-    Its leases need not run out: a re-run on the same machine takes its objects at once.
+    A zombie (killed, not yet reaped by its parent) counts as gone. Its leases need not run
+    out: a re-run or another worker on the same machine takes its objects at once.
     """
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname()[:80] or not pid_text.isdigit():
+    if host != _host() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
@@ -55,7 +62,28 @@ def is_dead_local_owner(owner: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """True when /proc says `pid` has exited but is not reaped yet (False where /proc is absent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[:1]  # the command name may hold spaces and ')'
+    return state in (["Z"], ["X"])
+
+
+def _takeable(session: Session, media_id: int, owner: str) -> object:
+    """The condition under which `owner` may take the row: free, its own, or a dead holder's."""
+    holder = session.execute(
+        select(Media.claimed_by).where(Media.id == media_id)
+    ).scalar_one_or_none()
+    takeable: list[object] = [Media.claimed_by == owner, _is_free()]
+    if holder and is_dead_local_owner(holder):
+        takeable.append(Media.claimed_by == holder)
+    return or_(*takeable)  # type: ignore[arg-type]
 
 
 def _is_free() -> object:
@@ -85,17 +113,11 @@ def claim_object(
             return False  # another process inserted (and so claimed) it first
         return True
     with sessions.begin() as session:
-        holder = session.execute(
-            select(Media.claimed_by).where(Media.id == stored.id)
-        ).scalar_one_or_none()
-        takeable: list[object] = [Media.claimed_by == owner, _is_free()]
-        if holder and is_dead_local_owner(holder):
-            takeable.append(Media.claimed_by == holder)
         unchanged = and_(
             Media.id == stored.id,
             Media.status == stored.status,
             Media.attempts == stored.attempts,
-            or_(*takeable),  # type: ignore[arg-type]
+            _takeable(session, stored.id, owner),  # type: ignore[arg-type]
         )
         if session.get_bind().dialect.name == "postgresql":
             locked = session.execute(
@@ -143,6 +165,86 @@ def claim_pending(
     return claimed
 
 
+def claim_pending_video(
+    session: Session,
+    media_id: int,
+    *,
+    owner: str,
+    lease_s: float = DEFAULT_LEASE_S,
+    pending_only: bool = True,
+) -> bool:
+    """Claim one pending video (to start, poll or collect its job); False when another has it.
+
+    The caller commits. A holder that is a dead process on this machine does not block it.
+    `pending_only=False` also claims a labelled video (whose text job alone runs).
+    """
+    condition = and_(
+        Media.id == media_id,
+        Media.status == STATUS_PENDING if pending_only else Media.id == media_id,
+        _takeable(session, media_id, owner),  # type: ignore[arg-type]
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        locked = session.execute(
+            select(Media.id).where(condition).with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if locked is None:
+            return False
+    result = session.execute(
+        update(Media)
+        .where(condition)
+        .values(claimed_by=owner, claim_expires_at=utcnow() + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def claim_stored_jobs(
+    session: Session,
+    *,
+    owner: str,
+    limit: int,
+    lease_s: float = DEFAULT_LEASE_S,
+    buckets: Sequence[str] = (),
+) -> list[int]:
+    """Claim up to `limit` pending videos whose job is stored and nobody live polls (oldest first).
+
+    What a worker adopts on start and while it runs: the jobs of processes that stopped or
+    died. `buckets` narrows the search (empty: every bucket). The caller commits.
+    """
+    if limit <= 0:
+        return []
+    local = Media.claimed_by.like(f"{_host()}:%") & (Media.claimed_by != owner)
+    query = (
+        select(Media.id)
+        .where(
+            Media.status == STATUS_PENDING,
+            Media.job_id.is_not(None),
+            or_(_is_free(), local),  # type: ignore[arg-type]
+        )
+        .order_by(Media.id)
+        .limit(limit * 4)
+    )
+    if buckets:
+        query = query.where(Media.bucket.in_(list(buckets)))
+    claimed: list[int] = []
+    for media_id in session.execute(query).scalars().all():
+        if len(claimed) >= limit:
+            break
+        if claim_pending_video(session, media_id, owner=owner, lease_s=lease_s):
+            claimed.append(media_id)
+    return claimed
+
+
+def release_claim(session: Session, media_id: int, *, owner: str) -> None:
+    """Drop `owner`'s claim on one row (work handed back, e.g. a started job left to SNS)."""
+    session.execute(
+        update(Media)
+        .where(Media.id == media_id, Media.claimed_by == owner)
+        .values(claimed_by=None, claim_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def renew_claims(session: Session, *, owner: str, lease_s: float = DEFAULT_LEASE_S) -> int:
     """Push back the expiry of every claim `owner` holds (a heartbeat for long work)."""
     result = session.execute(
@@ -171,5 +273,7 @@ def is_claimed_by_other(session: Session, media_id: int, owner: str) -> bool:
         select(Media.claimed_by, Media.claim_expires_at).where(Media.id == media_id)
     ).one_or_none()
     if row is None or row.claimed_by is None or row.claimed_by == owner:
+        return False
+    if is_dead_local_owner(row.claimed_by):
         return False
     return row.claim_expires_at is not None and row.claim_expires_at > utcnow()

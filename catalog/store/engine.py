@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import threading
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,16 +128,86 @@ def current_revision(engine: Engine) -> str | None:
         raise database_error(exc, engine) from exc
 
 
-def upgrade_to_head(engine: Engine) -> tuple[str | None, str | None]:
-    """Create or upgrade the schema to the head revision; returns (before, after)."""
+# Any number of processes may open a new catalogue at the same moment (a fleet of workers, a
+# burst of Lambda invocations): creating or upgrading the schema is serialised across them by
+# an exclusive lock, and each re-reads the revision once it holds the lock, so the first one
+# upgrades and the rest find the schema at head and change nothing.
+_ADVISORY_LOCK_KEY = zlib.crc32(b"catalog schema upgrade")  # PostgreSQL advisory lock id
+
+
+@contextlib.contextmanager
+def _exclusive_file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` held by this process (flock; released when it exits)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: SQLite's own write lock still applies
+        yield
+        return
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - held for the lock's lifetime
+    except OSError:  # a read-only directory: nobody can create the schema here anyway
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction on `engine` during which no other process creates or upgrades the schema.
+
+    SQLite: a lock file beside the database (`<file>.lock`); PostgreSQL: a transaction-level
+    advisory lock. The transaction commits when the block ends.
+    """
+    database = engine.url.database if is_sqlite(engine) else None
+    file_lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if database and database != ":memory:" and not database.startswith("file:"):
+        file_lock = _exclusive_file_lock(Path(os.fspath(database) + ".lock"))
+    with file_lock, engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
+            )
+        yield connection
+
+
+def _revision_on(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_to_head(engine: Engine, *, only_if_new: bool = False) -> tuple[str | None, str | None]:
+    """Create or upgrade the schema to the head revision; returns (before, after).
+
+    Serialised across processes (see schema_lock) and idempotent: a catalogue another process
+    brought to head meanwhile is left as it is. `only_if_new`: create the schema in an empty
+    database (or find it created meanwhile), but leave an older schema for `db upgrade`.
+    """
     from alembic import command
 
     try:
-        before = current_revision(engine)
-        _refuse_unknown_revision(engine, before)
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(engine, connection), "head")
-        return before, current_revision(engine)
+        with schema_lock(engine) as connection:
+            before = _revision_on(connection)
+            _refuse_unknown_revision(engine, before)
+            head = head_revision()
+            if (
+                only_if_new
+                and before != head
+                and (before is not None or inspect(connection).get_table_names())
+            ):
+                raise DatabaseError(
+                    f"the catalogue at {_safe_url(engine)} is at revision {before}, not {head}; "
+                    "run 'catalog db upgrade'"
+                )
+            if before != head:
+                command.upgrade(alembic_config(engine, connection), "head")
+            after = _revision_on(connection)
+        return before, after
     except SQLAlchemyError as exc:
         raise database_error(exc, engine) from exc
 
@@ -197,8 +271,10 @@ def ensure_schema(engine: Engine) -> None:
         head = head_revision()
         if current != head:
             _refuse_unknown_revision(engine, current)
-            if is_sqlite(engine) or (current is None and not _has_tables(engine)):
+            if is_sqlite(engine):
                 upgrade_to_head(engine)
+            elif current is None:  # empty, or being created by another process right now
+                upgrade_to_head(engine, only_if_new=True)
             else:
                 raise DatabaseError(
                     f"the catalogue at {_safe_url(engine)} is at revision {current}, not {head}; "
@@ -212,13 +288,6 @@ def open_catalogue(url: str) -> tuple[Engine, sessionmaker[Session]]:
     engine = make_engine(url)
     ensure_schema(engine)
     return engine, make_sessionmaker(engine)
-
-
-def _has_tables(engine: Engine) -> bool:
-    try:
-        return bool(inspect(engine).get_table_names())
-    except SQLAlchemyError as exc:
-        raise database_error(exc, engine) from exc
 
 
 def database_error(exc: BaseException, where: Engine | str) -> DatabaseError:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from catalog.sources import SourceObject
 from catalog.store.schema import (
+    KIND_VIDEO,
+    STATUS_LABELLED,
+    STATUS_PENDING,
     Media,
+    TextResult,
 )
 
 # -- video jobs ------------------------------------------------------------------------------------
@@ -74,3 +79,66 @@ def set_text_job(
     if started_at is not None:
         values["job_started_at"] = started_at
     session.execute(update(Media).where(Media.id == media_id).values(**values))
+
+
+@dataclass(frozen=True)
+class PendingVideo:
+    """A video with work outstanding: its labels (it is pending), its text job, or both."""
+
+    media_id: int
+    obj: SourceObject
+    need_labels: bool
+    need_text: bool
+
+
+def pending_video(
+    session: Session, *, media_id: int | None = None, job_id: str | None = None
+) -> PendingVideo | None:
+    """A video found by id (a pending one) or by a stored JobId (label or text job)."""
+    query = select(Media).where(Media.kind == KIND_VIDEO)
+    if media_id is not None:
+        query = query.where(Media.id == media_id, Media.status == STATUS_PENDING)
+    if job_id is not None:
+        # A text job may run for a video whose labels are current (it is not pending then).
+        query = query.where(
+            or_(
+                and_(Media.status == STATUS_PENDING, Media.job_id == job_id),
+                and_(
+                    Media.status.in_([STATUS_PENDING, STATUS_LABELLED]),
+                    Media.text_job_id == job_id,
+                ),
+            )
+        )
+    media = session.execute(query.limit(1)).scalar_one_or_none()
+    if media is None:
+        return None
+    if media.status != STATUS_PENDING and _text_read_since_job(session, media):
+        return None  # its text job was collected already
+    obj = SourceObject(
+        source=media.source,
+        bucket=media.bucket,
+        key=media.key,
+        size_bytes=media.size_bytes,
+        etag=media.etag,
+        last_modified_at=media.last_modified_at,
+        storage_class=media.storage_class,
+        version_id=media.version_id,
+    )
+    return PendingVideo(
+        media.id,
+        obj,
+        need_labels=media.status == STATUS_PENDING,
+        need_text=media.text_job_id is not None,
+    )
+
+
+def _text_read_since_job(session: Session, media: Media) -> bool:
+    """True when the video's text was stored after its text job started (or no start is known)."""
+    if media.job_started_at is None:
+        return True
+    read = session.execute(
+        select(TextResult.id)
+        .where(TextResult.media_id == media.id, TextResult.read_at >= media.job_started_at)
+        .limit(1)
+    ).first()
+    return read is not None

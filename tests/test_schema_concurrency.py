@@ -1,0 +1,109 @@
+"""Many processes opening a new, empty catalogue at the same moment all come up on one schema."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from catalog.store.engine import head_revision
+from catalog.store.schema import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = 8
+ROUNDS = 4
+
+# Each child imports everything first, then for every round: reads a database URL and a start
+# file, says it is ready, spins until the start file appears (so all eight open the catalogue
+# within a millisecond or so of each other) and reports what open_catalogue did.
+_CHILD = """
+import os, sys, time
+from catalog.store.engine import open_catalogue, current_revision
+for line in sys.stdin:
+    url, start = line.split()
+    print("ready", flush=True)
+    while not os.path.exists(start):
+        time.sleep(0.0005)
+    try:
+        engine, _ = open_catalogue(url)
+        print("ok", current_revision(engine), flush=True)
+        engine.dispose()
+    except Exception as exc:
+        print("error", type(exc).__name__, str(exc).replace(chr(10), " "), flush=True)
+"""
+
+
+def _start_children() -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
+
+
+def _open_together(children: list[subprocess.Popen[str]], url: str, start: Path) -> list[str]:
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(f"{url} {start}\n")
+        child.stdin.flush()
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+    start.touch()
+    answers = []
+    for child in children:
+        assert child.stdout is not None
+        answers.append(child.stdout.readline().strip())
+    return answers
+
+
+def _assert_one_schema(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert [v for (v,) in versions] == [head_revision()]
+        assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _run_rounds(urls: list[str], tmp_path: Path) -> None:
+    children = _start_children()
+    try:
+        for index, url in enumerate(urls):
+            answers = _open_together(children, url, tmp_path / f"start-{index}")
+            assert answers == [f"ok {head_revision()}"] * PROCESSES, answers
+            _assert_one_schema(url)
+    finally:
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.close()
+        for child in children:
+            child.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_eight_processes_create_one_sqlite_catalogue_together(tmp_path: Path) -> None:
+    urls = [f"sqlite:///{tmp_path / f'round-{i}.db'}" for i in range(ROUNDS)]
+    _run_rounds(urls, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_eight_processes_create_one_postgres_catalogue_together(
+    postgres_server: object, tmp_path: Path
+) -> None:
+    server = postgres_server
+    urls = [server.url(server.create_database()) for _ in range(ROUNDS)]  # type: ignore[attr-defined]
+    _run_rounds(urls, tmp_path)
