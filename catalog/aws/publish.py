@@ -37,31 +37,23 @@ def _failure(exc: BaseException, where: str) -> DeliveryError:
 
 def publish_to_topic(clients: AWSClients, topic_arn: str, body: str, event_id: str) -> None:
     """Publish `body` to an SNS topic; raises DeliveryError when SNS refuses it."""
-    params: dict[str, Any] = {
-        "TopicArn": topic_arn,
-        "Message": body,
-        "MessageAttributes": _attributes(event_id),
-    }
-    if topic_arn.endswith(".fifo"):
-        params["MessageGroupId"] = "catalog-alerts"
-        params["MessageDeduplicationId"] = _dedup_id(event_id)
-    try:
-        clients.client("sns").publish(**params)
-    except (ClientError, BotoCoreError) as exc:
-        raise _failure(exc, f"SNS {topic_arn}") from exc
+    params = {"TopicArn": topic_arn, "Message": body}
+    _send(clients.client("sns").publish, params, topic_arn, event_id, f"SNS {topic_arn}")
 
 
 def send_to_queue(clients: AWSClients, queue_url: str, body: str, event_id: str) -> None:
     """Send `body` to an SQS queue; raises DeliveryError when SQS refuses it."""
-    params: dict[str, Any] = {
-        "QueueUrl": queue_url,
-        "MessageBody": body,
-        "MessageAttributes": _attributes(event_id),
-    }
-    if queue_url.endswith(".fifo"):
+    params = {"QueueUrl": queue_url, "MessageBody": body}
+    _send(clients.client("sqs").send_message, params, queue_url, event_id, f"SQS {queue_url}")
+
+
+def _send(call: Any, params: dict[str, Any], target: str, event_id: str, where: str) -> None:
+    """One SNS/SQS send: the event id as an attribute (and FIFO deduplication id)."""
+    params = {**params, "MessageAttributes": _attributes(event_id)}
+    if target.endswith(".fifo"):
         params["MessageGroupId"] = "catalog-alerts"
         params["MessageDeduplicationId"] = _dedup_id(event_id)
     try:
-        clients.client("sqs").send_message(**params)
+        call(**params)
     except (ClientError, BotoCoreError) as exc:
-        raise _failure(exc, f"SQS {queue_url}") from exc
+        raise _failure(exc, where) from exc
