@@ -11,23 +11,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, union
 from sqlalchemy.orm import aliased
 
-from catalog.query.compile import (
-    _met_by_item_or_moment,
-    _node_range,
-    _term_column,
-    labelled_media,
-)
+from catalog.query.compile import _met_by_item_or_moment, _term_column, labelled_media
 from catalog.query.filters import media_filter, value_range
-from catalog.query.parse import (
-    And,
-    CategoryFilter,
-    CountCondition,
-    LabelCondition,
-    Node,
-    Not,
-    Or,
-    parse_query,
-)
+from catalog.query.nodes import And, CategoryFilter, CountCondition, LabelCondition, Node, Not, Or
+from catalog.query.parse import parse_query
+from catalog.query.resolve import node_range
 from catalog.store.schema import (
     STATUS_DELETED,
     Detection,
@@ -55,7 +43,7 @@ def _label_ids_sql(name: str) -> Any:
 def media_condition(node: Node) -> ColumnElement[bool]:
     """One boolean over `Media` for the query, resolving names inside SQL (no session needed)."""
     if isinstance(node, LabelCondition | CountCondition):
-        field_name, low, high = _node_range(node)
+        field_name, low, high = node_range(node)
         if low is not None and high is not None and low > high:
             return false()
         det = aliased(Detection)

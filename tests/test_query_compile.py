@@ -7,17 +7,10 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.query.compile import (
-    LabelTerm,
-    Resolution,
-    Scan,
-    UnionPlan,
-    count_select,
-    newest_page,
-    plan,
-    resolve,
-)
-from catalog.query.parse import CountCondition, LabelCondition, Not, parse_query
+from catalog.query.compile import Scan, UnionPlan, count_select, newest_page, plan
+from catalog.query.nodes import CountCondition, LabelCondition, Not
+from catalog.query.parse import parse_query
+from catalog.query.resolve import LabelTerm, Resolution, resolve
 from catalog.read.search import matching_media_ids
 from catalog.store.schema import Label
 from tests.reference_compiler import reference_ids

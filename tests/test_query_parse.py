@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.errors import QueryError
-from catalog.query.parse import (
+from catalog.query.nodes import (
     And,
     CategoryFilter,
     CountCondition,
@@ -20,8 +20,8 @@ from catalog.query.parse import (
     Or,
     PrefixFilter,
     SizeFilter,
-    parse_query,
 )
+from catalog.query.parse import parse_query
 
 CAR = LabelCondition("Car")
 DOG = LabelCondition("Dog")

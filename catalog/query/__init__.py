@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.query.parse import Node, parse_query
+from catalog.query.nodes import Node
+from catalog.query.parse import parse_query
 
 __all__ = ["Node", "parse_query"]

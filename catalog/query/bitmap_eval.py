@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pyroaring import BitMap
 
-from catalog.query.compile import _FALSE, _TRUE, LabelTerm, QueryPlan, Resolved, _Const
-from catalog.query.parse import And, KindFilter, Not, Or, SizeFilter
+from catalog.query.compile import QueryPlan
+from catalog.query.nodes import And, KindFilter, Not, Or, SizeFilter
+from catalog.query.resolve import FALSE, TRUE, Const, LabelTerm, Resolved
 from catalog.store.bitmaps import BitmapIndex
 
 
@@ -23,7 +24,7 @@ class _Unsupported(Exception):
 
 def is_supported(node: Resolved) -> bool:
     """True when every term of the resolved tree can be answered from the index."""
-    if isinstance(node, _Const | KindFilter | SizeFilter):
+    if isinstance(node, Const | KindFilter | SizeFilter):
         return True
     if isinstance(node, LabelTerm):
         return node.field_name == "confidence" and node.high is None
@@ -37,12 +38,12 @@ def is_supported(node: Resolved) -> bool:
 def evaluate(index: BitmapIndex, query_plan: QueryPlan, *, empty_query: bool) -> BitMap | None:
     """The matching media ids, or None when the query holds a term the index does not."""
     node = query_plan.resolved
-    if query_plan.plan is None or node == _FALSE:
+    if query_plan.plan is None or node == FALSE:
         return BitMap()
     if not is_supported(node):
         return None
     universe = index.bitmap("live" if empty_query else "labelled")
-    if node == _TRUE:
+    if node == TRUE:
         return universe
     try:
         matched = _eval(index, node, universe)
@@ -52,7 +53,7 @@ def evaluate(index: BitmapIndex, query_plan: QueryPlan, *, empty_query: bool) ->
 
 
 def _eval(index: BitmapIndex, node: Resolved, universe: BitMap) -> BitMap:
-    if isinstance(node, _Const):
+    if isinstance(node, Const):
         return BitMap(universe) if node.value else BitMap()
     if isinstance(node, LabelTerm):
         if not node.low:

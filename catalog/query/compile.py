@@ -18,8 +18,8 @@ over a video means no moment has Car.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -35,228 +35,40 @@ from sqlalchemy import (
     select,
     true,
     union,
-    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
-from catalog.query.filters import local_folder, media_filter, value_range
-from catalog.query.parse import (
+from catalog.query.filters import media_filter, value_range
+from catalog.query.nodes import (
     And,
-    CategoryFilter,
-    CountCondition,
     KindFilter,
-    LabelCondition,
     ModifiedFilter,
     Node,
     Not,
     Or,
     PrefixFilter,
     SizeFilter,
-    iter_terms,
 )
-from catalog.query.text import TEXT_COST_ESTIMATE, TextCondition, TextTerm, text_exists, text_scan
+from catalog.query.resolve import (
+    FALSE,
+    TRUE,
+    Const,
+    LabelTerm,
+    Resolution,
+    Resolved,
+    make_and,
+    make_or,
+    resolve,
+    resolve_names,
+)
+from catalog.query.text import TEXT_COST_ESTIMATE, TextTerm, text_exists, text_scan
 from catalog.store.schema import (
     STATUS_DELETED,
     STATUS_LABELLED,
     Detection,
-    Label,
-    LabelAlias,
-    LabelCategory,
-    LabelHistogram,
-    LabelParent,
     Media,
     VideoMoment,
 )
-from catalog.store.units import fold, histogram_bin
-
-# -- name resolution -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """Label and category names of one query resolved against the catalogue's vocabulary."""
-
-    labels: Mapping[str, tuple[int, ...]]  # folded name -> label ids (name, alias or parent)
-    categories: Mapping[str, tuple[int, ...]]  # folded category -> label ids
-    names: Mapping[int, str]  # label id -> the label's own name
-    media_counts: Mapping[int, int] = field(default_factory=dict)
-    histograms: Mapping[int, Mapping[int, int]] = field(default_factory=dict)
-    dialect: str = "sqlite"  # whose full-text index answers text: terms
-
-    @property
-    def unknown_labels(self) -> list[str]:
-        """Folded label names that match nothing."""
-        return [name for name, ids in self.labels.items() if not ids]
-
-    @property
-    def unknown_categories(self) -> list[str]:
-        """Folded category names that match nothing."""
-        return [name for name, ids in self.categories.items() if not ids]
-
-    def estimate(self, label_id: int, low: int | None, field_name: str) -> int:
-        """Estimated media with this label (and, for confidence, at or above `low`)."""
-        total = self.media_counts.get(label_id, 0)
-        if field_name != "confidence" or not low:
-            return total
-        bins = self.histograms.get(label_id)
-        if not bins:
-            return total
-        first = histogram_bin(low)
-        return sum(n for b, n in bins.items() if b >= first)
-
-
-def resolve_names(session: Session, node: Node | None) -> Resolution:
-    """Resolve every label (by name, alias or parent) and category the query names."""
-    terms = iter_terms(node) if node is not None else []
-    wanted = list(
-        dict.fromkeys(fold(t.name) for t in terms if isinstance(t, LabelCondition | CountCondition))
-    )
-    categories = list(
-        dict.fromkeys(fold(t.category) for t in terms if isinstance(t, CategoryFilter))
-    )
-    connection = session.connection()  # Core execution: no ORM overhead on the hot path
-    labels: dict[str, set[int]] = {name: set() for name in wanted}
-    names: dict[int, str] = {}
-    if wanted:
-        by_name = select(Label.id, Label.name, Label.name_folded.label("folded")).where(
-            Label.name_folded.in_(wanted)
-        )
-        by_alias = (
-            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded.label("folded"))
-            .join(Label, Label.id == LabelAlias.label_id)
-            .where(LabelAlias.alias_folded.in_(wanted))
-        )
-        parent = aliased(Label)
-        by_parent = (
-            select(LabelParent.label_id, Label.name, parent.name_folded.label("folded"))
-            .join(parent, parent.id == LabelParent.parent_id)
-            .join(Label, Label.id == LabelParent.label_id)
-            .where(parent.name_folded.in_(wanted))
-        )
-        for label_id, name, folded in connection.execute(union_all(by_name, by_alias, by_parent)):
-            labels[folded].add(label_id)
-            names[label_id] = name
-    cats: dict[str, set[int]] = {name: set() for name in categories}
-    if categories:
-        for label_id, folded in connection.execute(
-            select(LabelCategory.label_id, LabelCategory.category_folded).where(
-                LabelCategory.category_folded.in_(categories)
-            )
-        ):
-            cats[folded].add(label_id)
-    counts: dict[int, int] = {}
-    hists: dict[int, dict[int, int]] = {}
-    estimated = sorted(set(names).union(*cats.values()))
-    if estimated:
-        # The histogram's bins add up to label_stats.media_count: one query gives both.
-        for label_id, bin_, count in connection.execute(
-            select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
-                LabelHistogram.label_id.in_(estimated)
-            )
-        ):
-            hists.setdefault(label_id, {})[bin_] = count
-            counts[label_id] = counts.get(label_id, 0) + count
-    return Resolution(
-        labels={name: tuple(sorted(v)) for name, v in labels.items()},
-        categories={name: tuple(sorted(v)) for name, v in cats.items()},
-        names=names,
-        media_counts=counts,
-        histograms=hists,
-        dialect=session.get_bind().dialect.name,
-    )
-
-
-# -- internal resolved terms -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelTerm:
-    """One label id with an inclusive range on confidence_x100 or on the instance count."""
-
-    label_id: int
-    field_name: str  # "confidence" or "count"
-    low: int | None
-    high: int | None
-
-
-@dataclass(frozen=True)
-class _Const:
-    value: bool
-
-
-_TRUE = _Const(True)
-_FALSE = _Const(False)
-
-Resolved = (
-    Any  # Node with LabelCondition/CountCondition/CategoryFilter replaced by LabelTerm/_Const
-)
-
-
-def _node_range(term: LabelCondition | CountCondition) -> tuple[str, int | None, int | None]:
-    if isinstance(term, CountCondition):
-        low, high = term.count_range
-        return "count", low, high
-    low, high = term.range_x100
-    return "confidence", low, high
-
-
-def resolve(node: Node, res: Resolution) -> Resolved:
-    """Replace names by label ids and fold constants (unknown names match nothing)."""
-    if isinstance(node, LabelCondition | CountCondition):
-        field_name, low, high = _node_range(node)
-        if low is not None and high is not None and low > high:
-            return _FALSE
-        ids = res.labels.get(fold(node.name), ())
-        terms = [LabelTerm(label_id, field_name, low, high) for label_id in ids]
-        return _make_or(terms)
-    if isinstance(node, TextCondition):
-        term = TextTerm(node, res.dialect)
-        return _FALSE if term.is_empty else term
-    if isinstance(node, CategoryFilter):
-        ids = res.categories.get(fold(node.category), ())
-        return _make_or([LabelTerm(label_id, "confidence", None, None) for label_id in ids])
-    if isinstance(node, And):
-        return _make_and([resolve(item, res) for item in node.items])
-    if isinstance(node, Or):
-        return _make_or([resolve(item, res) for item in node.items])
-    if isinstance(node, PrefixFilter) and node.bucket is None and not node.local:
-        if node.prefix and not node.prefix.startswith("/"):
-            return replace(node, folder=local_folder(node.prefix))
-        return node
-    if isinstance(node, Not):
-        inner = resolve(node.item, res)
-        if isinstance(inner, _Const):
-            return _Const(not inner.value)
-        return Not(inner)
-    return node
-
-
-def _make_and(items: Sequence[Resolved]) -> Resolved:
-    flat: list[Resolved] = []
-    for item in items:
-        if item == _FALSE:
-            return _FALSE
-        if item == _TRUE:
-            continue
-        flat.extend(item.items if isinstance(item, And) else (item,))
-    if not flat:
-        return _TRUE
-    return flat[0] if len(flat) == 1 else And(tuple(flat))
-
-
-def _make_or(items: Sequence[Resolved]) -> Resolved:
-    flat: list[Resolved] = []
-    for item in items:
-        if item == _TRUE:
-            return _TRUE
-        if item == _FALSE:
-            continue
-        flat.extend(item.items if isinstance(item, Or) else (item,))
-    flat = list(dict.fromkeys(flat))
-    if not flat:
-        return _FALSE
-    return flat[0] if len(flat) == 1 else Or(tuple(flat))
-
 
 # -- conditions ------------------------------------------------------------------------------------
 
@@ -290,7 +102,7 @@ def _exists_term(term: LabelTerm, media_id: Any) -> ColumnElement[bool]:
 
 def condition(node: Resolved, media_id: Any) -> ColumnElement[bool]:
     """A boolean for a resolved tree, correlated to `media_id` (Media columns must be in FROM)."""
-    if isinstance(node, _Const):
+    if isinstance(node, Const):
         return true() if node.value else false()
     if isinstance(node, LabelTerm):
         return _exists_term(node, media_id)
@@ -394,9 +206,9 @@ def plan(node: Resolved, res: Resolution) -> Plan | None:
 
 def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> Plan | None:
     """`budget`: how many scans an OR may still fan out into (distribution multiplies them)."""
-    if node == _FALSE:
+    if node == FALSE:
         return None
-    if node == _TRUE:
+    if node == TRUE:
         return Scan(None, ())
     if isinstance(node, LabelTerm | TextTerm):
         return Scan(node, ())
@@ -422,10 +234,10 @@ def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> 
         if isinstance(driver, LabelTerm | TextTerm):
             return Scan(driver, rest)
         if isinstance(driver, Or):
-            distributed = _make_or([_make_and([item, *rest]) for item in driver.items])
+            distributed = make_or([make_and([item, *rest]) for item in driver.items])
             return _plan(distributed, res, budget)
         assert isinstance(driver, And)
-        return _plan(_make_and([*driver.items, *rest]), res, budget)
+        return _plan(make_and([*driver.items, *rest]), res, budget)
     return Scan(None, (node,))
 
 
@@ -440,7 +252,7 @@ def _positive_terms(node: Resolved) -> list[LabelTerm]:
 def plan_query(session: Session, node: Node | None) -> tuple[QueryPlan, Resolution]:
     """Resolve names and plan the query; an empty query selects every labelled media item."""
     res = resolve_names(session, node)
-    resolved = _TRUE if node is None else resolve(node, res)
+    resolved = TRUE if node is None else resolve(node, res)
     return QueryPlan(resolved, plan(resolved, res), tuple(_positive_terms(resolved))), res
 
 

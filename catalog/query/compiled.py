@@ -37,23 +37,10 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError, UsageError
 from catalog.query.bitmap_eval import evaluate, is_supported
-from catalog.query.compile import (
-    LabelTerm,
-    QueryPlan,
-    Resolution,
-    ids_select,
-    newest_page,
-    plan_query,
-    term_range,
-)
-from catalog.query.parse import (
-    CategoryFilter,
-    CountCondition,
-    LabelCondition,
-    Node,
-    iter_terms,
-    parse_query,
-)
+from catalog.query.compile import QueryPlan, ids_select, newest_page, plan_query, term_range
+from catalog.query.nodes import CategoryFilter, CountCondition, LabelCondition, Node, iter_terms
+from catalog.query.parse import parse_query
+from catalog.query.resolve import LabelTerm, Resolution
 from catalog.query.text import TextMatch, positive_text_terms, text_matches
 from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.schema import (
@@ -383,6 +370,17 @@ def _newest_page(query_plan: QueryPlan, limit: int | None, empty_query: bool) ->
     return newest_page(query_plan, limit, empty_query=empty_query)
 
 
+# The media columns of a page of hits (part 0 of the UNION; blanks in the other parts).
+_HIT_MEDIA_COLUMNS = (
+    Media.source,
+    Media.bucket,
+    Media.key,
+    Media.kind,
+    Media.size_bytes,
+    Media.last_modified_at,
+)
+
+
 @cache
 def _hits_stmt(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> Any:
     """One UNION ALL for a page of hits: media rows (part 0), the image labels that met a
@@ -393,29 +391,14 @@ def _hits_stmt(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> Any:
     media = select(
         literal(0).label("part"),
         Media.id.label("id"),
-        Media.source,
-        Media.bucket,
-        Media.key,
-        Media.kind,
-        Media.size_bytes,
-        Media.last_modified_at,
+        *_HIT_MEDIA_COLUMNS,
         cast(null(), Integer).label("label_id"),
         cast(null(), Integer).label("confidence_x100"),
         cast(null(), Text).label("timestamps"),
     ).where(Media.id.in_(ids))
     if not shape:
         return media
-    blanks = [
-        cast(null(), column.type)
-        for column in (
-            Media.source,
-            Media.bucket,
-            Media.key,
-            Media.kind,
-            Media.size_bytes,
-            Media.last_modified_at,
-        )
-    ]
+    blanks = [cast(null(), column.type) for column in _HIT_MEDIA_COLUMNS]
     labels = select(
         literal(1),
         Detection.media_id,

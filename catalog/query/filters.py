@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, true
 
-from catalog.query.parse import KindFilter, ModifiedFilter, Node, PrefixFilter, SizeFilter
+from catalog.query.nodes import KindFilter, ModifiedFilter, Node, PrefixFilter, SizeFilter
 from catalog.store.schema import SOURCE_FILE, Media
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from catalog.errors import QueryError
@@ -57,3 +59,24 @@ def check_cost(node: Any, is_costly: Callable[[Any], bool]) -> None:
         raise QueryError(
             f"the query nests AND/OR/NOT more than {MAX_DEPTH} levels deep; simplify it", 1
         )
+
+
+def query_error(pos: int, message: str) -> QueryError:
+    """A malformed-query error pointing at the 0-based offset `pos` (shown 1-based)."""
+    return QueryError(f"malformed query at position {pos + 1}: {message}", pos + 1)
+
+
+def confidence_percent(raw: str, comp: str, pos: int) -> float:
+    """The percent a comparison names (`90`, `90.5`, `90%`), at most 100; QueryError if not."""
+    digits = raw[:-1] if raw.endswith("%") else raw
+    try:
+        value = Decimal(digits)
+        if not value.is_finite() or not re.fullmatch(r"\d+(\.\d+)?|\.\d+", digits):
+            raise InvalidOperation
+    except InvalidOperation:
+        raise query_error(
+            pos, f"expected a confidence percent after '{comp}', found '{raw}'"
+        ) from None
+    if value > 100:
+        raise query_error(pos, f"a confidence is 0-100 percent, found '{raw}'")
+    return float(value)

@@ -19,153 +19,35 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
-from catalog.query.limits import MAX_SIZE_BYTES, check_cost
-from catalog.query.text import TextCondition, parse_text_term
-from catalog.store.units import to_x100
+from catalog.query.limits import MAX_SIZE_BYTES, check_cost, confidence_percent, query_error
+from catalog.query.nodes import (
+    And,
+    CategoryFilter,
+    CountCondition,
+    KindFilter,
+    LabelCondition,
+    ModifiedFilter,
+    Node,
+    Not,
+    Or,
+    PrefixFilter,
+    SizeFilter,
+)
+from catalog.query.text import parse_text_term
 
 MAX_QUERY_LENGTH = 4000
 MAX_NESTING = 64  # levels of the parse tree (parentheses, NOT, AND/OR)
 OPERATORS = (">", ">=", "<", "<=", "=")
 KINDS = {"image": "image", "images": "image", "video": "video", "videos": "video"}
 FILTERS = ("kind", "prefix", "category", "modified", "size", "text")
-
-
-# -- AST -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelCondition:
-    """A label is present (op None) or its best confidence compares to `value` percent."""
-
-    name: str
-    op: str | None = None
-    value: float | None = None
-
-    @property
-    def range_x100(self) -> tuple[int | None, int | None]:
-        """Inclusive (low, high) bounds on the stored confidence_x100; None is unbounded.
-
-        Confidences are stored rounded to hundredths, so the threshold is rounded the same way
-        (`to_x100`) and compared at 0.01: `Adult > 98.37744140625` does not select an Adult of
-        exactly 98.37744140625 (stored 98.38), and `>=` does.
-        """
-        if self.op is None or self.value is None:
-            return None, None
-        return _integer_range(self.op, Decimal(to_x100(self.value)))
-
-
-@dataclass(frozen=True)
-class CountCondition:
-    """The number of instances (bounding boxes) of a label compares to `value`."""
-
-    name: str
-    op: str
-    value: int
-
-    @property
-    def count_range(self) -> tuple[int | None, int | None]:
-        """Inclusive (low, high) bounds on the instance count; None is unbounded."""
-        return _integer_range(self.op, Decimal(self.value))
-
-
-@dataclass(frozen=True)
-class KindFilter:
-    """kind:image or kind:video."""
-
-    kind: str
-
-
-@dataclass(frozen=True)
-class PrefixFilter:
-    """Key prefix: within one bucket (prefix:s3://bucket/prefix), within local folders
-    (prefix:file:///path), or any key (a relative one also names a folder under the working
-    directory, as a path typed in a shell would)."""
-
-    prefix: str
-    bucket: str | None = None
-    local: bool = False
-    # A relative prefix's folder under the working directory, filled in when the query is
-    # resolved (parsed queries are cached; the working directory is not part of them).
-    folder: str | None = None
-
-
-@dataclass(frozen=True)
-class CategoryFilter:
-    """Has any label in a Rekognition category."""
-
-    category: str
-
-
-@dataclass(frozen=True)
-class ModifiedFilter:
-    """Last-modified time in [start, end) (UTC); None is an open end."""
-
-    start: datetime | None
-    end: datetime | None
-
-
-@dataclass(frozen=True)
-class SizeFilter:
-    """Object size in bytes within [min_bytes, max_bytes]; None is an open end."""
-
-    min_bytes: int | None
-    max_bytes: int | None
-
-
-@dataclass(frozen=True)
-class And:
-    """Every item holds."""
-
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    """At least one item holds."""
-
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    """The item does not hold."""
-
-    item: Node
-
-
-Term = LabelCondition | CountCondition | KindFilter | PrefixFilter | CategoryFilter | TextCondition
-Node = Term | ModifiedFilter | SizeFilter | And | Or | Not
-
-
-def _integer_range(op: str, scaled: Decimal) -> tuple[int | None, int | None]:
-    """Inclusive integer bounds for `x op scaled` over integers x."""
-    floor = int(scaled.to_integral_value(ROUND_FLOOR))
-    ceil = int(scaled.to_integral_value(ROUND_CEILING))
-    return {
-        ">": (floor + 1, None),
-        ">=": (ceil, None),
-        "<": (None, ceil - 1),
-        "<=": (None, floor),
-        "=": (ceil, floor),
-    }[op]
-
-
-def iter_terms(node: Node) -> list[Node]:
-    """Every leaf of the tree, in order."""
-    if isinstance(node, And | Or):
-        return [leaf for item in node.items for leaf in iter_terms(item)]
-    if isinstance(node, Not):
-        return iter_terms(node.item)
-    return [node]
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -299,10 +181,6 @@ def _is_closed_quote(value: str) -> bool:
     return bool(_QUOTED_RE.fullmatch(value))
 
 
-def _fail(pos: int, message: str) -> QueryError:
-    return QueryError(f"malformed query at position {pos + 1}: {message}", pos + 1)
-
-
 def _unquote(token: Any) -> str:
     value = str(token)
     if token.type == "STRING":
@@ -353,9 +231,11 @@ def _build(tree: Any, text: str, depth: int) -> Node:
                 _unquote(children[1]), quoted, comp, number, children[1].start_pos
             )
         if len(children) == 4:
-            raise _fail(children[2].start_pos, "only text: takes a confidence after its value")
+            raise query_error(
+                children[2].start_pos, "only text: takes a confidence after its value"
+            )
         return _filter(children[0], children[1])
-    raise _fail(0, f"unexpected {kind}")  # pragma: no cover - the grammar has no other rules
+    raise query_error(0, f"unexpected {kind}")  # pragma: no cover - the grammar has no other rules
 
 
 def _flatten(cls: type[And] | type[Or], parts: list[Node]) -> tuple[Node, ...]:
@@ -368,7 +248,7 @@ def _flatten(cls: type[And] | type[Or], parts: list[Node]) -> tuple[Node, ...]:
 def _name(token: Any) -> str:
     name = " ".join(_unquote(token).split())
     if not name:
-        raise _fail(token.start_pos, "the label name is empty")
+        raise query_error(token.start_pos, "the label name is empty")
     return name
 
 
@@ -376,25 +256,15 @@ def _label(name_token: Any, comp: Any, number: Any) -> LabelCondition:
     name = _name(name_token)
     if comp is None:
         return LabelCondition(name)
-    raw = str(number)
-    digits = raw[:-1] if raw.endswith("%") else raw
-    try:
-        value = Decimal(digits)
-        if not value.is_finite() or not re.fullmatch(r"\d+(\.\d+)?|\.\d+", digits):
-            raise InvalidOperation
-    except InvalidOperation:
-        raise _fail(
-            number.start_pos, f"expected a confidence percent after '{comp}', found '{raw}'"
-        ) from None
-    if value > 100:
-        raise _fail(number.start_pos, f"a confidence is 0-100 percent, found '{raw}'")
-    return LabelCondition(name, str(comp), float(value))
+    return LabelCondition(
+        name, str(comp), confidence_percent(str(number), str(comp), number.start_pos)
+    )
 
 
 def _count_value(number: Any) -> int:
     raw = str(number)
     if not re.fullmatch(r"\d{1,9}", raw):
-        raise _fail(number.start_pos, f"expected a whole number of instances, found '{raw}'")
+        raise query_error(number.start_pos, f"expected a whole number of instances, found '{raw}'")
     return int(raw)
 
 
@@ -424,30 +294,30 @@ def _filter(key_token: Any, value_token: Any) -> Node:
     if key == "kind":
         kind = KINDS.get(value.lower())
         if kind is None:
-            raise _fail(pos, f"expected kind:image or kind:video, found '{value}'")
+            raise query_error(pos, f"expected kind:image or kind:video, found '{value}'")
         return KindFilter(kind)
     if key == "prefix":
         if value.startswith("s3://"):
             bucket, _, prefix = value[len("s3://") :].partition("/")
             if not bucket:
-                raise _fail(pos, "expected prefix:s3://BUCKET/PREFIX, found no bucket")
+                raise query_error(pos, "expected prefix:s3://BUCKET/PREFIX, found no bucket")
             return PrefixFilter(prefix, bucket)
         if value.startswith("file://"):
             path = unquote(urlparse(value).path)
             if not path.startswith("/"):
-                raise _fail(pos, "expected prefix:file:///ABSOLUTE/PATH")
+                raise query_error(pos, "expected prefix:file:///ABSOLUTE/PATH")
             return PrefixFilter(path, local=True)
         return PrefixFilter(value)
     if key == "category":
         category = " ".join(value.split())
         if not category:
-            raise _fail(pos, "the category name is empty")
+            raise query_error(pos, "the category name is empty")
         return CategoryFilter(category)
     if key == "modified":
         return _modified(value, pos)
     if key == "size":
         return _size(value, pos)
-    raise _fail(
+    raise query_error(
         key_token.start_pos,
         f"unknown filter '{key}:'; expected one of " + ", ".join(f + ":" for f in FILTERS),
     )
@@ -457,7 +327,7 @@ def _period(text: str, pos: int) -> tuple[datetime, datetime]:
     """The [start, end) of a year, month or day written YYYY, YYYY-MM or YYYY-MM-DD."""
     match = _DATE_RE.fullmatch(text.strip())
     if not match:
-        raise _fail(pos, f"expected a date YYYY, YYYY-MM or YYYY-MM-DD, found '{text}'")
+        raise query_error(pos, f"expected a date YYYY, YYYY-MM or YYYY-MM-DD, found '{text}'")
     year, month, day = (int(g) if g else None for g in match.groups())
     try:
         assert year is not None
@@ -470,18 +340,18 @@ def _period(text: str, pos: int) -> tuple[datetime, datetime]:
         start = datetime(year, month, day, tzinfo=UTC)
         return start, start + timedelta(days=1)
     except (ValueError, OverflowError):
-        raise _fail(pos, f"'{text}' is not a valid date") from None
+        raise query_error(pos, f"'{text}' is not a valid date") from None
 
 
 def _modified(value: str, pos: int) -> ModifiedFilter:
     if ".." in value:
         left, _, right = value.partition("..")
         if not left and not right:
-            raise _fail(pos, "expected a date range like 2024-01..2024-06")
+            raise query_error(pos, "expected a date range like 2024-01..2024-06")
         start = _period(left, pos)[0] if left else None
         end = _period(right, pos + len(left) + 2)[1] if right else None
         if start and end and start >= end:
-            raise _fail(pos, f"the range '{value}' ends before it starts")
+            raise query_error(pos, f"the range '{value}' ends before it starts")
         return ModifiedFilter(start, end)
     op, rest = _split_op(value)
     start, end = _period(rest, pos + len(op))
@@ -505,10 +375,10 @@ def _bytes(text: str, pos: int) -> int:
     match = _SIZE_RE.fullmatch(text.strip())
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _SIZE_UNITS:
-        raise _fail(pos, f"expected a size like 5MB (B, KB, MB, GB, TB), found '{text}'")
+        raise query_error(pos, f"expected a size like 5MB (B, KB, MB, GB, TB), found '{text}'")
     size = int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
     if size > MAX_SIZE_BYTES:
-        raise _fail(pos, f"the size '{text}' is larger than any object can be")
+        raise query_error(pos, f"the size '{text}' is larger than any object can be")
     return size
 
 
@@ -516,7 +386,7 @@ def _size(value: str, pos: int) -> SizeFilter:
     if ".." in value:
         left, _, right = value.partition("..")
         if not left and not right:
-            raise _fail(pos, "expected a size range like 1MB..5MB")
+            raise query_error(pos, "expected a size range like 1MB..5MB")
         low = _bytes(left, pos) if left else None
         high = _bytes(right, pos + len(left) + 2) if right else None
         return SizeFilter(low, high)

@@ -16,7 +16,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from catalog.errors import QueryError
+from catalog.query.limits import confidence_percent, query_error
 from catalog.store.schema import TEXT_LINE, Media, TextDetection
 from catalog.store.text import TEXT_FTS, text_words
 
@@ -112,25 +112,12 @@ def parse_text_term(
         if trailing:
             phrase, comp, number = trailing.group(1), trailing.group(2), trailing.group(3)
     if not text_words(phrase):
-        raise _fail(pos, 'text: needs a word or a quoted phrase, e.g. text:exit or text:"no exit"')
+        raise query_error(
+            pos, 'text: needs a word or a quoted phrase, e.g. text:exit or text:"no exit"'
+        )
     if comp is None or number is None:
         return TextCondition(phrase)
-    digits = number[:-1] if number.endswith("%") else number
-    try:
-        value = Decimal(digits)
-        if not value.is_finite() or not re.fullmatch(r"\d+(\.\d+)?|\.\d+", digits):
-            raise InvalidOperation
-    except InvalidOperation:
-        raise _fail(
-            pos, f"expected a confidence percent after '{comp}', found '{number}'"
-        ) from None
-    if value > 100:
-        raise _fail(pos, f"a confidence is 0-100 percent, found '{number}'")
-    return TextCondition(phrase, comp, float(value))
-
-
-def _fail(pos: int, message: str) -> QueryError:
-    return QueryError(f"malformed query at position {pos + 1}: {message}", pos + 1)
+    return TextCondition(phrase, comp, confidence_percent(number, comp, pos))
 
 
 def positive_text_terms(node: Any) -> list[TextTerm]:

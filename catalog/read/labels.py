@@ -11,10 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.store.schema import (
-    Label,
     LabelAlias,
-    LabelStat,
 )
+from catalog.store.summaries import labels_by_media_count
 
 
 @dataclass(frozen=True)
@@ -50,19 +49,7 @@ def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount
     """
     from catalog.store.units import fold
 
-    rows = session.execute(
-        select(
-            Label.id,
-            Label.name,
-            LabelStat.media_count,
-            LabelStat.image_count,
-            LabelStat.video_count,
-            LabelStat.confidence_sum_x100,
-        )
-        .join(LabelStat, LabelStat.label_id == Label.id)
-        .where(LabelStat.media_count > 0)
-        .order_by(LabelStat.media_count.desc(), Label.name)
-    ).all()
+    rows = session.execute(labels_by_media_count()).all()
     aliases: dict[int, list[str]] = defaultdict(list)
     for label_id, alias in session.execute(
         select(LabelAlias.label_id, LabelAlias.alias).order_by(LabelAlias.alias)
@@ -87,8 +74,8 @@ def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount
             image_count=row.image_count,
             video_count=row.video_count,
             mean_confidence=round(row.confidence_sum_x100 / row.media_count / 100, 2),
-            aliases=tuple(aliases.get(row.id, ())),
+            aliases=tuple(aliases.get(row.label_id, ())),
         )
         for row in rows
-        if keep(row.name, aliases.get(row.id, []))
+        if keep(row.name, aliases.get(row.label_id, []))
     ]

@@ -8,29 +8,31 @@ million. With `where`, every figure is aggregated over the media the search quer
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Integer, Select, bindparam, case, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError, UsageError
-from catalog.labelling import REKOGNITION
 from catalog.pricing import estimate_cost
 from catalog.query.compiled import compile_query
 from catalog.read.breakdowns import LabelSpread, _subset_ids, label_spread
 from catalog.read.subsets import label_counts, subset_figures, top_label_figures
+from catalog.read.totals import (
+    MediaCounts,
+    has_offline_runs,
+    labelled_video_ms,
+    media_counts,
+    rekognition_spend,
+)
 from catalog.store.bitmaps import BitmapIndex
 from catalog.store.schema import (
-    KIND_IMAGE,
     KIND_VIDEO,
-    STATUS_DELETED,
     STATUS_FAILED,
     STATUS_LABELLED,
-    STATUS_PENDING,
     Detection,
     Label,
     LabelStat,
@@ -38,36 +40,9 @@ from catalog.store.schema import (
     MediaTotal,
     SyncRun,
 )
-from catalog.store.schema import LabelResult as LabelResultRow
+from catalog.store.summaries import labels_by_media_count
 
 DEFAULT_TOP = 20
-
-
-@dataclass(frozen=True)
-class MediaCounts:
-    """Media by kind and status; `total` excludes deleted media, reported on their own."""
-
-    total: int = 0
-    images: int = 0
-    videos: int = 0
-    labelled: int = 0
-    failed: int = 0
-    pending: int = 0
-    deleted: int = 0
-    size_bytes: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        """The `media` object of `catalog stats --format json`."""
-        return {
-            "total": self.total,
-            "images": self.images,
-            "videos": self.videos,
-            "labelled": self.labelled,
-            "failed": self.failed,
-            "pending": self.pending,
-            "deleted": self.deleted,
-            "size_bytes": self.size_bytes,
-        }
 
 
 @dataclass(frozen=True)
@@ -138,95 +113,6 @@ def matching_media(where: str | None, session: Session) -> Select[Any] | None:
     return matching_media_ids(where, session=session)
 
 
-# -- totals ------------------------------------------------------------------------------------
-
-
-def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCounts:
-    """Media by kind and status from media_totals (or counted over the selected media)."""
-    if subset is None:
-        rows = session.execute(
-            select(
-                MediaTotal.kind, MediaTotal.status, MediaTotal.media_count, MediaTotal.size_bytes
-            )
-        ).all()
-    else:
-        rows = session.execute(
-            select(
-                Media.kind, Media.status, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)
-            )
-            .where(Media.id.in_(_subset_ids(subset)), Media.status != STATUS_DELETED)
-            .group_by(Media.kind, Media.status)
-        ).all()
-    by: Counter[str] = Counter()
-    size = 0
-    for kind, status, count, size_bytes in rows:
-        by[status] += count
-        if status != STATUS_DELETED:
-            by[kind] += count
-            size += int(size_bytes or 0)
-    return MediaCounts(
-        total=by[STATUS_LABELLED] + by[STATUS_FAILED] + by[STATUS_PENDING],
-        images=by[KIND_IMAGE],
-        videos=by[KIND_VIDEO],
-        labelled=by[STATUS_LABELLED],
-        failed=by[STATUS_FAILED],
-        pending=by[STATUS_PENDING],
-        deleted=by[STATUS_DELETED],
-        size_bytes=size,
-    )
-
-
-def _labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
-    if subset is None:
-        value = session.execute(
-            select(MediaTotal.duration_ms).where(
-                MediaTotal.kind == KIND_VIDEO, MediaTotal.status == STATUS_LABELLED
-            )
-        ).scalar_one_or_none()
-    else:
-        value = session.execute(
-            select(func.sum(Media.duration_ms)).where(
-                Media.id.in_(_subset_ids(subset)),
-                Media.kind == KIND_VIDEO,
-                Media.status == STATUS_LABELLED,
-            )
-        ).scalar_one_or_none()
-    return int(value or 0)
-
-
-def _rekognition_spend(session: Session, subset: Select[Any]) -> float:
-    """What labelling the selected media cost: images and video minutes whose current labels
-    Rekognition made for them (not copies, not the offline labeller), at list prices."""
-    latest = (
-        select(func.max(LabelResultRow.id))
-        .where(LabelResultRow.media_id == Media.id)
-        .correlate(Media)
-        .scalar_subquery()
-    )
-    images, video_ms = session.execute(
-        select(
-            func.count(case((Media.kind == KIND_IMAGE, 1))),
-            func.sum(case((Media.kind == KIND_VIDEO, Media.duration_ms))),
-        )
-        .join(LabelResultRow, LabelResultRow.id == latest)
-        .where(
-            Media.id.in_(_subset_ids(subset)),
-            Media.status == STATUS_LABELLED,
-            LabelResultRow.labeller == REKOGNITION,
-            LabelResultRow.reused_from_media_id.is_(None),
-        )
-    ).one()
-    return estimate_cost(images=int(images or 0), video_ms=int(video_ms or 0))
-
-
-def _has_offline_runs(session: Session) -> bool:
-    """True when some sync ran another labeller than Rekognition (sync_runs is small)."""
-    return (
-        session.execute(select(SyncRun.id).where(SyncRun.labeller != REKOGNITION).limit(1)).first()
-        is not None
-    )
-
-
 # -- labels ------------------------------------------------------------------------------------
 
 
@@ -242,20 +128,7 @@ def _max_confidence_x100(label_id: Any) -> Any:
 @cache
 def _top_labels_stmt() -> Select[Any]:
     """Built once: constructing the statement costs more than running it."""
-    best = (
-        select(
-            LabelStat.label_id,
-            LabelStat.media_count,
-            LabelStat.detection_count,
-            LabelStat.confidence_sum_x100,
-            Label.name,
-        )
-        .join(Label, Label.id == LabelStat.label_id)
-        .where(LabelStat.media_count > 0)
-        .order_by(LabelStat.media_count.desc(), Label.name)
-        .limit(bindparam("top", type_=Integer))
-        .subquery()
-    )
+    best = labels_by_media_count().limit(bindparam("top", type_=Integer)).subquery()
     # The max probes run for the `top` rows only, after the sort.
     return select(
         best.c.label_id,
@@ -387,8 +260,8 @@ def library_stats(
         spend = estimate_cost(images=int(billed_images or 0), video_ms=int(billed_video_ms or 0))
         distinct = int(distinct)
     else:
-        video_ms = _labelled_video_ms(session, subset)
-        spend = _rekognition_spend(session, subset)
+        video_ms = labelled_video_ms(session, subset)
+        spend = rekognition_spend(session, subset)
         distinct = distinct_labels(session, subset)
     return LibraryStats(
         media=counts,
@@ -442,8 +315,8 @@ def _indexed_stats(
         distinct_labels=len(per_label),
         video_minutes_labelled=figures.labelled_video_ms / 60_000,
         estimated_spend_usd=(
-            _rekognition_spend(session, compile_query(session, where).ids())
-            if _has_offline_runs(session)
+            rekognition_spend(session, compile_query(session, where).ids())
+            if has_offline_runs(session)
             else estimate_cost(images=counts.images, video_ms=figures.labelled_video_ms)
         ),
         labels=labels,

@@ -72,8 +72,28 @@ def media_month(modified: datetime | None) -> str:
     return modified.strftime("%Y-%m") if modified is not None else UNKNOWN_MONTH
 
 
-def _media_names(status: str, kind: str, prefix: str, month: str, labelled: bool) -> list[str]:
-    names = ["live", f"status:{status}", f"kind:{kind}", f"prefix:{prefix}", f"month:{month}"]
+# The media columns an item's sets and values are computed from (`_media_names`, size, duration).
+_MEDIA_FACTS = (
+    Media.id,
+    Media.status,
+    Media.kind,
+    Media.source,
+    Media.key,
+    Media.last_modified_at,
+    Media.size_bytes,
+    Media.duration_ms,
+)
+
+
+def _media_names(row: Any, labelled: bool) -> list[str]:
+    """The sets one media row (selected with _MEDIA_FACTS) belongs to."""
+    names = [
+        "live",
+        f"status:{row.status}",
+        f"kind:{row.kind}",
+        f"prefix:{media_prefix(row.source, row.key)}",
+        f"month:{media_month(row.last_modified_at)}",
+    ]
     return [*names, "labelled"] if labelled else names
 
 
@@ -141,23 +161,10 @@ def _read_changed(connection: Connection) -> _Changed | None:
     ):
         carrying[media_id].append((label_id, conf, dets))
     for row in connection.execute(
-        select(
-            Media.id,
-            Media.status,
-            Media.kind,
-            Media.source,
-            Media.key,
-            Media.last_modified_at,
-            Media.size_bytes,
-            Media.duration_ms,
-        ).where(Media.id.in_(ids), Media.status != STATUS_DELETED)
+        select(*_MEDIA_FACTS).where(Media.id.in_(ids), Media.status != STATUS_DELETED)
     ):
         labels = carrying.get(row.id, [])
-        labelled = row.status == STATUS_LABELLED or bool(labels)
-        prefix = media_prefix(row.source, row.key)
-        for name in _media_names(
-            row.status, row.kind, prefix, media_month(row.last_modified_at), labelled
-        ):
+        for name in _media_names(row, row.status == STATUS_LABELLED or bool(labels)):
             changed.members[name].append(row.id)
         changed.values["size"][row.id] = int(row.size_bytes or 0)
         if row.duration_ms is not None:
@@ -326,23 +333,9 @@ def _iter_items(connection: Connection) -> Iterator[tuple[str, bytes]]:
     ids, sizes, video_ids, durations = array("I"), array("q"), array("I"), array("q")
     has_labels = select(Detection.media_id).where(Detection.media_id == Media.id).exists()
     for row in connection.execute(
-        select(
-            Media.id,
-            Media.status,
-            Media.kind,
-            Media.source,
-            Media.key,
-            Media.last_modified_at,
-            Media.size_bytes,
-            Media.duration_ms,
-            has_labels.label("has_labels"),
-        ).where(Media.status != STATUS_DELETED)
+        select(*_MEDIA_FACTS, has_labels.label("has_labels")).where(Media.status != STATUS_DELETED)
     ):
-        labelled = row.status == STATUS_LABELLED or bool(row.has_labels)
-        prefix = media_prefix(row.source, row.key)
-        for name in _media_names(
-            row.status, row.kind, prefix, media_month(row.last_modified_at), labelled
-        ):
+        for name in _media_names(row, row.status == STATUS_LABELLED or bool(row.has_labels)):
             members[name].append(row.id)
         ids.append(row.id)
         sizes.append(int(row.size_bytes or 0))

@@ -19,8 +19,9 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -119,19 +120,28 @@ def claim_object(
             Media.attempts == stored.attempts,
             _takeable(session, stored.id, owner),  # type: ignore[arg-type]
         )
-        if session.get_bind().dialect.name == "postgresql":
-            locked = session.execute(
-                select(Media.id).where(unchanged).with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if locked is None:
-                return False
-        result = session.execute(
-            update(Media)
-            .where(unchanged)
-            .values(claimed_by=owner, claim_expires_at=expires)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return _claim_row(session, unchanged, owner, expires)
+
+
+def _claim_row(session: Session, condition: Any, owner: str, expires: datetime) -> bool:
+    """Claim the one media row `condition` selects, if it still does; False when it does not.
+
+    PostgreSQL first locks the row, skipping it when another claimer holds it locked right now;
+    SQLite serialises writers, so the conditional UPDATE is atomic on its own.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        locked = session.execute(
+            select(Media.id).where(condition).with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if locked is None:
+            return False
+    result = session.execute(
+        update(Media)
+        .where(condition)
+        .values(claimed_by=owner, claim_expires_at=expires)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def claim_pending(
@@ -183,19 +193,7 @@ def claim_pending_video(
         Media.status == STATUS_PENDING if pending_only else Media.id == media_id,
         _takeable(session, media_id, owner),  # type: ignore[arg-type]
     )
-    if session.get_bind().dialect.name == "postgresql":
-        locked = session.execute(
-            select(Media.id).where(condition).with_for_update(skip_locked=True)
-        ).scalar_one_or_none()
-        if locked is None:
-            return False
-    result = session.execute(
-        update(Media)
-        .where(condition)
-        .values(claimed_by=owner, claim_expires_at=utcnow() + timedelta(seconds=lease_s))
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return _claim_row(session, condition, owner, utcnow() + timedelta(seconds=lease_s))
 
 
 def claim_stored_jobs(

@@ -1,4 +1,5 @@
-"""The catalogue schema: typed SQLAlchemy 2.0 ORM classes over a naming-conventioned metadata.
+"""The catalogue's tables: sync runs, media, labelling results, the vocabulary, detections and
+the summaries kept exact with every write.
 
 Confidences are stored as integer hundredths of a percent (`confidence_x100`, 0..10000): compact
 index keys, exact sums in the summary tables. Rekognition's own percent is `confidence_x100 / 100`.
@@ -6,85 +7,30 @@ index keys, exact sums in the summary tables. Rekognition's own percent is `conf
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column
 
+from catalog.store.schema.base import (
+    SOURCE_S3,
+    STATUS_PENDING,
+    WITHOUT_ROWID,
+    Base,
+    UTCDateTime,
+    utcnow,
+)
 from catalog.uris import format_uri
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-# Media kinds and statuses, as stored.
-KIND_IMAGE = "image"
-KIND_VIDEO = "video"
-STATUS_PENDING = "pending"
-STATUS_LABELLED = "labelled"
-STATUS_FAILED = "failed"
-STATUS_DELETED = "deleted"
-STATUSES = (STATUS_PENDING, STATUS_LABELLED, STATUS_FAILED, STATUS_DELETED)
-KINDS = (KIND_IMAGE, KIND_VIDEO)
-
-SOURCE_S3 = "s3"
-SOURCE_FILE = "file"
-
-# Tables that SQLite should store clustered by their primary key (no hidden rowid).
-WITHOUT_ROWID: dict[str, Any] = {"sqlite_with_rowid": False}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, in UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base with stable constraint names for Alembic."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class SyncRun(Base):
@@ -370,168 +316,3 @@ class MediaTotal(Base):
     media_count: Mapped[int] = mapped_column(Integer, default=0)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-# -- alerts: saved searches that notify ----------------------------------------------------------
-
-
-class AlertRule(Base):
-    """A saved search that notifies its targets when newly labelled media match it."""
-
-    __tablename__ = "alert_rules"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Random and never reused: event ids built from it stay unique across remove + add.
-    uid: Mapped[str] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    query: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AlertTarget(Base):
-    """Where one rule's alerts go: sns:ARN, sqs:URL, an https:// webhook or file:PATH."""
-
-    __tablename__ = "alert_targets"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rule_id: Mapped[int] = mapped_column(
-        ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True
-    )
-    target: Mapped[str] = mapped_column(Text)
-    secret: Mapped[str | None] = mapped_column(Text)  # webhooks: the HMAC-SHA256 key
-
-
-class AlertMember(Base):
-    """A media item that matched a rule under its latest evaluated labelling result."""
-
-    __tablename__ = "alert_members"
-    __table_args__ = (Index("ix_alert_members_media_id", "media_id"), WITHOUT_ROWID)
-
-    rule_id: Mapped[int] = mapped_column(
-        ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True
-    )
-    media_id: Mapped[int] = mapped_column(
-        ForeignKey("media.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
-class AlertEvaluation(Base):
-    """A committed labelling result whose rules are still to be evaluated (written with it)."""
-
-    __tablename__ = "alert_evaluations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
-    label_result_id: Mapped[int | None] = mapped_column(Integer)
-    committed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AlertOutbox(Base):
-    """One message for one target, kept until it is delivered (retried with backoff)."""
-
-    __tablename__ = "alert_outbox"
-    __table_args__ = (
-        UniqueConstraint("event_id", "target"),
-        Index("ix_alert_outbox_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(100))
-    rule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True
-    )
-    target: Mapped[str] = mapped_column(Text)
-    secret: Mapped[str | None] = mapped_column(Text)
-    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as sent
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(128))
-    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-# Text detection kinds, as Rekognition names them.
-TEXT_LINE = "LINE"
-TEXT_WORD = "WORD"
-
-
-class TextResult(Base):
-    """Provenance of one media item's text: which reader read it, with what, in which run."""
-
-    __tablename__ = "text_results"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
-    reader: Mapped[str] = mapped_column(String(32))
-    model_version: Mapped[str | None] = mapped_column(String(64))
-    sync_run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
-    )
-    reused_from_media_id: Mapped[int | None] = mapped_column(Integer)
-    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class TextDetection(Base):
-    """One LINE or WORD of text on a media item (at a moment, for video), with its box.
-
-    `text_folded` is its folded words joined by spaces (catalog.store.text). The full-text index
-    over LINE rows is created by revision 0003: on SQLite the FTS5 table `text_fts` (one row per
-    media item, written with the rows), on PostgreSQL a GIN index on its `simple` tsvector.
-    """
-
-    __tablename__ = "text_detections"
-    __table_args__ = (Index("ix_text_detections_media_id", "media_id", "kind"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(4))
-    idx: Mapped[int] = mapped_column(Integer)  # Rekognition's Id within the result (or moment)
-    parent_idx: Mapped[int | None] = mapped_column(Integer)  # a WORD's LINE
-    timestamp_ms: Mapped[int | None] = mapped_column(BigInteger)
-    text: Mapped[str] = mapped_column(Text)
-    text_folded: Mapped[str] = mapped_column(Text)
-    confidence_x100: Mapped[int] = mapped_column(Integer)
-    left: Mapped[float] = mapped_column(Float)
-    top: Mapped[float] = mapped_column(Float)
-    width: Mapped[float] = mapped_column(Float)
-    height: Mapped[float] = mapped_column(Float)
-
-
-class MediaBitmap(Base):
-    """One persisted compressed bitmap (or bit-sliced integers) of the media-id index.
-
-    Rows of one `generation` were built together from one consistent read; a reader that finds
-    another generation than the one it started with knows the index was rebuilt under it.
-    """
-
-    __tablename__ = "media_bitmaps"
-
-    name: Mapped[str] = mapped_column(Text, primary_key=True)
-    generation: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class BitmapState(Base):
-    """The index's one state row: which generation of `media_bitmaps` is current."""
-
-    __tablename__ = "bitmap_state"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    generation: Mapped[int] = mapped_column(Integer)
-    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class BitmapChange(Base):
-    """A media item written since the index was built, recorded in the same transaction.
-
-    Readers re-read these items from the tables and patch the bitmaps; `version` grows on each
-    write, so a rebuild forgets only the changes it has seen.
-    """
-
-    __tablename__ = "bitmap_changes"
-
-    media_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,144 @@
+"""Library totals: media by kind and status, video minutes labelled and Rekognition spend.
+
+Over the whole library they come from media_totals (kept exact on every write); over a subset
+(a search query's media) they are aggregated over the selected media.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from catalog.labelling import REKOGNITION
+from catalog.pricing import estimate_cost
+from catalog.read.breakdowns import _subset_ids
+from catalog.store.schema import (
+    KIND_IMAGE,
+    KIND_VIDEO,
+    STATUS_DELETED,
+    STATUS_FAILED,
+    STATUS_LABELLED,
+    STATUS_PENDING,
+    Media,
+    MediaTotal,
+    SyncRun,
+)
+from catalog.store.schema import LabelResult as LabelResultRow
+
+
+@dataclass(frozen=True)
+class MediaCounts:
+    """Media by kind and status; `total` excludes deleted media, reported on their own."""
+
+    total: int = 0
+    images: int = 0
+    videos: int = 0
+    labelled: int = 0
+    failed: int = 0
+    pending: int = 0
+    deleted: int = 0
+    size_bytes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """The `media` object of `catalog stats --format json`."""
+        return {
+            "total": self.total,
+            "images": self.images,
+            "videos": self.videos,
+            "labelled": self.labelled,
+            "failed": self.failed,
+            "pending": self.pending,
+            "deleted": self.deleted,
+            "size_bytes": self.size_bytes,
+        }
+
+
+def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCounts:
+    """Media by kind and status from media_totals (or counted over the selected media)."""
+    if subset is None:
+        rows = session.execute(
+            select(
+                MediaTotal.kind, MediaTotal.status, MediaTotal.media_count, MediaTotal.size_bytes
+            )
+        ).all()
+    else:
+        rows = session.execute(
+            select(
+                Media.kind, Media.status, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)
+            )
+            .where(Media.id.in_(_subset_ids(subset)), Media.status != STATUS_DELETED)
+            .group_by(Media.kind, Media.status)
+        ).all()
+    by: Counter[str] = Counter()
+    size = 0
+    for kind, status, count, size_bytes in rows:
+        by[status] += count
+        if status != STATUS_DELETED:
+            by[kind] += count
+            size += int(size_bytes or 0)
+    return MediaCounts(
+        total=by[STATUS_LABELLED] + by[STATUS_FAILED] + by[STATUS_PENDING],
+        images=by[KIND_IMAGE],
+        videos=by[KIND_VIDEO],
+        labelled=by[STATUS_LABELLED],
+        failed=by[STATUS_FAILED],
+        pending=by[STATUS_PENDING],
+        deleted=by[STATUS_DELETED],
+        size_bytes=size,
+    )
+
+
+def labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
+    """Milliseconds of labelled video (in the subset, when given)."""
+    if subset is None:
+        value = session.execute(
+            select(MediaTotal.duration_ms).where(
+                MediaTotal.kind == KIND_VIDEO, MediaTotal.status == STATUS_LABELLED
+            )
+        ).scalar_one_or_none()
+    else:
+        value = session.execute(
+            select(func.sum(Media.duration_ms)).where(
+                Media.id.in_(_subset_ids(subset)),
+                Media.kind == KIND_VIDEO,
+                Media.status == STATUS_LABELLED,
+            )
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def rekognition_spend(session: Session, subset: Select[Any]) -> float:
+    """What labelling the selected media cost: images and video minutes whose current labels
+    Rekognition made for them (not copies, not the offline labeller), at list prices."""
+    latest = (
+        select(func.max(LabelResultRow.id))
+        .where(LabelResultRow.media_id == Media.id)
+        .correlate(Media)
+        .scalar_subquery()
+    )
+    images, video_ms = session.execute(
+        select(
+            func.count(case((Media.kind == KIND_IMAGE, 1))),
+            func.sum(case((Media.kind == KIND_VIDEO, Media.duration_ms))),
+        )
+        .join(LabelResultRow, LabelResultRow.id == latest)
+        .where(
+            Media.id.in_(_subset_ids(subset)),
+            Media.status == STATUS_LABELLED,
+            LabelResultRow.labeller == REKOGNITION,
+            LabelResultRow.reused_from_media_id.is_(None),
+        )
+    ).one()
+    return estimate_cost(images=int(images or 0), video_ms=int(video_ms or 0))
+
+
+def has_offline_runs(session: Session) -> bool:
+    """True when some sync ran another labeller than Rekognition (sync_runs is small)."""
+    return (
+        session.execute(select(SyncRun.id).where(SyncRun.labeller != REKOGNITION).limit(1)).first()
+        is not None
+    )
