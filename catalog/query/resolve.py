@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from catalog.query.filters import local_folder
@@ -83,42 +84,19 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
     labels: dict[str, set[int]] = {name: set() for name in wanted}
     names: dict[int, str] = {}
     if wanted:
-        by_name = select(Label.id, Label.name, Label.name_folded.label("folded")).where(
-            Label.name_folded.in_(wanted)
-        )
-        by_alias = (
-            select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded.label("folded"))
-            .join(Label, Label.id == LabelAlias.label_id)
-            .where(LabelAlias.alias_folded.in_(wanted))
-        )
-        parent = aliased(Label)
-        by_parent = (
-            select(LabelParent.label_id, Label.name, parent.name_folded.label("folded"))
-            .join(parent, parent.id == LabelParent.parent_id)
-            .join(Label, Label.id == LabelParent.label_id)
-            .where(parent.name_folded.in_(wanted))
-        )
-        for label_id, name, folded in connection.execute(union_all(by_name, by_alias, by_parent)):
+        for label_id, name, folded in connection.execute(_names_stmt(), {"wanted": wanted}):
             labels[folded].add(label_id)
             names[label_id] = name
     cats: dict[str, set[int]] = {name: set() for name in categories}
     if categories:
-        for label_id, folded in connection.execute(
-            select(LabelCategory.label_id, LabelCategory.category_folded).where(
-                LabelCategory.category_folded.in_(categories)
-            )
-        ):
+        for label_id, folded in connection.execute(_categories_stmt(), {"wanted": categories}):
             cats[folded].add(label_id)
     counts: dict[int, int] = {}
     hists: dict[int, dict[int, int]] = {}
     estimated = sorted(set(names).union(*cats.values()))
     if estimated:
         # The histogram's bins add up to label_stats.media_count: one query gives both.
-        for label_id, bin_, count in connection.execute(
-            select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
-                LabelHistogram.label_id.in_(estimated)
-            )
-        ):
+        for label_id, bin_, count in connection.execute(_histograms_stmt(), {"ids": estimated}):
             hists.setdefault(label_id, {})[bin_] = count
             counts[label_id] = counts.get(label_id, 0) + count
     return Resolution(
@@ -128,6 +106,47 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
         media_counts=counts,
         histograms=hists,
         dialect=session.get_bind().dialect.name,
+    )
+
+
+# Built once (constructing a statement costs more than running it); the names are parameters.
+
+
+@cache
+def _names_stmt() -> Any:
+    """(label_id, name, folded) of labels whose name, alias or parent folds to one of :wanted."""
+    wanted: Any = bindparam("wanted", expanding=True)
+    by_name = select(Label.id, Label.name, Label.name_folded.label("folded")).where(
+        Label.name_folded.in_(wanted)
+    )
+    by_alias = (
+        select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded.label("folded"))
+        .join(Label, Label.id == LabelAlias.label_id)
+        .where(LabelAlias.alias_folded.in_(wanted))
+    )
+    parent = aliased(Label)
+    by_parent = (
+        select(LabelParent.label_id, Label.name, parent.name_folded.label("folded"))
+        .join(parent, parent.id == LabelParent.parent_id)
+        .join(Label, Label.id == LabelParent.label_id)
+        .where(parent.name_folded.in_(wanted))
+    )
+    return union_all(by_name, by_alias, by_parent)
+
+
+@cache
+def _categories_stmt() -> Any:
+    wanted: Any = bindparam("wanted", expanding=True)
+    return select(LabelCategory.label_id, LabelCategory.category_folded).where(
+        LabelCategory.category_folded.in_(wanted)
+    )
+
+
+@cache
+def _histograms_stmt() -> Any:
+    ids: Any = bindparam("ids", expanding=True)
+    return select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
+        LabelHistogram.label_id.in_(ids)
     )
 
 
