@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from catalog.errors import NotFoundError, UsageError
 from catalog.pricing import estimate_cost
-from catalog.read.breakdowns import cooccurring_labels, find_label, key_prefix, label_histogram
+from catalog.read.breakdowns import cooccurring_labels, find_label, label_histogram
 from catalog.read.stats import (
     failures_by_reason,
     library_stats,
@@ -17,6 +17,7 @@ from catalog.read.stats import (
 )
 from catalog.store.bitmaps import open_index, rebuild_bitmaps
 from catalog.store.schema import Media
+from catalog.uris import key_prefix
 from tests.stats_fixtures import Expected, Library, build_library
 
 

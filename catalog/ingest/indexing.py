@@ -6,11 +6,9 @@ items in); a rebuild folds the changes into new persisted bitmaps so readers pat
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.store.bitmaps import IndexReport, pending_changes, rebuild_bitmaps
-from catalog.store.schema import BitmapState
+from catalog.store.bitmaps import IndexReport, index_state, pending_changes, rebuild_bitmaps
 
 REBUILD_AFTER = 5_000  # changed media items that make a finished sync rebuild the index
 
@@ -27,10 +25,11 @@ def rebuild_index(sessions: sessionmaker[Session]) -> IndexReport | None:
 def refresh_index(
     sessions: sessionmaker[Session], *, after: int = REBUILD_AFTER
 ) -> IndexReport | None:
-    """Rebuild the index when it was never built, or when `after` items changed since; else None."""
+    """Rebuild the index when it was never built (and something was written), was built by an
+    older catalog, or `after` items changed since; else None."""
     with sessions() as session:
         changes = pending_changes(session)
-        built = session.execute(select(BitmapState.generation)).scalar_one_or_none() is not None
-    if (built and changes < after) or (not built and not changes):
+        state = index_state(session)
+    if (state == "current" and changes < after) or (state == "none" and not changes):
         return None
     return rebuild_index(sessions)

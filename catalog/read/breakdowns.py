@@ -12,6 +12,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from catalog.errors import NotFoundError, StaleIndexError, UsageError
+from catalog.read.folders import folder_prefix_counts, local_roots, media_prefix
 from catalog.read.subsets import confidence_histogram, group_counts, label_counts, top_counts
 from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.schema import (
@@ -22,7 +23,6 @@ from catalog.store.schema import (
     Media,
 )
 from catalog.store.units import fold
-from catalog.uris import key_prefix
 
 HISTOGRAM_BINS = 10
 DEFAULT_RELATED = 10
@@ -86,7 +86,8 @@ def _month_expr(session: Session) -> Any:
 
 
 def prefix_expr(session: Session, depth: int) -> Any:
-    """The first key segment for S3 keys (depth 1), else the whole key for Python to cut."""
+    """The first key segment for S3 keys (depth 1), else the whole key, for Python to cut with
+    catalog.read.folders.media_prefix."""
     if depth != 1:
         return Media.key
     slash = (
@@ -164,11 +165,9 @@ def label_spread(
     related_labels = cooccurring_labels(session, label.id, related, subset)
     prefixes: Counter[str] = Counter()
     months: Counter[str] = Counter()
+    roots = local_roots(session)
     for source, key, month, count in _label_media_groups(session, label.id, subset, prefix_depth):
-        # Local files carry absolute paths: skip the empty root segment.
-        prefixes[key_prefix(key.lstrip("/") if source == SOURCE_FILE else key, prefix_depth)] += (
-            count
-        )
+        prefixes[media_prefix(source, key, prefix_depth, roots)] += count
         months[month or "unknown"] += count
     return LabelSpread(
         name=label.name,
@@ -188,7 +187,7 @@ def _indexed_spread(
         carrying &= selected
     histogram = confidence_histogram(index, label.id, carrying)
     shared = top_counts(session, label_counts(index, carrying, exclude=[label.id]), related)
-    prefixes = group_counts(index, "prefix", carrying)
+    prefixes = folder_prefix_counts(index, carrying, local_roots(session))
     months = group_counts(index, "month", carrying)
     return LabelSpread(
         name=label.name,

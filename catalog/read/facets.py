@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from catalog.errors import StaleIndexError, UsageError
 from catalog.query.compiled import CompiledQuery, compile_query
 from catalog.read.breakdowns import prefix_expr
+from catalog.read.folders import folder_prefix_counts, local_roots, media_prefix
 from catalog.read.subsets import kind_counts, label_counts, top_counts
 from catalog.store.bitmaps import BitmapIndex
-from catalog.store.schema import SOURCE_FILE, Detection, Media
-from catalog.uris import key_prefix
+from catalog.store.schema import Detection, Media
 
 DEFAULT_FACETS = 20
 
@@ -86,11 +86,7 @@ def _from_index(
     session: Session, index: BitmapIndex, matched: BitMap, named: set[int], top: int
 ) -> Facets:
     labels = top_counts(session, label_counts(index, matched, exclude=named), top)
-    prefixes: dict[str, int] = {}
-    for value, bm in index.group("prefix").items():
-        n = bm.intersection_cardinality(matched)
-        if n:
-            prefixes[value] = n
+    prefixes = folder_prefix_counts(index, matched, local_roots(session))
     return Facets(
         total=len(matched),
         kinds=_ranked(kind_counts(index, matched), None),
@@ -119,13 +115,14 @@ def _from_sql(session: Session, compiled: CompiledQuery, named: set[int], top: i
     kinds: dict[str, int] = {}
     prefixes: dict[str, int] = {}
     prefix = prefix_expr(session, 1).label("prefix")
+    roots = local_roots(session)
     for source, kind, value, n in connection.execute(
         select(Media.source, Media.kind, prefix, func.count())
         .where(Media.id.in_(ids))
         .group_by(Media.source, Media.kind, prefix)
     ):
         kinds[kind] = kinds.get(kind, 0) + int(n)
-        value = key_prefix(value.lstrip("/"), 1) if source == SOURCE_FILE else value
+        value = media_prefix(source, value, 1, roots)
         prefixes[value] = prefixes.get(value, 0) + int(n)
     return Facets(
         total=sum(kinds.values()),

@@ -3,8 +3,8 @@
 What is indexed (every set holds non-deleted media ids only):
 
 * `live` (every non-deleted item), `labelled` (the media whose labels are stored: what the
-  query language's universe is), `status:<status>`, `kind:<kind>`, `prefix:<first segment>`,
-  `month:<YYYY-MM of LastModified, or unknown>`;
+  query language's universe is), `status:<status>`, `kind:<kind>`, `prefix:<first segment>` (S3
+  keys), `folder:<folder path>/` (local files), `month:<YYYY-MM of LastModified, or unknown>`;
 * per label: `label:<id>` (the media carrying it), `conf:<id>` (bit-sliced best confidence,
   hundredths) and `dets:<id>` (bit-sliced detection count);
 * `size` and `duration` (bit-sliced size_bytes and duration_ms).
@@ -26,8 +26,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from itertools import chain
-from typing import Any
+from typing import Any, Literal
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session
 from catalog.errors import StaleIndexError
 from catalog.store.bitslices import BitSlices, to_bitmap
 from catalog.store.schema import (
+    SOURCE_FILE,
     STATUS_DELETED,
     STATUS_LABELLED,
     BitmapChange,
@@ -48,6 +50,9 @@ from catalog.store.schema import (
 )
 from catalog.uris import key_prefix
 
+# Written with every build; an index without it was built by an older catalog whose sets mean
+# something else (local files under `prefix:`), so readers answer from SQL until it is rebuilt.
+FORMAT_MARK = "format:2"
 OVERLAY_LIMIT = 50_000  # beyond this many changed items, re-reading them costs like SQL does
 UNKNOWN_MONTH = "unknown"
 
@@ -62,9 +67,13 @@ def note_changed(session: Session, media_id: int) -> None:
     session.execute(_NOTE_CHANGED, {"media_id": media_id})
 
 
-def media_prefix(source: str, key: str) -> str:
-    """The first key segment a media item is counted under ('' at the root)."""
-    return key_prefix(key.lstrip("/") if source == "file" else key, 1)
+def _place(source: str, key: str) -> str:
+    """The set naming where an item sits: its first key segment (S3, '' at the bucket's root) or
+    its folder (a local file: the absolute path of the folder, which does not depend on which
+    folder was synced; catalog.read.folders counts folders under their synced roots)."""
+    if source == SOURCE_FILE:
+        return f"folder:{key.rsplit('/', 1)[0]}/"
+    return f"prefix:{key_prefix(key, 1)}"
 
 
 def media_month(modified: datetime | None) -> str:
@@ -91,7 +100,7 @@ def _media_names(row: Any, labelled: bool) -> list[str]:
         "live",
         f"status:{row.status}",
         f"kind:{row.kind}",
-        f"prefix:{media_prefix(row.source, row.key)}",
+        _place(row.source, row.key),
         f"month:{media_month(row.last_modified_at)}",
     ]
     return [*names, "labelled"] if labelled else names
@@ -291,14 +300,28 @@ class BitmapIndex:
                 into[name] = FrozenBitMap.deserialize(data)
 
 
+@cache
+def _state_stmt() -> Any:
+    """The current generation, and the generation of its format mark (None when it has none)."""
+    marked = select(MediaBitmap.generation).where(MediaBitmap.name == FORMAT_MARK).scalar_subquery()
+    return select(BitmapState.generation, marked.label("marked")).where(BitmapState.id == 1)
+
+
+def index_state(session: Session) -> Literal["none", "outdated", "current"]:
+    """Whether the index was never built, was built by an older catalog, or can be read."""
+    state = session.connection().execute(_state_stmt()).first()
+    if state is None:
+        return "none"
+    return "current" if state.marked == state.generation else "outdated"
+
+
 def open_index(session: Session) -> BitmapIndex | None:
     """The index as of now, or None when it cannot answer exactly (answer from SQL then)."""
     connection = session.connection()
-    generation = connection.execute(
-        select(BitmapState.generation).where(BitmapState.id == 1)
-    ).scalar_one_or_none()
-    if generation is None:
-        return None
+    state = connection.execute(_state_stmt()).first()
+    if state is None or state.marked != state.generation:
+        return None  # never built, or built by an older catalog (see FORMAT_MARK)
+    generation = state.generation
     changed = _read_changed(connection)
     if changed is None:
         return None
@@ -329,6 +352,7 @@ def _iter_items(connection: Connection) -> Iterator[tuple[str, bytes]]:
     """Every bitmap and slice set, serialised, from the tables as they are now (streamed)."""
     import numpy as np  # only builders need it; readers start faster without it
 
+    yield FORMAT_MARK, BitMap().serialize()
     members: dict[str, array[int]] = defaultdict(lambda: array("I"))
     ids, sizes, video_ids, durations = array("I"), array("q"), array("I"), array("q")
     has_labels = select(Detection.media_id).where(Detection.media_id == Media.id).exists()
