@@ -15,6 +15,7 @@ from pyroaring import BitMap
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.errors import UsageError
 from catalog.store.bitmaps import BitmapIndex
 from catalog.store.schema import SOURCE_FILE, SyncRun
 from catalog.uris import key_prefix, parse_uri
@@ -28,7 +29,7 @@ def local_roots(session: Session) -> list[str]:
     ):
         try:
             path = parse_uri(source).key
-        except ValueError:  # a run's source is what the user typed; skip what is not a URI
+        except UsageError:  # not a URI this version reads: count its files from the filesystem root
             continue
         roots.add(path if path.endswith("/") else path + "/")
     return sorted(roots, key=lambda root: (-len(root), root))
