@@ -15,7 +15,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catalog.aws.errors import is_credentials_error, object_error, translate_error
 from catalog.errors import ObjectError
-from catalog.labelling import VideoInfo
 from catalog.labelling.media import VIDEO_MAX_BYTES, VIDEO_MAX_DURATION_MS
 
 log = logging.getLogger(__name__)
@@ -53,17 +52,6 @@ class ProbeResult:
     def is_supported(self) -> bool:
         """True when Rekognition Video takes the file as it is."""
         return self.is_supported_container and self.is_supported_codec
-
-    def video_info(self) -> VideoInfo:
-        """The probe as stored video metadata."""
-        return VideoInfo(
-            codec=self.codec,
-            container_format=self.container_format,
-            duration_ms=self.duration_ms,
-            frame_rate=self.frame_rate,
-            width=self.width,
-            height=self.height,
-        )
 
 
 def unsupported_reason(probe: ProbeResult) -> ObjectError | None:

@@ -39,6 +39,10 @@ class InstanceDetail:
     confidence: float
     timestamp_ms: int | None = None
 
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape: bounding_box, confidence and (videos) timestamp_ms."""
+        return {"bounding_box": _box(self), "confidence": self.confidence, **_at(self.timestamp_ms)}
+
 
 @dataclass
 class LabelDetail:
@@ -52,6 +56,23 @@ class LabelDetail:
     instances: list[InstanceDetail] = field(default_factory=list)
     timestamps_ms: list[int] = field(default_factory=list)
     segments: list[tuple[int, int, float]] = field(default_factory=list)
+
+    def to_dict(self, is_video: bool) -> dict[str, object]:
+        """The JSON shape; a video's label also has its moments and segments."""
+        data: dict[str, object] = {
+            "name": self.name,
+            "confidence": self.confidence,
+            "parents": self.parents,
+            "aliases": self.aliases,
+            "categories": self.categories,
+            "instances": [instance.to_dict() for instance in self.instances],
+        }
+        if is_video:
+            data["timestamps_ms"] = self.timestamps_ms
+            data["segments"] = [
+                {"start_ms": s, "end_ms": e, "confidence": c} for s, e, c in self.segments
+            ]
+        return data
 
 
 @dataclass
@@ -69,20 +90,23 @@ class TextDetail:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape: text, type, confidence, bounding_box and (videos) timestamp_ms."""
-        data: dict[str, object] = {
+        return {
             "text": self.text,
             "type": self.kind,
             "confidence": self.confidence,
-            "bounding_box": {
-                "left": self.left,
-                "top": self.top,
-                "width": self.width,
-                "height": self.height,
-            },
+            "bounding_box": _box(self),
+            **_at(self.timestamp_ms),
         }
-        if self.timestamp_ms is not None:
-            data["timestamp_ms"] = self.timestamp_ms
-        return data
+
+
+def _box(item: InstanceDetail | TextDetail) -> dict[str, float]:
+    """The JSON bounding box of a label instance or a line of text (ratios of the frame)."""
+    return {"left": item.left, "top": item.top, "width": item.width, "height": item.height}
+
+
+def _at(timestamp_ms: int | None) -> dict[str, int]:
+    """A video moment's `timestamp_ms` to spread into its JSON object; nothing for an image."""
+    return {} if timestamp_ms is None else {"timestamp_ms": timestamp_ms}
 
 
 @dataclass
@@ -132,44 +156,7 @@ class MediaDetail:
             "error": {"code": self.error_code, "message": self.error_message}
             if self.error_code
             else None,
-            "labels": [
-                {
-                    "name": label.name,
-                    "confidence": label.confidence,
-                    "parents": label.parents,
-                    "aliases": label.aliases,
-                    "categories": label.categories,
-                    "instances": [
-                        {
-                            "bounding_box": {
-                                "left": i.left,
-                                "top": i.top,
-                                "width": i.width,
-                                "height": i.height,
-                            },
-                            "confidence": i.confidence,
-                            **(
-                                {"timestamp_ms": i.timestamp_ms}
-                                if i.timestamp_ms is not None
-                                else {}
-                            ),
-                        }
-                        for i in label.instances
-                    ],
-                    **(
-                        {
-                            "timestamps_ms": label.timestamps_ms,
-                            "segments": [
-                                {"start_ms": s, "end_ms": e, "confidence": c}
-                                for s, e, c in label.segments
-                            ],
-                        }
-                        if self.kind == "video"
-                        else {}
-                    ),
-                }
-                for label in self.labels
-            ],
+            "labels": [label.to_dict(self.kind == "video") for label in self.labels],
         }
         data["text"] = [t.to_dict() for t in self.text] if self.text is not None else None
         if self.kind == "video":

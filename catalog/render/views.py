@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -468,16 +469,8 @@ def render_worker_report(report: WorkerReport, fmt: str) -> None:
 
 def render_notify_setup(report: NotifySetupReport, fmt: str) -> None:
     """The outcome of `notify setup`."""
-    data = {
-        "bucket": report.bucket,
-        "prefix": report.prefix,
-        "queue_arn": report.queue_arn,
-        "configuration_id": report.configuration_id,
-        "notification_added": report.notification_added,
-        "queue_policy_updated": report.queue_policy_updated,
-    }
     if fmt == "json":
-        write_json_object(data)
+        write_json_object(asdict(report))  # its fields, in order, are the JSON shape
         return
     where = f"s3://{report.bucket}/{report.prefix}"
     if report.notification_added:

@@ -19,6 +19,7 @@ from catalog.sources import SourceObject
 from catalog.store.alerts import forget_matches
 from catalog.store.bitmaps import note_changed
 from catalog.store.reads import get_media
+from catalog.store.runs import add_to_run
 from catalog.store.schema import (
     STATUS_DELETED,
     STATUS_FAILED,
@@ -54,6 +55,20 @@ def _remove_labels(session: Session, media: Media) -> None:
     _apply_label_stats(session, media.kind, old, -1)
     for model in (Detection, InstanceRow, VideoMoment, VideoSegment):
         session.execute(delete(model).where(model.media_id == media.id))
+
+
+def _forget_content(session: Session, media: Media) -> None:
+    """Remove what its old content gave the item: labels (and their summaries), matches, text."""
+    _remove_labels(session, media)
+    forget_matches(session, media.id)
+    remove_text(session, media.id)
+
+
+def _settle(session: Session, media: Media, before: _TotalsKey | None) -> None:
+    """Flush the changed row, move it between the totals and mark it changed for the bitmaps."""
+    session.flush()
+    _move_totals(session, before, _totals_key(media))
+    note_changed(session, media.id)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -101,8 +116,7 @@ def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any)
     to record the same new object exactly one succeeds.
     """
     media = _add_media(session, obj, kind, **extra)
-    _move_totals(session, None, _totals_key(media))
-    note_changed(session, media.id)
+    _settle(session, media, None)
     return media
 
 
@@ -110,9 +124,7 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     """Record (or update) an object that waits for labelling (a video before its job)."""
     media, before = upsert_media(session, obj, kind)
     if before is not None and media.etag != obj.etag:
-        _remove_labels(session, media)
-        forget_matches(session, media.id)
-        remove_text(session, media.id)
+        _forget_content(session, media)
         media.job_id = None
         media.text_job_id = None
         media.job_started_at = None
@@ -122,9 +134,7 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     media.status = STATUS_PENDING
     media.error_code = None
     media.error_message = None
-    session.flush()
-    _move_totals(session, before, _totals_key(media))
-    note_changed(session, media.id)
+    _settle(session, media, before)
     return media
 
 
@@ -327,8 +337,7 @@ def store_result(
                 sync_run_id=sync_run_id,
                 reused_from_media_id=reused_from_media_id,
             )
-        _move_totals(session, before, _totals_key(media))
-        note_changed(session, media.id)
+        _settle(session, media, before)
         return media
     except BaseException:
         vocabulary.forget()
@@ -340,9 +349,7 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
     media, before = upsert_media(session, obj, kind)
     if before is not None and before.status == STATUS_LABELLED and media.etag != obj.etag:
         # The content changed and the new content could not be labelled: the old labels are stale.
-        _remove_labels(session, media)
-        forget_matches(session, media.id)
-        remove_text(session, media.id)
+        _forget_content(session, media)
     _apply_object(media, obj)
     media.kind = kind
     media.status = STATUS_FAILED
@@ -351,9 +358,7 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
     media.attempts = (media.attempts or 0) + 1
     media.claimed_by = None
     media.claim_expires_at = None
-    session.flush()
-    _move_totals(session, before, _totals_key(media))
-    note_changed(session, media.id)
+    _settle(session, media, before)
     return media
 
 
@@ -365,15 +370,11 @@ def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
         if media is None or media.status == STATUS_DELETED:
             continue
         before = _totals_key(media)
-        _remove_labels(session, media)
-        forget_matches(session, media.id)
-        remove_text(session, media.id)
+        _forget_content(session, media)
         media.status = STATUS_DELETED
         media.job_id = None
         media.text_job_id = None
-        session.flush()
-        _move_totals(session, before, _totals_key(media))
-        note_changed(session, media.id)
+        _settle(session, media, before)
         count += 1
     return count
 
@@ -394,16 +395,7 @@ def finish_sync_run(session: Session, run_id: int, status: str, counts: dict[str
 
 def add_billing(session: Session, run_id: int | None, images: int = 0, video_ms: int = 0) -> None:
     """Count what a run paid Rekognition for."""
-    if run_id is None or not (images or video_ms):
-        return
-    session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run_id)
-        .values(
-            billed_images=SyncRun.billed_images + images,
-            billed_video_ms=SyncRun.billed_video_ms + video_ms,
-        )
-    )
+    add_to_run(session, run_id, billed_images=images, billed_video_ms=video_ms)
 
 
 def is_stale_sequencer(stored: str | None, incoming: str | None) -> bool:

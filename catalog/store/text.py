@@ -18,12 +18,13 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Table, delete, func, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, Table, delete, func, insert, select
 from sqlalchemy import Text as TextType
 from sqlalchemy.orm import Session
 
 from catalog.labelling import BoundingBox, DetectedText, TextResult
-from catalog.store.schema import TEXT_LINE, Media, SyncRun, TextDetection, utcnow
+from catalog.store.runs import add_to_run
+from catalog.store.schema import TEXT_LINE, Media, TextDetection, utcnow
 from catalog.store.schema import TextResult as TextResultRow
 from catalog.store.units import to_x100
 
@@ -123,16 +124,7 @@ def store_text(
 
 def add_text_billing(session: Session, run_id: int | None, images: int, video_ms: int) -> None:
     """Count what a run paid Rekognition for reading text."""
-    if run_id is None or not (images or video_ms):
-        return
-    session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run_id)
-        .values(
-            billed_text_images=SyncRun.billed_text_images + images,
-            billed_text_video_ms=SyncRun.billed_text_video_ms + video_ms,
-        )
-    )
+    add_to_run(session, run_id, billed_text_images=images, billed_text_video_ms=video_ms)
 
 
 def text_provenance(session: Session, media_id: int) -> TextProvenance | None:

@@ -6,12 +6,13 @@ Overlays and charts are SVG drawn from attributes alone (no inline styles or scr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFoundError, QueryError
+from catalog.read.details import LabelDetail, MediaDetail
 from catalog.store.schema import SOURCE_FILE, STATUS_DELETED, Media
 
 SCALE = 1000  # overlay and chart units per full width or height
@@ -39,19 +40,14 @@ class BoxView:
     timestamp_ms: int | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class LabelView:
-    """One label of an item, its colour slot and its boxes."""
+    """One label of an item: its place, its colour slot, what is stored and its boxes."""
 
     index: int
     colour: int
-    name: str
-    confidence: float
-    parents: list[str]
-    aliases: list[str]
-    categories: list[str]
-    boxes: list[BoxView] = field(default_factory=list)
-    moments: list[int] = field(default_factory=list)
+    label: LabelDetail
+    boxes: list[BoxView]
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ def card(hit: Any) -> dict[str, Any]:
     }
 
 
-def media_labels(detail: Any) -> list[LabelView]:
+def media_labels(detail: MediaDetail) -> list[LabelView]:
     """Labels best first, each with its boxes scaled to overlay units."""
     views = []
     for index, label in enumerate(detail.labels):
@@ -116,19 +112,7 @@ def media_labels(detail: Any) -> list[LabelView]:
             )
             for i in label.instances
         ]
-        views.append(
-            LabelView(
-                index=index,
-                colour=index % PALETTE_SIZE,
-                name=label.name,
-                confidence=label.confidence,
-                parents=list(label.parents),
-                aliases=list(label.aliases),
-                categories=list(label.categories),
-                boxes=boxes,
-                moments=list(label.timestamps_ms),
-            )
-        )
+        views.append(LabelView(index=index, colour=index % PALETTE_SIZE, label=label, boxes=boxes))
     return views
 
 
