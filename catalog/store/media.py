@@ -34,13 +34,13 @@ from catalog.store.schema import (
 )
 from catalog.store.schema import Instance as InstanceRow
 from catalog.store.schema import LabelResult as LabelResultRow
-from catalog.store.summaries import _apply_label_stats, _move_totals, _totals_key, _TotalsKey
+from catalog.store.summaries import SummaryChanges, _totals_key, _TotalsKey
 from catalog.store.text import remove_text, store_text
 from catalog.store.units import SEGMENT_GAP_MS, to_x100
 from catalog.store.vocabulary import vocabulary
 
 
-def _remove_labels(session: Session, media: Media) -> None:
+def _remove_labels(session: Session, media: Media, changes: SummaryChanges) -> None:
     """Delete a media item's labels, moments and boxes, and take them out of the summaries."""
     old = [
         {"label_id": label_id, "confidence_x100": conf, "detection_count": count}
@@ -52,22 +52,24 @@ def _remove_labels(session: Session, media: Media) -> None:
     ]
     if not old:
         return
-    _apply_label_stats(session, media.kind, old, -1)
+    changes.labels(media.kind, old, -1)
     for model in (Detection, InstanceRow, VideoMoment, VideoSegment):
         session.execute(delete(model).where(model.media_id == media.id))
 
 
-def _forget_content(session: Session, media: Media) -> None:
+def _forget_content(session: Session, media: Media, changes: SummaryChanges) -> None:
     """Remove what its old content gave the item: labels (and their summaries), matches, text."""
-    _remove_labels(session, media)
+    _remove_labels(session, media, changes)
     forget_matches(session, media.id)
     remove_text(session, media.id)
 
 
-def _settle(session: Session, media: Media, before: _TotalsKey | None) -> None:
+def _settle(
+    session: Session, media: Media, before: _TotalsKey | None, changes: SummaryChanges
+) -> None:
     """Flush the changed row, move it between the totals and mark it changed for the bitmaps."""
     session.flush()
-    _move_totals(session, before, _totals_key(media))
+    changes.move(before, _totals_key(media))
     note_changed(session, media.id)
 
 
@@ -116,15 +118,18 @@ def insert_pending(session: Session, obj: SourceObject, kind: str, **extra: Any)
     to record the same new object exactly one succeeds.
     """
     media = _add_media(session, obj, kind, **extra)
-    _settle(session, media, None)
+    changes = SummaryChanges()
+    _settle(session, media, None, changes)
+    changes.apply(session)
     return media
 
 
 def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     """Record (or update) an object that waits for labelling (a video before its job)."""
     media, before = upsert_media(session, obj, kind)
+    changes = SummaryChanges()
     if before is not None and media.etag != obj.etag:
-        _forget_content(session, media)
+        _forget_content(session, media, changes)
         media.job_id = None
         media.text_job_id = None
         media.job_started_at = None
@@ -134,7 +139,8 @@ def record_pending(session: Session, obj: SourceObject, kind: str) -> Media:
     media.status = STATUS_PENDING
     media.error_code = None
     media.error_message = None
-    _settle(session, media, before)
+    _settle(session, media, before, changes)
+    changes.apply(session)
     return media
 
 
@@ -255,7 +261,9 @@ def merge_segments(
     return spans
 
 
-def write_labels(session: Session, media: Media, result: LabelResult) -> None:
+def write_labels(
+    session: Session, media: Media, result: LabelResult, changes: SummaryChanges
+) -> None:
     """Insert one result's labels for a media item whose old labels are already gone."""
     all_labels = list(result.labels) + [m.label for m in result.moments]
     ids = vocabulary.ids(session, all_labels)
@@ -269,7 +277,7 @@ def write_labels(session: Session, media: Media, result: LabelResult) -> None:
     ):
         if rows:
             session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
-    _apply_label_stats(session, media.kind, detections, 1)
+    changes.labels(media.kind, detections, 1)
 
 
 def store_result(
@@ -288,10 +296,11 @@ def store_result(
     """
     try:
         media, before = upsert_media(session, obj, kind)
+        changes = SummaryChanges()
         content_changed = before is not None and media.etag != obj.etag
         if content_changed:
             forget_matches(session, media.id)  # new content: a new item for alerts
-        _remove_labels(session, media)
+        _remove_labels(session, media, changes)
         if content_changed and text is None:
             remove_text(session, media.id)
         _apply_object(media, obj)
@@ -315,7 +324,7 @@ def store_result(
             media.width = info.width or media.width
             media.height = info.height or media.height
         session.flush()
-        write_labels(session, media, result)
+        write_labels(session, media, result, changes)
         session.add(
             LabelResultRow(
                 media_id=media.id,
@@ -337,7 +346,8 @@ def store_result(
                 sync_run_id=sync_run_id,
                 reused_from_media_id=reused_from_media_id,
             )
-        _settle(session, media, before)
+        _settle(session, media, before, changes)
+        changes.apply(session)
         return media
     except BaseException:
         vocabulary.forget()
@@ -347,9 +357,10 @@ def store_result(
 def store_failure(session: Session, obj: SourceObject, kind: str, code: str, message: str) -> Media:
     """Record a per-object failure (code and message); labels already stored stay as they were."""
     media, before = upsert_media(session, obj, kind)
+    changes = SummaryChanges()
     if before is not None and before.status == STATUS_LABELLED and media.etag != obj.etag:
         # The content changed and the new content could not be labelled: the old labels are stale.
-        _forget_content(session, media)
+        _forget_content(session, media, changes)
     _apply_object(media, obj)
     media.kind = kind
     media.status = STATUS_FAILED
@@ -358,24 +369,27 @@ def store_failure(session: Session, obj: SourceObject, kind: str, code: str, mes
     media.attempts = (media.attempts or 0) + 1
     media.claimed_by = None
     media.claim_expires_at = None
-    _settle(session, media, before)
+    _settle(session, media, before, changes)
+    changes.apply(session)
     return media
 
 
 def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
     """Mark media gone from their source: labels removed from every listing and statistic."""
     count = 0
+    changes = SummaryChanges()  # applied once: one lock order however many items
     for media_id in media_ids:
         media = session.get(Media, media_id)
         if media is None or media.status == STATUS_DELETED:
             continue
         before = _totals_key(media)
-        _forget_content(session, media)
+        _forget_content(session, media, changes)
         media.status = STATUS_DELETED
         media.job_id = None
         media.text_job_id = None
-        _settle(session, media, before)
+        _settle(session, media, before, changes)
         count += 1
+    changes.apply(session)
     return count
 
 

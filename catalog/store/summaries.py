@@ -81,65 +81,91 @@ _UPSERT_HISTOGRAM = text(
 )
 
 
-def _move_totals(session: Session, before: _TotalsKey | None, after: _TotalsKey | None) -> None:
-    if before == after:
-        return
-    changes: list[dict[str, Any]] = []
-    if before is not None:
-        changes.append(
-            {
-                "kind": before.kind,
-                "status": before.status,
-                "media_count": -1,
-                "size_bytes": -before.size_bytes,
-                "duration_ms": -before.duration_ms,
-            }
-        )
-    if after is not None:
-        changes.append(
-            {
-                "kind": after.kind,
-                "status": after.status,
-                "media_count": 1,
-                "size_bytes": after.size_bytes,
-                "duration_ms": after.duration_ms,
-            }
-        )
-    # One lock order for concurrent writers (PostgreSQL would otherwise deadlock now and then).
-    for change in sorted(changes, key=lambda c: (c["kind"], c["status"])):
-        session.execute(_UPSERT_TOTALS, change)
+class SummaryChanges:
+    """What one transaction's writes change in the summary tables, applied at once.
 
+    `apply` writes every change in one lock order shared by all writers: label_stats by label,
+    then label_histograms by (label, bin), then media_totals by (kind, status). Applied as each
+    write happened, two writers re-labelling media with crossing label sets (one drops A and
+    adds B, the other drops B and adds A) each held a row the other needed next, and PostgreSQL
+    aborted one of them as a deadlock. Changes that cancel out (the same label re-stored with
+    the same confidence) touch no row at all.
+    """
 
-def _apply_label_stats(
-    session: Session, kind: str, rows: Sequence[dict[str, Any]], sign: int
-) -> None:
-    """Add (sign=1) or remove (sign=-1) one media item's detections from the label summaries."""
-    if not rows:
-        return
-    ordered = sorted(rows, key=lambda r: r["label_id"])  # one lock order for concurrent writers
-    is_video = kind == KIND_VIDEO
-    session.execute(
-        _UPSERT_LABEL_STATS,
-        [
+    def __init__(self) -> None:
+        # label -> [media, images, videos, detections, confidence sum]
+        self._stats: dict[int, list[int]] = {}
+        self._bins: dict[tuple[int, int], int] = {}
+        # (kind, status) -> [media, bytes, duration]
+        self._totals: dict[tuple[str, str], list[int]] = {}
+
+    def labels(self, kind: str, rows: Sequence[dict[str, Any]], sign: int) -> None:
+        """Add (sign=1) or remove (sign=-1) one media item's detections."""
+        is_video = kind == KIND_VIDEO
+        for row in rows:
+            label_id = row["label_id"]
+            figures = self._stats.setdefault(label_id, [0, 0, 0, 0, 0])
+            figures[0] += sign
+            figures[1 if not is_video else 2] += sign
+            figures[3] += sign * row["detection_count"]
+            figures[4] += sign * row["confidence_x100"]
+            key = (label_id, histogram_bin(row["confidence_x100"]))
+            self._bins[key] = self._bins.get(key, 0) + sign
+
+    def move(self, before: _TotalsKey | None, after: _TotalsKey | None) -> None:
+        """Move one media item between the totals (None: it was not there / is no longer)."""
+        if before == after:
+            return
+        for key, sign in ((before, -1), (after, 1)):
+            if key is not None:
+                figures = self._totals.setdefault((key.kind, key.status), [0, 0, 0])
+                figures[0] += sign
+                figures[1] += sign * key.size_bytes
+                figures[2] += sign * key.duration_ms
+
+    def apply(self, session: Session) -> None:
+        """Write the changes (see the class docstring) and forget them."""
+        stats = [
+            dict(
+                zip(
+                    (
+                        "label_id",
+                        "media_count",
+                        "image_count",
+                        "video_count",
+                        "detection_count",
+                        "confidence_sum_x100",
+                    ),
+                    (label_id, *figures),
+                    strict=True,
+                )
+            )
+            for label_id, figures in sorted(self._stats.items())
+            if any(figures)
+        ]
+        bins = [
+            {"label_id": label_id, "bin": bin_, "media_count": n}
+            for (label_id, bin_), n in sorted(self._bins.items())
+            if n
+        ]
+        totals = [
             {
-                "label_id": r["label_id"],
-                "media_count": sign,
-                "image_count": 0 if is_video else sign,
-                "video_count": sign if is_video else 0,
-                "detection_count": sign * r["detection_count"],
-                "confidence_sum_x100": sign * r["confidence_x100"],
+                "kind": kind,
+                "status": status,
+                "media_count": figures[0],
+                "size_bytes": figures[1],
+                "duration_ms": figures[2],
             }
-            for r in ordered
-        ],
-    )
-    session.execute(
-        _UPSERT_HISTOGRAM,
-        [
-            {
-                "label_id": r["label_id"],
-                "bin": histogram_bin(r["confidence_x100"]),
-                "media_count": sign,
-            }
-            for r in ordered
-        ],
-    )
+            for (kind, status), figures in sorted(self._totals.items())
+            if any(figures)
+        ]
+        for statement, rows in (
+            (_UPSERT_LABEL_STATS, stats),
+            (_UPSERT_HISTOGRAM, bins),
+            (_UPSERT_TOTALS, totals),
+        ):
+            if rows:
+                session.execute(statement, rows)
+        self._stats.clear()
+        self._bins.clear()
+        self._totals.clear()
