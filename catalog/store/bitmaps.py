@@ -284,7 +284,7 @@ class BitmapIndex:
                 select(MediaBitmap.name, MediaBitmap.generation, MediaBitmap.data).where(
                     MediaBitmap.name >= f"{kind}:", MediaBitmap.name < f"{kind};"
                 )
-            ).all()
+            )  # streamed: each blob is dropped once deserialised (a group holds thousands)
             self._store(rows, snap.items)
             snap.groups.add(kind)
         start = f"{kind}:"

@@ -26,7 +26,10 @@ _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA cache_size=-262144",
+    # 32 MiB: reads within the first 2 GiB go through mmap, not this cache; past it (where the
+    # bitmap index's blobs sit in a large catalogue) a bigger cache only held blobs read once,
+    # and `stats --where` peaked at 180 MB instead of 134 MB.
+    "PRAGMA cache_size=-32768",
     "PRAGMA mmap_size=2147483648",
     "PRAGMA temp_store=MEMORY",
 )
