@@ -62,13 +62,7 @@ from catalog.query.resolve import (
     resolve_names,
 )
 from catalog.query.text import TEXT_COST_ESTIMATE, TextTerm, text_exists, text_scan
-from catalog.store.schema import (
-    STATUS_DELETED,
-    STATUS_LABELLED,
-    Detection,
-    Media,
-    VideoMoment,
-)
+from catalog.store.schema import STATUS_DELETED, STATUS_LABELLED, Detection, Media, VideoMoment
 
 # -- conditions ------------------------------------------------------------------------------------
 

@@ -27,20 +27,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from catalog.errors import QueryError
+from catalog.query import nodes
 from catalog.query.limits import MAX_SIZE_BYTES, check_cost, confidence_percent, query_error
-from catalog.query.nodes import (
-    And,
-    CategoryFilter,
-    CountCondition,
-    KindFilter,
-    LabelCondition,
-    ModifiedFilter,
-    Node,
-    Not,
-    Or,
-    PrefixFilter,
-    SizeFilter,
-)
 from catalog.query.text import parse_text_term
 
 MAX_QUERY_LENGTH = 4000
@@ -81,7 +69,7 @@ def _parser() -> Any:
     return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False, cache=True)
 
 
-def parse_query(text: str) -> Node | None:
+def parse_query(text: str) -> nodes.Node | None:
     """Parse query text into an AST; None for an empty query. Raises QueryError when malformed."""
     for index, char in enumerate(text):
         if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
@@ -94,7 +82,7 @@ def parse_query(text: str) -> Node | None:
 
 
 @lru_cache(maxsize=256)  # ASTs are immutable; errors are not cached and raise again
-def _parse(text: str) -> Node | None:
+def _parse(text: str) -> nodes.Node | None:
     if not text.strip():
         return None
     if len(text) > MAX_QUERY_LENGTH:
@@ -116,7 +104,7 @@ def _parse(text: str) -> Node | None:
         node = _build(tree, text, 0)
     except RecursionError:
         raise QueryError("the query nests too deeply", 1) from None
-    check_cost(node, lambda leaf: isinstance(leaf, CountCondition))
+    check_cost(node, lambda leaf: isinstance(leaf, nodes.CountCondition))
     return node
 
 
@@ -188,7 +176,7 @@ def _unquote(token: Any) -> str:
     return value
 
 
-def _build(tree: Any, text: str, depth: int) -> Node:
+def _build(tree: Any, text: str, depth: int) -> nodes.Node:
     from lark import Token
 
     if depth > MAX_NESTING:
@@ -204,14 +192,14 @@ def _build(tree: Any, text: str, depth: int) -> Node:
             if not (isinstance(child, Token) and child.type in ("AND", "OR"))
         ]
         if kind == "or_expr":
-            return Or(_flatten(Or, parts))
-        return And(_flatten(And, parts))
+            return nodes.Or(_flatten(nodes.Or, parts))
+        return nodes.And(_flatten(nodes.And, parts))
     if kind == "atom":  # ( expr )
         inner = [c for c in children if not (isinstance(c, Token) and c.type in ("LPAR", "RPAR"))]
         return _build(inner[0], text, depth + 1)
     if kind == "negation":
         item = _build(children[1], text, depth + 1)
-        return item.item if isinstance(item, Not) else Not(item)
+        return item.item if isinstance(item, nodes.Not) else nodes.Not(item)
     if kind == "label_cond":
         if len(children) == 1:
             return _label(children[0], None, None)
@@ -222,7 +210,7 @@ def _build(tree: Any, text: str, depth: int) -> Node:
         number = next(c for c in children if c.type == "NUMBER")
         value = _count_value(number)
         name = _name(names[0])
-        return CountCondition(name, str(comp), value)
+        return nodes.CountCondition(name, str(comp), value)
     if kind == "filter":
         if str(children[0])[:-1].lower() == "text":
             comp, number = (str(c) for c in children[2:4]) if len(children) == 4 else (None, None)
@@ -238,8 +226,10 @@ def _build(tree: Any, text: str, depth: int) -> Node:
     raise query_error(0, f"unexpected {kind}")  # pragma: no cover - the grammar has no other rules
 
 
-def _flatten(cls: type[And] | type[Or], parts: list[Node]) -> tuple[Node, ...]:
-    flat: list[Node] = []
+def _flatten(
+    cls: type[nodes.And] | type[nodes.Or], parts: list[nodes.Node]
+) -> tuple[nodes.Node, ...]:
+    flat: list[nodes.Node] = []
     for part in parts:
         flat.extend(part.items if isinstance(part, cls) else (part,))
     return tuple(flat)
@@ -252,11 +242,11 @@ def _name(token: Any) -> str:
     return name
 
 
-def _label(name_token: Any, comp: Any, number: Any) -> LabelCondition:
+def _label(name_token: Any, comp: Any, number: Any) -> nodes.LabelCondition:
     name = _name(name_token)
     if comp is None:
-        return LabelCondition(name)
-    return LabelCondition(
+        return nodes.LabelCondition(name)
+    return nodes.LabelCondition(
         name, str(comp), confidence_percent(str(number), str(comp), number.start_pos)
     )
 
@@ -287,7 +277,7 @@ _DATE_RE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
 _OP_RE = re.compile(r"(>=|<=|>|<|=)?(.*)", re.DOTALL)
 
 
-def _filter(key_token: Any, value_token: Any) -> Node:
+def _filter(key_token: Any, value_token: Any) -> nodes.Node:
     key = str(key_token)[:-1].lower()
     value = _unquote(value_token)
     pos = value_token.start_pos
@@ -295,24 +285,24 @@ def _filter(key_token: Any, value_token: Any) -> Node:
         kind = KINDS.get(value.lower())
         if kind is None:
             raise query_error(pos, f"expected kind:image or kind:video, found '{value}'")
-        return KindFilter(kind)
+        return nodes.KindFilter(kind)
     if key == "prefix":
         if value.startswith("s3://"):
             bucket, _, prefix = value[len("s3://") :].partition("/")
             if not bucket:
                 raise query_error(pos, "expected prefix:s3://BUCKET/PREFIX, found no bucket")
-            return PrefixFilter(prefix, bucket)
+            return nodes.PrefixFilter(prefix, bucket)
         if value.startswith("file://"):
             path = unquote(urlparse(value).path)
             if not path.startswith("/"):
                 raise query_error(pos, "expected prefix:file:///ABSOLUTE/PATH")
-            return PrefixFilter(path, local=True)
-        return PrefixFilter(value)
+            return nodes.PrefixFilter(path, local=True)
+        return nodes.PrefixFilter(value)
     if key == "category":
         category = " ".join(value.split())
         if not category:
             raise query_error(pos, "the category name is empty")
-        return CategoryFilter(category)
+        return nodes.CategoryFilter(category)
     if key == "modified":
         return _modified(value, pos)
     if key == "size":
@@ -343,7 +333,7 @@ def _period(text: str, pos: int) -> tuple[datetime, datetime]:
         raise query_error(pos, f"'{text}' is not a valid date") from None
 
 
-def _modified(value: str, pos: int) -> ModifiedFilter:
+def _modified(value: str, pos: int) -> nodes.ModifiedFilter:
     if ".." in value:
         left, _, right = value.partition("..")
         if not left and not right:
@@ -352,16 +342,16 @@ def _modified(value: str, pos: int) -> ModifiedFilter:
         end = _period(right, pos + len(left) + 2)[1] if right else None
         if start and end and start >= end:
             raise query_error(pos, f"the range '{value}' ends before it starts")
-        return ModifiedFilter(start, end)
+        return nodes.ModifiedFilter(start, end)
     op, rest = _split_op(value)
     start, end = _period(rest, pos + len(op))
     return {
-        "": ModifiedFilter(start, end),
-        "=": ModifiedFilter(start, end),
-        ">": ModifiedFilter(end, None),
-        ">=": ModifiedFilter(start, None),
-        "<": ModifiedFilter(None, start),
-        "<=": ModifiedFilter(None, end),
+        "": nodes.ModifiedFilter(start, end),
+        "=": nodes.ModifiedFilter(start, end),
+        ">": nodes.ModifiedFilter(end, None),
+        ">=": nodes.ModifiedFilter(start, None),
+        "<": nodes.ModifiedFilter(None, start),
+        "<=": nodes.ModifiedFilter(None, end),
     }[op]
 
 
@@ -382,21 +372,21 @@ def _bytes(text: str, pos: int) -> int:
     return size
 
 
-def _size(value: str, pos: int) -> SizeFilter:
+def _size(value: str, pos: int) -> nodes.SizeFilter:
     if ".." in value:
         left, _, right = value.partition("..")
         if not left and not right:
             raise query_error(pos, "expected a size range like 1MB..5MB")
         low = _bytes(left, pos) if left else None
         high = _bytes(right, pos + len(left) + 2) if right else None
-        return SizeFilter(low, high)
+        return nodes.SizeFilter(low, high)
     op, rest = _split_op(value)
     size = _bytes(rest, pos + len(op))
     return {
-        "": SizeFilter(size, size),
-        "=": SizeFilter(size, size),
-        ">": SizeFilter(size + 1, None),
-        ">=": SizeFilter(size, None),
-        "<": SizeFilter(None, size - 1),
-        "<=": SizeFilter(None, size),
+        "": nodes.SizeFilter(size, size),
+        "=": nodes.SizeFilter(size, size),
+        ">": nodes.SizeFilter(size + 1, None),
+        ">=": nodes.SizeFilter(size, None),
+        "<": nodes.SizeFilter(None, size - 1),
+        "<=": nodes.SizeFilter(None, size),
     }[op]

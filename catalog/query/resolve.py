@@ -28,13 +28,7 @@ from catalog.query.nodes import (
     iter_terms,
 )
 from catalog.query.text import TextCondition, TextTerm
-from catalog.store.schema import (
-    Label,
-    LabelAlias,
-    LabelCategory,
-    LabelHistogram,
-    LabelParent,
-)
+from catalog.store.schema import Label, LabelAlias, LabelCategory, LabelHistogram, LabelParent
 from catalog.store.units import fold, histogram_bin
 
 

@@ -19,16 +19,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    exists,
-    func,
-    literal,
-    literal_column,
-    select,
-)
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, literal_column, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 

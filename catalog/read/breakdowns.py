@@ -15,13 +15,7 @@ from catalog.errors import NotFoundError, StaleIndexError, UsageError
 from catalog.read.folders import folder_prefix_counts, local_roots, media_prefix
 from catalog.read.subsets import confidence_histogram, group_counts, label_counts, top_counts
 from catalog.store.bitmaps import BitmapIndex, open_index
-from catalog.store.schema import (
-    SOURCE_FILE,
-    Detection,
-    Label,
-    LabelHistogram,
-    Media,
-)
+from catalog.store.schema import SOURCE_FILE, Detection, Label, LabelHistogram, Media
 from catalog.store.units import fold
 
 HISTOGRAM_BINS = 10

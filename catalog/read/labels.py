@@ -10,9 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.store.schema import (
-    LabelAlias,
-)
+from catalog.store.schema import LabelAlias
 from catalog.store.summaries import labels_by_media_count
 
 

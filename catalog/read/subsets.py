@@ -16,13 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.store.bitmaps import BitmapIndex
-from catalog.store.schema import (
-    KINDS,
-    STATUS_FAILED,
-    STATUS_LABELLED,
-    STATUS_PENDING,
-    Label,
-)
+from catalog.store.schema import KINDS, STATUS_FAILED, STATUS_LABELLED, STATUS_PENDING, Label
 
 
 @dataclass(frozen=True)

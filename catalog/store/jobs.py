@@ -9,13 +9,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.sources import SourceObject
-from catalog.store.schema import (
-    KIND_VIDEO,
-    STATUS_LABELLED,
-    STATUS_PENDING,
-    Media,
-    TextResult,
-)
+from catalog.store.schema import KIND_VIDEO, STATUS_LABELLED, STATUS_PENDING, Media, TextResult
 
 # -- video jobs ------------------------------------------------------------------------------------
 

@@ -13,13 +13,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from catalog.labelling import DetectedLabel
-from catalog.store.schema import (
-    Label,
-    LabelAlias,
-    LabelCategory,
-    LabelParent,
-    LabelTaxonomy,
-)
+from catalog.store.schema import Label, LabelAlias, LabelCategory, LabelParent, LabelTaxonomy
 from catalog.store.units import _insert, fold
 
 Taxonomy = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # parents, aliases, categories

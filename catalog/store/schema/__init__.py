@@ -47,17 +47,8 @@ from catalog.store.schema.catalogue import (
     VideoMoment,
     VideoSegment,
 )
-from catalog.store.schema.index import (
-    BitmapChange,
-    BitmapState,
-    MediaBitmap,
-)
-from catalog.store.schema.text import (
-    TEXT_LINE,
-    TEXT_WORD,
-    TextDetection,
-    TextResult,
-)
+from catalog.store.schema.index import BitmapChange, BitmapState, MediaBitmap
+from catalog.store.schema.text import TEXT_LINE, TEXT_WORD, TextDetection, TextResult
 
 __all__ = [
     "KINDS",

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalog.store.schema.base import (
-    WITHOUT_ROWID,
-    Base,
-    UTCDateTime,
-    utcnow,
-)
+from catalog.store.schema.base import WITHOUT_ROWID, Base, UTCDateTime, utcnow
 
 
 class AlertRule(Base):

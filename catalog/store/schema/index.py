@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    Integer,
-    LargeBinary,
-    Text,
-)
+from sqlalchemy import Integer, LargeBinary, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalog.store.schema.base import (
-    Base,
-    UTCDateTime,
-    utcnow,
-)
+from catalog.store.schema.base import Base, UTCDateTime, utcnow
 
 
 class MediaBitmap(Base):

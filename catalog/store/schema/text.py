@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-)
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalog.store.schema.base import (
-    Base,
-    UTCDateTime,
-    utcnow,
-)
+from catalog.store.schema.base import Base, UTCDateTime, utcnow
 
 # Text detection kinds, as Rekognition names them.
 TEXT_LINE = "LINE"
