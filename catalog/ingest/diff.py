@@ -9,7 +9,7 @@ objects are gone are marked deleted. A dry run only counts what it would do.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,30 +38,19 @@ if TYPE_CHECKING:
     from catalog.ingest.videos import VideoPhase
 
 
+@dataclass
 class SourceDiff:
     """Decides, object by object, what one sync of one source has to do (see the module doc)."""
 
-    def __init__(
-        self,
-        source: Source,
-        labeller: ImageLabeller,
-        text_reader: TextReader | None,
-        sessions: sessionmaker[Session],
-        options: SyncOptions,
-        report: SyncReport,
-        writer: ResultWriter,
-        on_event: EventHandler,
-        video_step: VideoPhase | None,
-    ) -> None:
-        self.source = source
-        self.labeller = labeller
-        self.text_reader = text_reader
-        self.sessions = sessions
-        self.options = options
-        self.report = report
-        self.writer = writer
-        self.on_event = on_event
-        self.video_step = video_step
+    source: Source
+    labeller: ImageLabeller
+    text_reader: TextReader | None  # None: no text is read in this sync
+    sessions: sessionmaker[Session]
+    options: SyncOptions
+    report: SyncReport
+    writer: ResultWriter
+    on_event: EventHandler
+    video_step: VideoPhase | None
 
     def iter_tasks(self) -> Iterator[Task]:
         """List the source page by page; yield what needs labelling, mark the missing deleted."""

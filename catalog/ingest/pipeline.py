@@ -71,14 +71,7 @@ class SyncPipeline:
         )
         self.writer = ResultWriter(
             sessions,
-            ResultProvenance(
-                labeller=labeller.name,
-                model_version=labeller.model_version,
-                min_confidence=options.min_confidence,
-                max_labels=options.max_labels,
-                text_reader=self.text_reader.name if self.text_reader else None,
-                text_model_version=self.text_reader.model_version if self.text_reader else None,
-            ),
+            ResultProvenance.of(labeller, options, self.text_reader),
             on_event=self.on_event,
             counts=self.report,
         )

@@ -251,12 +251,7 @@ def build_event_videos(
     phase.attach(
         ResultWriter(
             sessions,
-            ResultProvenance(
-                labeller=labeller.name,
-                model_version=labeller.model_version,
-                min_confidence=options.min_confidence,
-                max_labels=options.max_labels,
-            ),
+            ResultProvenance.of(labeller, options),
             run_id=report.run_id if report is not None else None,
             on_event=on_event,
             counts=report,

@@ -50,8 +50,17 @@ MAX_CHECK_ERRORS = 3  # a job whose status cannot be read this many times in a r
 MAX_RESTARTS = 1  # expired jobs started again per video and run
 
 
-class Roster(Protocol):
-    """The phase's record of the videos in it and of those waiting for them."""
+class Phase(Protocol):
+    """What the scheduler reads and calls on its VideoPhase (settled before the first submit)."""
+
+    s3: Any
+    labeller: RekognitionVideoLabeller
+    text_jobs: RekognitionTextJobs | None
+    options: SyncOptions
+    claim_owner: str | None
+    claim_lease_s: float
+    keep_polling: bool
+    counts: VideoCounts  # counted here, handed to the pipeline when the phase closes
 
     def active(self) -> int:
         """Videos in the phase now."""
@@ -75,30 +84,15 @@ class VideoScheduler:
 
     def __init__(
         self,
-        roster: Roster,
-        s3: Any,
-        labeller: RekognitionVideoLabeller,
-        text_jobs: RekognitionTextJobs | None,
-        options: SyncOptions,
+        phase: Phase,
         writer: ResultWriter,
-        counts: VideoCounts,
         *,
         stop: threading.Event,
         no_more: threading.Event,
-        claim_owner: str | None,
-        claim_lease_s: float,
-        keep_polling: bool,
     ) -> None:
-        self.roster = roster
-        self.s3 = s3
-        self.labeller = labeller
-        self.text_jobs = text_jobs
-        self.options = options
+        self.phase = phase
         self.writer = writer
-        self.counts = counts  # the phase's: handed to the pipeline when the phase closes
-        self.claim_owner = claim_owner
-        self.claim_lease_s = claim_lease_s
-        self.keep_polling = keep_polling
+        options = phase.options
         self.poll_interval_s = max(0.001, options.poll_interval_s)
         self.max_poll_interval_s = max(self.poll_interval_s, min(60.0, 6 * self.poll_interval_s))
         # With an SNS channel, jobs report there: the sync waits only until every job started.
@@ -166,13 +160,13 @@ class VideoScheduler:
         except BaseException as exc:  # handed to the main thread, which ends the run
             self.error = exc
         finally:
-            self.roster.resolve_all(STOPPED)
+            self.phase.resolve_all(STOPPED)
             self._finished.set()
 
     def _renew_claims(self) -> None:
-        if self.claim_owner is None or not self.roster.active():
+        if self.phase.claim_owner is None or not self.phase.active():
             return
-        self._renewal.renew_if_due(self._sessions, self.claim_owner, self.claim_lease_s)
+        self._renewal.renew_if_due(self._sessions, self.phase.claim_owner, self.phase.claim_lease_s)
 
     def _is_done(self) -> bool:
         return (
@@ -189,9 +183,9 @@ class VideoScheduler:
     def _sleep_s(self) -> float:
         now = time.monotonic()
         due = [item.next_poll_at for item in self._running]
-        if self._ready and self._open_jobs() < self.options.max_video_jobs:
+        if self._ready and self._open_jobs() < self.phase.options.max_video_jobs:
             due.append(self._start_blocked_until)
-        longest = 5.0 if self.claim_owner is None else min(5.0, self.claim_lease_s / 3)
+        longest = 5.0 if self.phase.claim_owner is None else min(5.0, self.phase.claim_lease_s / 3)
         if not due:
             return longest  # nothing is due: submissions and prepared videos wake us
         return min(longest, max(0.0, min(due) - now))
@@ -201,9 +195,9 @@ class VideoScheduler:
 
     def _settled(self, item: VideoItem) -> None:
         """One video left the waiting set (labelled, reused or failed)."""
-        self.counts.settled += 1
+        self.phase.counts.settled += 1
         self._emit(SyncEvent(EventKind.PENDING, item.obj.uri, count=-1))
-        self.roster.leave(item, SETTLED)
+        self.phase.leave(item, SETTLED)
 
     def _show_jobs(self) -> None:
         if self._open_jobs() != self._jobs_shown:
@@ -224,19 +218,19 @@ class VideoScheduler:
                 return
             if not self._claim(item):
                 self._emit(SyncEvent(EventKind.SKIPPED, item.obj.uri, "handled by another process"))
-                self.roster.leave(item, BUSY)
+                self.phase.leave(item, BUSY)
                 continue
             with self._sessions() as session:
                 stored = get_video_job(session, item.media_id)
             if resume_stored_jobs(item, stored):
-                self.counts.resumed += 1
+                self.phase.counts.resumed += 1
                 if not item.all_started:
                     self._ready.append(item)  # one job is running, the other one starts now
                     continue
                 item.poll_every_s = self.poll_interval_s
                 item.next_poll_at = 0.0  # look at a resumed job at once
                 self._running.append(item)
-                if self.keep_polling:
+                if self.phase.keep_polling:
                     for ticket in item.tickets:
                         ticket.resolve(STARTED)
                 continue
@@ -245,20 +239,20 @@ class VideoScheduler:
             self._prepare_later(item)
 
     def _claim(self, item: VideoItem) -> bool:
-        if self.claim_owner is None:
+        if self.phase.claim_owner is None:
             return True
         with self._sessions.begin() as session:
             return claims.claim_pending_video(
                 session,
                 item.media_id,
-                owner=self.claim_owner,
-                lease_s=self.claim_lease_s,
+                owner=self.phase.claim_owner,
+                lease_s=self.phase.claim_lease_s,
                 pending_only=item.need_labels,  # a text job alone runs for a labelled video
             )
 
     def _reuse(self, item: VideoItem) -> bool:
         """Copy the labels of an already-labelled video with the same content, if any."""
-        if not self.options.reuse:
+        if not self.phase.options.reuse:
             return False
         if not self.writer.reuse(item.obj, KIND_VIDEO, exclude_media_id=item.media_id):
             return False
@@ -272,7 +266,7 @@ class VideoScheduler:
 
     def _prepare(self, item: VideoItem) -> VideoItem:
         """In a pool thread: probe, check and (with --transcode) convert."""
-        item.probe, item.job_key = prepare_video(self.s3, item.obj, self.options)
+        item.probe, item.job_key = prepare_video(self.phase.s3, item.obj, self.phase.options)
         return item
 
     def _take_prepared(self) -> None:
@@ -292,7 +286,7 @@ class VideoScheduler:
     def _start_ready(self) -> None:
         while (
             self._ready
-            and self._open_jobs() < self.options.max_video_jobs
+            and self._open_jobs() < self.phase.options.max_video_jobs
             and time.monotonic() >= self._start_blocked_until
             and not self._stop.is_set()
         ):
@@ -305,8 +299,8 @@ class VideoScheduler:
                 version_id=obj.version_id if item.job_key == obj.key else None,
             )
             try:
-                self.counts.started += start_jobs(
-                    item, request, self.labeller, self.text_jobs, self._sessions
+                self.phase.counts.started += start_jobs(
+                    item, request, self.phase.labeller, self.phase.text_jobs, self._sessions
                 )
             except JobLimitError as exc:
                 self._ready.appendleft(item)
@@ -323,8 +317,8 @@ class VideoScheduler:
                 self._fail(item, exc)
                 continue
             self._start_backoff_s = 0.0
-            if not self.keep_polling:  # its completion message brings it back
-                self.roster.leave(item, STARTED, release=True)
+            if not self.phase.keep_polling:  # its completion message brings it back
+                self.phase.leave(item, STARTED, release=True)
                 continue
             for ticket in item.tickets:
                 ticket.resolve(STARTED)
@@ -338,7 +332,7 @@ class VideoScheduler:
             if self._stop.is_set():
                 return
             try:
-                status = check_jobs(item, self.labeller, self.text_jobs)
+                status = check_jobs(item, self.phase.labeller, self.phase.text_jobs)
             except ObjectError as exc:
                 item.check_errors += 1
                 if item.check_errors >= MAX_CHECK_ERRORS:
@@ -348,9 +342,9 @@ class VideoScheduler:
                     self._poll_later(item)
                 continue
             item.check_errors = 0
-            if status.state == STATE_RUNNING and not self.keep_polling:
+            if status.state == STATE_RUNNING and not self.phase.keep_polling:
                 self._running.remove(item)
-                self.roster.leave(item, RUNNING, release=True)
+                self.phase.leave(item, RUNNING, release=True)
                 continue
             if status.state == STATE_RUNNING:
                 self._poll_later(item)
@@ -380,7 +374,7 @@ class VideoScheduler:
             self._settled(item)
             return
         if item.job_key and item.job_key != item.obj.key:
-            describe_original(self.s3, item.obj, item.probe, result)
+            describe_original(self.phase.s3, item.obj, item.probe, result)
         self.writer.store(item.obj, KIND_VIDEO, result, item.text)
         self._settled(item)
 

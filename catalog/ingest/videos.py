@@ -197,20 +197,7 @@ class VideoPhase:
             self._scheduler.raise_error()
 
     def _start_scheduler(self, writer: ResultWriter) -> VideoScheduler:
-        return VideoScheduler(
-            self,
-            self.s3,
-            self.labeller,
-            self.text_jobs,
-            self.options,
-            writer,
-            self.counts,
-            stop=self._stop,
-            no_more=self._no_more,
-            claim_owner=self.claim_owner,
-            claim_lease_s=self.claim_lease_s,
-            keep_polling=self.keep_polling,
-        )
+        return VideoScheduler(self, writer, stop=self._stop, no_more=self._no_more)
 
     @property
     def _sessions(self) -> sessionmaker[Session]:

@@ -59,6 +59,15 @@ def parse_label(data: Mapping[str, Any]) -> DetectedLabel:
     )
 
 
+def video_needs_s3(does: str) -> ObjectError:
+    """The failure of a Rekognition image call asked for a video that is not in S3."""
+    return ObjectError(
+        VIDEO_NEEDS_S3,
+        f"Rekognition {does} stored videos only from S3; use --labeller local for videos in a "
+        "folder, or sync them from an S3 prefix",
+    )
+
+
 def s3_object(bucket: str, key: str, version_id: str | None) -> dict[str, str]:
     """Rekognition's S3Object structure (naming the version only when one is known)."""
     found: dict[str, str] = {"Bucket": bucket, "Name": key}
@@ -110,10 +119,12 @@ def call_with_throttle_retries(call: Any, limiter: RateLimiter | None, **kwargs:
     raise AssertionError("unreachable")
 
 
-def detect_in_image(call: Any, limiter: RateLimiter | None, what: str, **kwargs: Any) -> Any:
+def detect_in_image(
+    call: Any, limiter: RateLimiter | None, image: ImageInput, what: str, **kwargs: Any
+) -> Any:
     """Call a Detect* operation for one image; a failure raises `rekognition_error`."""
     try:
-        return call_with_throttle_retries(call, limiter, **kwargs)
+        return call_with_throttle_retries(call, limiter, Image=image_source(image), **kwargs)
     except (ClientError, BotoCoreError) as exc:
         raise rekognition_error(exc, what) from exc
 
@@ -146,13 +157,8 @@ class RekognitionImageLabeller:
         request: dict[str, Any] = {"MinConfidence": float(self.min_confidence)}
         if self.max_labels is not None:
             request["MaxLabels"] = int(self.max_labels)
-        response = detect_in_image(
-            self.client.detect_labels,
-            self.limiter,
-            "calling Rekognition DetectLabels",
-            Image=image_source(image),
-            **request,
-        )
+        what = "calling Rekognition DetectLabels"
+        response = detect_in_image(self.client.detect_labels, self.limiter, image, what, **request)
         return LabelResult(
             labeller=LABELLER_NAME,
             model_version=response.get("LabelModelVersion"),
@@ -166,11 +172,7 @@ class RekognitionImageLabeller:
 
     def label_video(self, media: str | bytes) -> LabelResult:
         """DetectLabels has no video form: stored videos are labelled by asynchronous jobs."""
-        raise ObjectError(
-            VIDEO_NEEDS_S3,
-            "Rekognition labels stored videos only from S3; use --labeller local for videos "
-            "in a folder, or sync them from an S3 prefix",
-        )
+        raise video_needs_s3("labels")
 
 
 __all__ = ["LABELLER_NAME", "AWSError", "RekognitionImageLabeller", "parse_label"]

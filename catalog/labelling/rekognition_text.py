@@ -6,13 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from catalog.aws.ratelimit import RateLimiter
-from catalog.errors import ObjectError
 from catalog.labelling import BoundingBox, DetectedText, ImageInput, TextResult
 from catalog.labelling.rekognition_image import (
     LABELLER_NAME,
-    VIDEO_NEEDS_S3,
     detect_in_image,
-    image_source,
+    video_needs_s3,
     watch_throttling,
 )
 from catalog.labelling.rekognition_video import (
@@ -21,6 +19,7 @@ from catalog.labelling.rekognition_video import (
     RekognitionVideoJobs,
     VideoJobRequest,
     client_request_token,
+    iter_detections,
     parse_video_metadata,
 )
 
@@ -63,12 +62,8 @@ class RekognitionTextReader:
 
     def read_image(self, image: ImageInput) -> TextResult:
         """Call DetectText for one image."""
-        response = detect_in_image(
-            self.client.detect_text,
-            self.limiter,
-            "calling Rekognition DetectText",
-            Image=image_source(image),
-        )
+        what = "calling Rekognition DetectText"
+        response = detect_in_image(self.client.detect_text, self.limiter, image, what)
         return TextResult(
             reader=READER_NAME,
             model_version=response.get("TextModelVersion"),
@@ -78,11 +73,7 @@ class RekognitionTextReader:
 
     def read_video(self, media: str | bytes) -> TextResult:
         """DetectText has no video form: stored videos are read by asynchronous text jobs."""
-        raise ObjectError(
-            VIDEO_NEEDS_S3,
-            "Rekognition reads text in stored videos only from S3; use --labeller local for "
-            "videos in a folder, or sync them from an S3 prefix",
-        )
+        raise video_needs_s3("reads text in")
 
 
 class RekognitionTextJobs(RekognitionVideoJobs):
@@ -104,13 +95,13 @@ class RekognitionTextJobs(RekognitionVideoJobs):
 
     def _finished(self, job_id: str, first: dict[str, Any]) -> JobStatus:
         """Every line and word of a succeeded job, in order of timestamp and id."""
-        texts: list[DetectedText] = []
-        for page in self.iter_pages(job_id, first):
-            for item in page.get("TextDetections") or ():
-                detection = item.get("TextDetection")
-                if not detection or not detection.get("DetectedText"):
-                    continue
-                texts.append(parse_text_detection(detection, int(item.get("Timestamp", 0))))
+        pages = self.iter_pages(job_id, first)
+        texts = [
+            parse_text_detection(detection, timestamp_ms)
+            for timestamp_ms, detection in iter_detections(
+                pages, "TextDetections", "TextDetection", "DetectedText"
+            )
+        ]
         texts.sort(key=lambda t: (t.timestamp_ms or 0, t.idx))
         video = parse_video_metadata(first.get("VideoMetadata"))
         text = TextResult(

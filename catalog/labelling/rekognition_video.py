@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -119,6 +119,20 @@ def iter_job_pages(
         if not token:
             return
         page = next_page(token)
+
+
+def iter_detections(
+    pages: Iterable[Mapping[str, Any]], items: str, detection: str, name: str
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """(timestamp ms, detection) for each detection on a job's pages that has its `name` field.
+
+    E.g. items "Labels", detection "Label", name "Name" for GetLabelDetection's pages.
+    """
+    for page in pages:
+        for item in page.get(items) or ():
+            found = item.get(detection)
+            if found and found.get(name):
+                yield int(item.get("Timestamp", 0)), found
 
 
 class RekognitionVideoJobs:
@@ -272,15 +286,12 @@ class RekognitionVideoLabeller(RekognitionVideoJobs):
     def _finished(self, job_id: str, first: dict[str, Any]) -> JobStatus:
         """Every label moment of a succeeded job, sorted by timestamp."""
         moments: list[Moment] = []
-        for page in self.iter_pages(job_id, first):
-            for item in page.get("Labels") or ():
-                label = item.get("Label")
-                if not label or not label.get("Name"):
-                    continue
-                parsed = parse_label(label)
-                if parsed.confidence < self.min_confidence:
-                    continue  # a resumed job may have been started with a lower threshold
-                moments.append(Moment(int(item.get("Timestamp", 0)), parsed))
+        pages = self.iter_pages(job_id, first)
+        for timestamp_ms, label in iter_detections(pages, "Labels", "Label", "Name"):
+            parsed = parse_label(label)
+            if parsed.confidence < self.min_confidence:
+                continue  # a resumed job may have been started with a lower threshold
+            moments.append(Moment(timestamp_ms, parsed))
         moments.sort(key=lambda moment: moment.timestamp_ms)
         video = parse_video_metadata(first.get("VideoMetadata"))
         result = LabelResult(
