@@ -63,7 +63,7 @@ class SourceDiff:
             self.report.listed += len(page)
             self.on_event(SyncEvent(EventKind.LISTED, count=len(page)))
             for obj in page:
-                task = self.diff(obj, by_key.pop(obj.key, None))
+                task = self.decide(obj, by_key.pop(obj.key, None))
                 if task is not None:
                     yield task
             self._delete_missing(list(by_key.values()))
@@ -87,7 +87,7 @@ class SourceDiff:
         self.report.skipped[reason] += 1
         self.on_event(SyncEvent(EventKind.SKIPPED, obj.uri, reason))
 
-    def diff(self, obj: SourceObject, stored: StoredMedia | None) -> Task | None:
+    def decide(self, obj: SourceObject, stored: StoredMedia | None) -> Task | None:
         """What one listed object needs, given its stored row: a Task to label, or None.
 
         None when nothing is to be labelled here: unchanged, skipped, planned (dry run) or a

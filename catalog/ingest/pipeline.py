@@ -270,7 +270,7 @@ class SyncPipeline:
                         stored = replace(
                             stored, text_reader=read.reader, text_model_version=read.model_version
                         )
-            task = self.diff.diff(obj, stored)
+            task = self.diff.decide(obj, stored)
             if task is None:
                 return True
             if not self._claim(task):
