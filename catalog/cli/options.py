@@ -118,7 +118,7 @@ def aws_clients(ctx: typer.Context, max_pool_connections: int = 50) -> AWSClient
     return AWSClients(current.profile, current.region, max_pool_connections=max_pool_connections)
 
 
-# -- video jobs (the worker's; `sync` declares the same options inline) ---------------------------
+# -- video jobs (`sync` and `worker`) ------------------------------------------------------------
 
 MaxVideoJobsOpt = Annotated[
     int,
@@ -142,14 +142,19 @@ TranscodePrefixOpt = Annotated[
         "--transcode-prefix", help="Where --transcode writes its copies (never catalogued)."
     ),
 ]
-NotificationTopicOpt = Annotated[
-    str | None,
-    typer.Option(
+
+
+def notification_topic_option(then: str = "") -> Any:
+    """The `--notification-topic-arn` option; `then` says what the command does differently."""
+    return typer.Option(
         "--notification-topic-arn",
-        help="SNS topic Rekognition announces finished video jobs on (with --role-arn).",
+        help="SNS topic Rekognition announces finished video jobs on (with --role-arn)"
+        + (f"; {then}." if then else "."),
         show_default=False,
-    ),
-]
+    )
+
+
+NotificationTopicOpt = Annotated[str | None, notification_topic_option()]
 RoleArnOpt = Annotated[
     str | None,
     typer.Option(

@@ -12,9 +12,15 @@ from catalog.cli.options import (
     DetailFormatOpt,
     FeaturesOpt,
     MaxLabelsOpt,
+    MaxVideoJobsOpt,
     MinConfidenceOpt,
     OutputFormat,
+    PollIntervalOpt,
+    RoleArnOpt,
+    TranscodeOpt,
+    TranscodePrefixOpt,
     aws_clients,
+    notification_topic_option,
     sessions,
 )
 from catalog.errors import EXIT_OBJECTS_FAILED
@@ -93,43 +99,17 @@ def sync_command(
             help="The --model's class names, one per line.", dir_okay=False, show_default=False
         ),
     ] = None,
-    max_video_jobs: Annotated[
-        int,
-        typer.Option(
-            min=1, help="Video label jobs running at once (Rekognition's default quota is 20)."
-        ),
-    ] = 20,
-    transcode: Annotated[
-        bool,
-        typer.Option(
-            "--transcode/--no-transcode",
-            help="Convert videos Rekognition cannot read (not H.264 in MP4/MOV) to H.264 MP4 and "
-            "upload the copy under --transcode-prefix in the same bucket.",
-        ),
-    ] = False,
-    transcode_prefix: Annotated[
-        str, typer.Option(help="Where --transcode writes its copies (skipped when listing).")
-    ] = "catalog-transcoded/",
+    max_video_jobs: MaxVideoJobsOpt = 20,
+    transcode: TranscodeOpt = False,
+    transcode_prefix: TranscodePrefixOpt = "catalog-transcoded/",
     notification_topic_arn: Annotated[
         str | None,
-        typer.Option(
-            help="SNS topic Rekognition announces finished video jobs on (with --role-arn); "
-            "the sync then stops once every job started instead of polling them.",
-            show_default=False,
+        notification_topic_option(
+            "the sync then stops once every job started instead of polling them"
         ),
     ] = None,
-    role_arn: Annotated[
-        str | None,
-        typer.Option(
-            help="IAM role Rekognition publishes to the SNS topic with.", show_default=False
-        ),
-    ] = None,
-    poll_interval: Annotated[
-        float,
-        typer.Option(
-            min=0.001, help="Seconds between first status checks of a video job (backs off)."
-        ),
-    ] = 5.0,
+    role_arn: RoleArnOpt = None,
+    poll_interval: PollIntervalOpt = 5.0,
     notify_run: Annotated[
         list[str] | None,
         typer.Option(

@@ -44,7 +44,7 @@ from catalog.ingest.s3_events import (
     parse_records,
 )
 from catalog.ingest.types import SyncOptions
-from catalog.ingest.video_events import EventVideos, parse_job_completion
+from catalog.ingest.video_events import EventVideos, build_event_videos, parse_job_completion
 from catalog.labelling import media as media_rules
 from catalog.labelling.factory import build_labeller, build_text_reader
 from catalog.labelling.features import TEXT, parse_features
@@ -77,9 +77,6 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 def build_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
     """The applier and video side configured from the environment (CATALOG_*)."""
-    from catalog.ingest.videos import make_video_phase
-    from catalog.ingest.writer import ResultProvenance, ResultWriter
-    from catalog.store import claims
     from catalog.store.engine import open_catalogue
 
     env = dict(os.environ if environ is None else environ)
@@ -114,21 +111,9 @@ def build_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
     videos: EventVideos | None = None
     if options.videos:
         # Jobs are started here and collected from their completion message, never polled.
-        phase = make_video_phase(
-            clients,
-            options,
-            claim_owner=claims.make_owner(),
-            claim_lease_s=lease_s,
-            keep_polling=False,
+        videos = build_event_videos(
+            clients, sessions, options, labeller, lease_s=lease_s, keep_polling=False, scope=scope
         )
-        phase.keep_tickets = True
-        phase.attach(
-            ResultWriter(
-                sessions,
-                ResultProvenance(labeller.name, labeller.model_version, min_confidence, max_labels),
-            )
-        )
-        videos = EventVideos(phase, sessions, scope=scope)
 
     def make_pipeline(source: S3Source) -> SyncPipeline:
         phase = videos.phase if videos is not None else None

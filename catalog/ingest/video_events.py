@@ -25,11 +25,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.aws.clients import AWSClients
 from catalog.ingest.s3_events import Scope
-from catalog.ingest.types import BUSY, RUNNING, SETTLED, STARTED, VideoTicket
-from catalog.ingest.videos import VideoPhase
+from catalog.ingest.types import (
+    BUSY,
+    RUNNING,
+    SETTLED,
+    STARTED,
+    EventHandler,
+    SyncOptions,
+    SyncReport,
+    VideoTicket,
+    no_events,
+)
+from catalog.ingest.videos import VideoPhase, make_video_phase
+from catalog.ingest.writer import ResultProvenance, ResultWriter
+from catalog.labelling import ImageLabeller
 from catalog.store import claims
 from catalog.store.jobs import pending_video
+from catalog.store.media import start_sync_run
 from catalog.store.reads import get_media
 from catalog.store.schema import STATUS_PENDING
 
@@ -203,3 +217,44 @@ class EventVideos:
         with self._lock:
             self.adopted += adopted
         return adopted
+
+
+def build_event_videos(
+    clients: AWSClients,
+    sessions: sessionmaker[Session],
+    options: SyncOptions,
+    labeller: ImageLabeller,
+    *,
+    lease_s: float,
+    keep_polling: bool,
+    scope: Scope,
+    report: SyncReport | None = None,
+    on_event: EventHandler = no_events,
+    is_stopping: Callable[[], bool] = lambda: False,
+) -> EventVideos:
+    """The video side of a worker or a Lambda container: a claiming phase keeping its tickets.
+
+    Results are stored with `labeller`'s provenance; with a `report`, they are counted into it
+    and recorded under a sync run started for it here.
+    """
+    phase = make_video_phase(
+        clients,
+        options,
+        claim_owner=claims.make_owner(),
+        claim_lease_s=lease_s,
+        keep_polling=keep_polling,
+    )
+    phase.keep_tickets = True
+    if report is not None:
+        with sessions.begin() as session:
+            report.run_id = start_sync_run(session, report.source, labeller.name).id
+    phase.attach(
+        ResultWriter(
+            sessions,
+            ResultProvenance.of(labeller, options),
+            run_id=report.run_id if report is not None else None,
+            on_event=on_event,
+            counts=report,
+        )
+    )
+    return EventVideos(phase, sessions, scope=scope, is_stopping=is_stopping)

@@ -16,13 +16,34 @@ from catalog.labelling.rekognition_video import (
     STATE_RUNNING,
     STATE_SUCCEEDED,
     JobStatus,
+    RekognitionVideoJobs,
     RekognitionVideoLabeller,
     VideoJobRequest,
 )
 from catalog.labelling.video import ProbeResult
 from catalog.sources import SourceObject
-from catalog.store.jobs import set_text_job, set_video_job
+from catalog.store.jobs import VideoJob, set_text_job, set_video_job
 from catalog.store.schema import utcnow
+
+
+@dataclass
+class JobSlot:
+    """One of a video's two jobs (its labels or its text): needed, running, finished."""
+
+    needed: bool = False
+    job_id: str | None = None
+    restart_of: str | None = None  # the job a new one replaces (expired, or failed before)
+    finished: JobStatus | None = None  # the succeeded job's status, with its result
+
+    @property
+    def is_open(self) -> bool:
+        """Started and not finished: a job Rekognition holds open for this video."""
+        return self.job_id is not None and self.finished is None
+
+    @property
+    def is_started(self) -> bool:
+        """Not needed, or started (it has a JobId)."""
+        return not self.needed or self.job_id is not None
 
 
 @dataclass
@@ -33,36 +54,59 @@ class VideoItem:
     media_id: int
     tickets: list[VideoTicket] = field(default_factory=list)
     retry: bool = False  # it failed before: a stored job is replaced, not resumed
-    job_id: str | None = None
+    # Its label job and, with --features text, its text job (alone when labels are current).
+    labels: JobSlot = field(default_factory=lambda: JobSlot(needed=True))
+    text_job: JobSlot = field(default_factory=JobSlot)
     job_key: str | None = None
     started_at: datetime | None = None
     probe: ProbeResult | None = None
-    restart_of: str | None = None
     restarts: int = 0
     check_errors: int = 0
     poll_every_s: float = 0.0
     next_poll_at: float = 0.0
-    # --features text: the text job beside the label job (or alone, when labels are current).
-    need_labels: bool = True
-    need_text: bool = False
-    text_job_id: str | None = None
-    text_restart_of: str | None = None
-    result: LabelResult | None = None
-    text: TextResult | None = None
+
+    @property
+    def need_labels(self) -> bool:
+        """True when the video's labels are wanted (not only its text)."""
+        return self.labels.needed
+
+    @property
+    def result(self) -> LabelResult | None:
+        """The labels of the finished label job."""
+        return self.labels.finished.result if self.labels.finished else None
+
+    @property
+    def text(self) -> TextResult | None:
+        """The text of the finished text job."""
+        return self.text_job.finished.text if self.text_job.finished else None
 
     @property
     def job_count(self) -> int:
         """Rekognition jobs this video holds open now."""
-        return int(self.job_id is not None and self.result is None) + int(
-            self.text_job_id is not None and self.text is None
-        )
+        return int(self.labels.is_open) + int(self.text_job.is_open)
 
     @property
     def all_started(self) -> bool:
         """True once every job the video needs has a JobId."""
-        return (not self.need_labels or self.job_id is not None) and (
-            not self.need_text or self.text_job_id is not None
-        )
+        return self.labels.is_started and self.text_job.is_started
+
+
+def resume_stored_jobs(item: VideoItem, stored: VideoJob) -> bool:
+    """Take over the video's stored jobs; True when one is resumed (none is, for a retry).
+
+    Jobs that are not resumed are remembered as replaced, so a new job gets a fresh token.
+    """
+    label_job = stored.job_id if item.labels.needed else None
+    text_job = stored.text_job_id if item.text_job.needed else None
+    if (label_job or text_job) and not item.retry:
+        item.labels.job_id, item.text_job.job_id = label_job, text_job
+        item.job_key, item.started_at = stored.job_key, stored.started_at
+        return True
+    if stored.job_id:
+        item.labels.restart_of = stored.job_id  # a new job, not the failed one again
+    if stored.text_job_id:
+        item.text_job.restart_of = stored.text_job_id
+    return False
 
 
 def start_jobs(
@@ -78,9 +122,9 @@ def start_jobs(
     leaves that job stored: the video waits in the queue and only the missing job starts later.
     """
     started = 0
-    if item.need_labels and item.job_id is None:
-        job_id = labeller.start(request)
-        item.job_id, item.started_at = job_id, utcnow()
+    if not item.labels.is_started:
+        job_id = labeller.start(replace(request, restart_of=item.labels.restart_of))
+        item.labels.job_id, item.started_at = job_id, utcnow()
         with sessions.begin() as session:  # committed now: a crash resumes this job
             set_video_job(
                 session,
@@ -90,17 +134,17 @@ def start_jobs(
                 started_at=item.started_at,
             )
         started += 1
-    if item.need_text and item.text_job_id is None and text_jobs is not None:
-        text_request = replace(request, restart_of=item.text_restart_of)
-        item.text_job_id = text_jobs.start(text_request)
-        alone = not item.need_labels
+    if not item.text_job.is_started and text_jobs is not None:
+        text_job_id = text_jobs.start(replace(request, restart_of=item.text_job.restart_of))
+        item.text_job.job_id = text_job_id
+        alone = not item.labels.needed
         if alone:
             item.started_at = utcnow()
         with sessions.begin() as session:
             set_text_job(
                 session,
                 item.media_id,
-                text_job_id=item.text_job_id,
+                text_job_id=text_job_id,
                 job_key=request.key,
                 started_at=item.started_at if alone else None,
             )
@@ -117,19 +161,18 @@ def check_jobs(
     video succeeds once every job it needs has succeeded.
     """
     statuses: list[JobStatus] = []
-    if item.need_labels and item.result is None and item.job_id:
-        status = labeller.check(item.job_id, item.started_at)
+    checks: tuple[tuple[JobSlot, RekognitionVideoJobs | None], ...] = (
+        (item.labels, labeller),
+        (item.text_job, text_jobs),
+    )
+    for slot, jobs in checks:
+        if not slot.needed or slot.finished is not None or not slot.job_id or jobs is None:
+            continue
+        status = jobs.check(slot.job_id, item.started_at)
         if status.state == STATE_SUCCEEDED:
-            item.result = status.result
+            slot.finished = status
         elif status.state == STATE_EXPIRED:
-            item.restart_of, item.job_id = item.job_id, None
-        statuses.append(status)
-    if item.need_text and item.text is None and item.text_job_id and text_jobs:
-        status = text_jobs.check(item.text_job_id, item.started_at)
-        if status.state == STATE_SUCCEEDED:
-            item.text = status.text
-        elif status.state == STATE_EXPIRED:
-            item.text_restart_of, item.text_job_id = item.text_job_id, None
+            slot.restart_of, slot.job_id = slot.job_id, None
         statuses.append(status)
     for state in (STATE_FAILED, STATE_EXPIRED, STATE_RUNNING):
         for status in statuses:

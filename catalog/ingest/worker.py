@@ -33,13 +33,12 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.alerts.dispatch import AlertDispatcher
 from catalog.aws.clients import AWSClients
-from catalog.aws.errors import error_code, is_credentials_error, translate_error
-from catalog.errors import AWSError, CatalogError, MalformedEventError, UsageError
+from catalog.errors import CatalogError, MalformedEventError, UsageError
+from catalog.ingest.message_queue import MAX_WAIT_TIME_S, MessageQueue, ReceiveCall
 from catalog.ingest.pipeline import SyncPipeline
 from catalog.ingest.s3_events import CREATED, EventApplier, ObjectEvent, Scope, parse_message
 from catalog.ingest.types import (
@@ -50,8 +49,12 @@ from catalog.ingest.types import (
     SyncReport,
     no_events,
 )
-from catalog.ingest.video_events import EventVideos, JobCompletion, parse_job_completion
-from catalog.ingest.writer import ResultProvenance, ResultWriter
+from catalog.ingest.video_events import (
+    EventVideos,
+    JobCompletion,
+    build_event_videos,
+    parse_job_completion,
+)
 from catalog.labelling import ImageLabeller
 from catalog.labelling import media as media_rules
 from catalog.labelling.factory import build_labeller, build_text_reader
@@ -64,12 +67,7 @@ from catalog.store.schema import KIND_VIDEO
 
 log = logging.getLogger(__name__)
 
-MAX_WAIT_TIME_S = 20  # SQS's longest long poll
-DEFAULT_VISIBILITY_TIMEOUT_S = 30  # SQS's default, when the queue does not say
 ADOPT_EVERY_S = 30.0  # how often a polling worker looks for stored jobs nobody polls
-_QUEUE_GONE = frozenset(
-    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "InvalidAddress"}
-)
 
 
 @dataclass(frozen=True)
@@ -116,34 +114,6 @@ class _Held:
     extended_at: float
 
 
-class _Poll:
-    """One ReceiveMessage call in its own (daemon) thread, so a long poll never delays a stop."""
-
-    def __init__(self, worker: Worker, count: int, wait_s: int) -> None:
-        self.worker = worker
-        self.messages: list[dict[str, Any]] = []
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-        thread = threading.Thread(
-            target=self._run, args=(count, wait_s), name="sqs-receive", daemon=True
-        )
-        thread.start()
-
-    def _run(self, count: int, wait_s: int) -> None:
-        try:
-            messages = self.worker._receive(count, wait_s)
-            if self.worker._stop.is_set():  # stopped meanwhile: give them straight back
-                for message in messages:
-                    self.worker._release(message)
-                messages = []
-            self.messages = messages
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.done.set()
-            self.worker._wake.set()
-
-
 class Worker:
     """Consumes one SQS queue of S3 event notifications into one catalogue."""
 
@@ -165,7 +135,6 @@ class Worker:
                 "--notification-topic-arn needs --role-arn (the role Rekognition uses)"
             )
         self.clients = clients
-        self.sqs = clients.client("sqs")
         self.sessions = sessions
         self.options = options
         self.sync_options = sync_options
@@ -185,10 +154,16 @@ class Worker:
         self.scope = Scope(options.buckets, options.prefixes)
         self.applier = EventApplier(clients.s3, sessions, self._make_pipeline, self.scope)
         self.report = WorkerReport(queue_url=options.queue_url)
-        self.visibility_s = options.visibility_timeout_s or DEFAULT_VISIBILITY_TIMEOUT_S
         self.videos: EventVideos | None = None
         self._videos_report = SyncReport(source=f"{options.queue_url} (videos)")
         self._stop = threading.Event()
+        self.queue = MessageQueue(
+            clients.client("sqs"),
+            options.queue_url,
+            visibility_timeout_s=options.visibility_timeout_s,
+            stop=self._stop,
+            tally=self._count,
+        )
         self._wake = threading.Event()
         self._fatal: CatalogError | None = None
         self._report_lock = threading.Lock()
@@ -207,7 +182,7 @@ class Worker:
             phase,
             text_reader=self.text_reader,
         )
-        pipeline.claim_lease_s = float(self.visibility_s)
+        pipeline.claim_lease_s = float(self.queue.visibility_s)
         with self.sessions.begin() as session:
             pipeline.report.run_id = start_sync_run(
                 session, f"{pipeline.report.source} (worker)", self.labeller.name
@@ -220,46 +195,26 @@ class Worker:
         """The video phase all buckets share (so --max-video-jobs holds for the whole worker)."""
         if not self.sync_options.videos or self.labeller.labels_videos:
             return  # videos skipped, or labelled inline by the labeller itself
-        from catalog.ingest.videos import make_video_phase
-
-        polling = not self.sync_options.notification_topic_arn
-        phase = make_video_phase(
+        self.videos = build_event_videos(
             self.clients,
+            self.sessions,
             self.sync_options,
-            claim_owner=claims.make_owner(),
-            claim_lease_s=float(self.visibility_s),
-            keep_polling=polling,
-        )
-        phase.keep_tickets = True
-        with self.sessions.begin() as session:
-            self._videos_report.run_id = start_sync_run(
-                session, self._videos_report.source, self.labeller.name
-            ).id
-        phase.attach(
-            ResultWriter(
-                self.sessions,
-                ResultProvenance(
-                    labeller=self.labeller.name,
-                    model_version=self.labeller.model_version,
-                    min_confidence=self.sync_options.min_confidence,
-                    max_labels=self.sync_options.max_labels,
-                ),
-                run_id=self._videos_report.run_id,
-                on_event=self.on_event,
-                counts=self._videos_report,
-            )
+            self.labeller,
+            lease_s=float(self.queue.visibility_s),
+            keep_polling=not self.sync_options.notification_topic_arn,
+            scope=self.scope,
+            report=self._videos_report,
+            on_event=self.on_event,
+            is_stopping=self._stop.is_set,
         )
         self.report.syncs.append(self._videos_report)
-        self.videos = EventVideos(
-            phase, self.sessions, scope=self.scope, is_stopping=self._stop.is_set
-        )
 
     def _adopt_if_due(self) -> None:
         """A polling worker takes over stored jobs nobody live polls (a killed worker's)."""
         videos = self.videos
         if videos is None or not videos.phase.keep_polling:
             return
-        if time.monotonic() - self._adopted_at < min(ADOPT_EVERY_S, float(self.visibility_s)):
+        if time.monotonic() - self._adopted_at < min(ADOPT_EVERY_S, float(self.queue.visibility_s)):
             return
         self._adopted_at = time.monotonic()
         limit = self.sync_options.max_video_jobs - videos.phase.active()
@@ -313,7 +268,7 @@ class Worker:
         return self.report
 
     def _loop(self, pool: ThreadPoolExecutor, in_flight: dict[Future[bool], _Held]) -> None:
-        poll: _Poll | None = None
+        poll: ReceiveCall | None = None
         while not self._stop.is_set():
             self._heartbeat(in_flight)
             self._collect(in_flight)
@@ -323,7 +278,7 @@ class Worker:
                     raise poll.error
                 for message in poll.messages:
                     if self._stop.is_set():
-                        self._release(message)
+                        self.queue.release(message)
                         continue
                     held = _Held(message["MessageId"], message["ReceiptHandle"], time.monotonic())
                     future = pool.submit(self._handle, message, held)
@@ -334,7 +289,7 @@ class Worker:
             if poll is None and room > 0 and not self._stop.is_set():
                 # Always a long poll (cheap, and a message is picked up the moment it arrives):
                 # it runs in its own thread, so results are still collected as they finish.
-                poll = _Poll(self, min(10, room), self.options.wait_time_s)
+                poll = ReceiveCall(self.queue, min(10, room), self.options.wait_time_s, self._wake)
             self._wake.wait(0.5)
             self._wake.clear()
 
@@ -342,84 +297,19 @@ class Worker:
 
     def _check_queue(self) -> None:
         """Open the queue and read its visibility timeout (unless --visibility-timeout is given)."""
-        try:
-            attributes = self.sqs.get_queue_attributes(
-                QueueUrl=self.options.queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"]
-            ).get("Attributes", {})
-        except (ClientError, BotoCoreError) as exc:
-            raise self._queue_error(exc, "opening the queue") from exc
-        if self.options.visibility_timeout_s is None:
-            queue_value = str(attributes.get("VisibilityTimeout") or "")
-            if queue_value.isdigit() and int(queue_value) > 0:
-                self.visibility_s = int(queue_value)
-        self.report.visibility_timeout_s = self.visibility_s
-
-    def _queue_error(self, exc: BaseException, what: str) -> CatalogError:
-        if error_code(exc) in _QUEUE_GONE:
-            return AWSError(
-                f"no such queue {self.options.queue_url}; check the URL and the region",
-                error_code(exc),
-            )
-        return translate_error(exc, what)
-
-    def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "QueueUrl": self.options.queue_url,
-            "MaxNumberOfMessages": count,
-            "WaitTimeSeconds": wait_s,
-        }
-        if self.options.visibility_timeout_s is not None:
-            kwargs["VisibilityTimeout"] = self.options.visibility_timeout_s
-        try:
-            response = self.sqs.receive_message(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            if is_credentials_error(exc) or error_code(exc) in _QUEUE_GONE:
-                raise self._queue_error(exc, "receiving messages") from exc
-            log.warning("receiving from SQS failed (%s); retrying", exc)
-            self._stop.wait(2.0)
-            return []
-        messages: list[dict[str, Any]] = response.get("Messages") or []
-        with self._report_lock:
-            self.report.received += len(messages)
-        return messages
-
-    def _delete(self, held: _Held) -> None:
-        try:
-            self.sqs.delete_message(QueueUrl=self.options.queue_url, ReceiptHandle=held.receipt)
-            self._count("deleted")
-        except (ClientError, BotoCoreError) as exc:
-            # The receipt expired (the message went back to the queue): it will be seen again
-            # and settle as unchanged.
-            log.warning("could not delete message %s: %s", held.message_id, exc)
-
-    def _release(self, message: dict[str, Any]) -> None:
-        """Give a message back at once (received or left unfinished while stopping)."""
-        try:
-            self.sqs.change_message_visibility(
-                QueueUrl=self.options.queue_url,
-                ReceiptHandle=message["ReceiptHandle"],
-                VisibilityTimeout=0,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("could not release message %s: %s", message.get("MessageId"), exc)
+        self.queue.open()
+        self.report.visibility_timeout_s = self.queue.visibility_s
 
     def _heartbeat(self, in_flight: dict[Future[bool], _Held]) -> None:
         """Extend the visibility of long-running messages and the leases of claimed objects."""
-        timeout = self.visibility_s
+        timeout = self.queue.visibility_s
         now = time.monotonic()
         due = [held for held in in_flight.values() if now - held.extended_at >= timeout / 3]
         if not due:
             return
         for held in due:
-            try:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.options.queue_url,
-                    ReceiptHandle=held.receipt,
-                    VisibilityTimeout=timeout,
-                )
+            if self.queue.extend(held.message_id, held.receipt):
                 held.extended_at = now
-            except (ClientError, BotoCoreError) as exc:
-                log.warning("could not extend message %s: %s", held.message_id, exc)
         with self.sessions.begin() as session:
             for pipeline in list(self.applier.pipelines.values()):
                 claims.renew_claims(session, owner=pipeline.claim_owner, lease_s=timeout)
@@ -429,10 +319,10 @@ class Worker:
     def _handle(self, message: dict[str, Any], held: _Held) -> bool:
         """Process one message (in a pool thread) and delete it once settled; True if deleted."""
         if self._process(message):
-            self._delete(held)
+            self.queue.delete(held.message_id, held.receipt)
             return True
         if self._stop.is_set():
-            self._release(message)  # unfinished because we are stopping: others take it now
+            self.queue.release(message)  # unfinished because we are stopping: others take it now
         return False
 
     def _count(self, name: str, amount: int = 1) -> None:

@@ -9,14 +9,21 @@ A stored result is queued for alert-rule evaluation in that same transaction.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import ObjectError
-from catalog.ingest.types import EventHandler, EventKind, FailureRecord, SyncEvent, no_events
-from catalog.labelling import LabelResult, TextResult
+from catalog.ingest.types import (
+    EventHandler,
+    EventKind,
+    FailureRecord,
+    SyncEvent,
+    SyncOptions,
+    no_events,
+)
+from catalog.labelling import ImageLabeller, LabelResult, TextReader, TextResult
 from catalog.sources import SourceObject
 from catalog.store.alerts import queue_evaluation
 from catalog.store.media import add_billing, store_failure, store_result
@@ -36,6 +43,20 @@ class ResultProvenance:
     # With --features text: the reader whose text must come along (None: labels only).
     text_reader: str | None = None
     text_model_version: str | None = None
+
+    @classmethod
+    def of(
+        cls, labeller: ImageLabeller, options: SyncOptions, text_reader: TextReader | None = None
+    ) -> ResultProvenance:
+        """The provenance of what `labeller` (and `text_reader`) make under `options`."""
+        labels = cls(
+            labeller.name, labeller.model_version, options.min_confidence, options.max_labels
+        )
+        if text_reader is None:
+            return labels
+        return replace(
+            labels, text_reader=text_reader.name, text_model_version=text_reader.model_version
+        )
 
 
 class Tally(Protocol):

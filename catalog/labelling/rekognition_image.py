@@ -15,7 +15,7 @@ from catalog.aws.errors import (
     object_error,
 )
 from catalog.aws.ratelimit import RateLimiter
-from catalog.errors import AWSError, ObjectError
+from catalog.errors import AWSError, CatalogError, ObjectError
 from catalog.labelling import (
     REKOGNITION,
     BoundingBox,
@@ -59,6 +59,35 @@ def parse_label(data: Mapping[str, Any]) -> DetectedLabel:
     )
 
 
+def video_needs_s3(does: str) -> ObjectError:
+    """The failure of a Rekognition image call asked for a video that is not in S3."""
+    return ObjectError(
+        VIDEO_NEEDS_S3,
+        f"Rekognition {does} stored videos only from S3; use --labeller local for videos in a "
+        "folder, or sync them from an S3 prefix",
+    )
+
+
+def s3_object(bucket: str, key: str, version_id: str | None) -> dict[str, str]:
+    """Rekognition's S3Object structure (naming the version only when one is known)."""
+    found: dict[str, str] = {"Bucket": bucket, "Name": key}
+    if version_id:
+        found["Version"] = version_id
+    return found
+
+
+def image_source(image: ImageInput) -> dict[str, Any]:
+    """Rekognition's Image structure: the bytes when the image carries them, else its S3 object."""
+    if image.data is not None:
+        return {"Bytes": image.data}
+    return {"S3Object": s3_object(str(image.bucket), str(image.key), image.version_id)}
+
+
+def rekognition_error(exc: BaseException, what: str) -> ObjectError | CatalogError:
+    """A failed Rekognition call: this object's ObjectError, or the run's for credentials/access."""
+    return object_error(exc, what, default_code="RekognitionError", fatal_codes=_FATAL_CODES)
+
+
 def watch_throttling(client: Any, operation: str, limiter: RateLimiter) -> None:
     """Tell `limiter` about every throttling answer, including those botocore retries itself."""
 
@@ -90,6 +119,16 @@ def call_with_throttle_retries(call: Any, limiter: RateLimiter | None, **kwargs:
     raise AssertionError("unreachable")
 
 
+def detect_in_image(
+    call: Any, limiter: RateLimiter | None, image: ImageInput, what: str, **kwargs: Any
+) -> Any:
+    """Call a Detect* operation for one image; a failure raises `rekognition_error`."""
+    try:
+        return call_with_throttle_retries(call, limiter, Image=image_source(image), **kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise rekognition_error(exc, what) from exc
+
+
 class RekognitionImageLabeller:
     """Labels images with Amazon Rekognition DetectLabels."""
 
@@ -118,24 +157,8 @@ class RekognitionImageLabeller:
         request: dict[str, Any] = {"MinConfidence": float(self.min_confidence)}
         if self.max_labels is not None:
             request["MaxLabels"] = int(self.max_labels)
-        if image.data is not None:
-            request["Image"] = {"Bytes": image.data}
-        else:
-            s3_object: dict[str, str] = {"Bucket": str(image.bucket), "Name": str(image.key)}
-            if image.version_id:
-                s3_object["Version"] = image.version_id
-            request["Image"] = {"S3Object": s3_object}
-        try:
-            response = call_with_throttle_retries(
-                self.client.detect_labels, self.limiter, **request
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise object_error(
-                exc,
-                "calling Rekognition DetectLabels",
-                default_code="RekognitionError",
-                fatal_codes=_FATAL_CODES,
-            ) from exc
+        what = "calling Rekognition DetectLabels"
+        response = detect_in_image(self.client.detect_labels, self.limiter, image, what, **request)
         return LabelResult(
             labeller=LABELLER_NAME,
             model_version=response.get("LabelModelVersion"),
@@ -149,11 +172,7 @@ class RekognitionImageLabeller:
 
     def label_video(self, media: str | bytes) -> LabelResult:
         """DetectLabels has no video form: stored videos are labelled by asynchronous jobs."""
-        raise ObjectError(
-            VIDEO_NEEDS_S3,
-            "Rekognition labels stored videos only from S3; use --labeller local for videos "
-            "in a folder, or sync them from an S3 prefix",
-        )
+        raise video_needs_s3("labels")
 
 
 __all__ = ["LABELLER_NAME", "AWSError", "RekognitionImageLabeller", "parse_label"]
