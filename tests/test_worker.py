@@ -15,8 +15,10 @@ from sqlalchemy import select
 
 from catalog.aws.clients import AWSClients
 from catalog.aws.notify import setup_notifications
+from catalog.ingest import indexing, worker
 from catalog.ingest.types import SyncOptions
 from catalog.ingest.worker import Worker, WorkerOptions, WorkerReport
+from catalog.store.bitmaps import index_state, pending_changes
 from catalog.store.engine import open_catalogue
 from catalog.store.schema import Media
 from catalog.uris import parse_uri
@@ -325,3 +327,21 @@ def test_a_403_on_an_object_labelled_before_keeps_its_labels(
     thread.join(30)
     assert worker.applier.unreadable >= 1
     assert _media(db_url) == {f"{PREFIX}car.jpg": "labelled"}
+
+
+def test_worker_rebuilds_the_bitmap_index_as_changes_pile_up(
+    db_url: str, put: Any, queue_url: str, run_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "INDEX_CHECK_EVERY_S", 0.2)
+    monkeypatch.setattr(indexing, "REBUILD_AFTER", 2)
+    _, sessions = open_catalogue(db_url)
+
+    def indexed() -> bool:
+        with sessions() as session:
+            return index_state(session) == "current" and pending_changes(session) == 0
+
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        put(f"{PREFIX}{name}", car_jpeg())
+    run_worker(queue_url, until=lambda: _queue_depth(queue_url) == 0 and indexed())
+    assert len(_media(db_url)) == 3
+    assert indexed()  # the three new items are in the persisted bitmaps, none left to patch in

@@ -17,6 +17,9 @@ until its job is started; then the job belongs to the catalogue (stored JobId), 
 worker or, with an SNS topic, collected from Rekognition's completion message by whichever worker
 receives it; a worker also adopts stored jobs nobody polls (see catalog.ingest.video_events).
 
+Like a sync, a worker keeps the bitmap index quick to read: every INDEX_CHECK_EVERY_S it rebuilds
+it in a thread of its own when enough items changed (catalog.ingest.indexing).
+
 SIGTERM or SIGINT stops receiving at once (an idle worker exits within about a second: its long
 poll runs in its own thread and is abandoned), finishes what is in flight, gives back the
 messages it did not finish, and returns.
@@ -33,11 +36,13 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.alerts.dispatch import AlertDispatcher
 from catalog.aws.clients import AWSClients
 from catalog.errors import CatalogError, MalformedEventError, UsageError
+from catalog.ingest import indexing
 from catalog.ingest.message_queue import MAX_WAIT_TIME_S, MessageQueue, ReceiveCall
 from catalog.ingest.pipeline import SyncPipeline
 from catalog.ingest.s3_events import CREATED, EventApplier, ObjectEvent, Scope, parse_message
@@ -68,6 +73,10 @@ from catalog.store.schema import KIND_VIDEO
 log = logging.getLogger(__name__)
 
 ADOPT_EVERY_S = 30.0  # how often a polling worker looks for stored jobs nobody polls
+# How often a worker checks whether the bitmap index wants rebuilding (catalog.ingest.indexing:
+# never built, built by an older catalog, or REBUILD_AFTER items changed since). The rebuild runs
+# in a thread of its own, so messages keep flowing; of several workers, one rebuild wins.
+INDEX_CHECK_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,8 @@ class Worker:
         self._fatal: CatalogError | None = None
         self._report_lock = threading.Lock()
         self._adopted_at = 0.0
+        self._indexed_at = 0.0
+        self._indexing: threading.Thread | None = None
 
     # -- pipelines and the video phase -------------------------------------------------------
 
@@ -221,6 +232,32 @@ class Worker:
         if videos.adopt(limit):
             self._wake.set()
 
+    def _refresh_index_if_due(self) -> None:
+        """Every INDEX_CHECK_EVERY_S, rebuild the bitmap index in a thread when it wants it."""
+        if self._indexing is not None and self._indexing.is_alive():
+            return
+        if time.monotonic() - self._indexed_at < INDEX_CHECK_EVERY_S:
+            return
+        self._indexed_at = time.monotonic()
+        self._indexing = threading.Thread(target=self._refresh_index, name="index", daemon=True)
+        self._indexing.start()
+
+    def _refresh_index(self) -> None:
+        try:
+            built = indexing.refresh_index(self.sessions, after=indexing.REBUILD_AFTER)
+        except (CatalogError, SQLAlchemyError) as exc:  # the next check tries again
+            self.on_event(SyncEvent(EventKind.LOG, "", f"could not rebuild the index: {exc}"))
+            return
+        if built is not None:
+            self.on_event(
+                SyncEvent(
+                    EventKind.LOG,
+                    "",
+                    f"rebuilt the bitmap index (generation {built.generation}, "
+                    f"{built.changes_folded:,} changes folded in)",
+                )
+            )
+
     # -- control -----------------------------------------------------------------------------
 
     def stop(self, reason: str = "stopped") -> None:
@@ -273,6 +310,7 @@ class Worker:
             self._heartbeat(in_flight)
             self._collect(in_flight)
             self._adopt_if_due()
+            self._refresh_index_if_due()
             if poll is not None and poll.done.is_set():
                 if poll.error is not None:
                     raise poll.error
@@ -385,6 +423,8 @@ class Worker:
 
     def _finish(self) -> None:
         """Stop the video phase (its claims released) and close this worker's sync runs."""
+        if self._indexing is not None:  # a rebuild cut short rolls back; the next one redoes it
+            self._indexing.join(timeout=1.0)
         if self.videos is not None:
             counts = self.videos.phase.close()
             self.report.video_jobs_started = counts.started
