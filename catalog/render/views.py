@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from catalog.ingest.types import SyncReport
     from catalog.ingest.worker import WorkerReport
     from catalog.read.details import FailureRow, MediaDetail
+    from catalog.read.facets import Facets
     from catalog.read.labels import LabelCount
-    from catalog.read.search import CountResult, SearchResult
+    from catalog.read.search import CountResult, LabelMatch, SearchResult, TextLineMatch
 
 # -- command views -------------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ def render_media_detail(detail: MediaDetail, fmt: str) -> None:
     _render_text(detail, console)
 
 
-def _render_text(detail: Any, console: Console) -> None:
+def _render_text(detail: MediaDetail, console: Console) -> None:
     """The lines of text the item shows (its words are in the JSON), when its text was read."""
     if detail.text is None:
         return
@@ -210,7 +211,7 @@ def _render_text(detail: Any, console: Console) -> None:
     video = detail.kind == "video"
     rows = [
         (
-            *((f"{t.timestamp_ms / 1000:g}s",) if video else ()),
+            *((f"{(t.timestamp_ms or 0) / 1000:g}s",) if video else ()),
             t.text,
             format_confidence(t.confidence),
             f"{t.left:.2f},{t.top:.2f} {t.width:.2f}x{t.height:.2f}",
@@ -314,10 +315,13 @@ SEARCH_CSV_COLUMNS = (
 )
 
 
-def _match_name(match: Any) -> str:
+def _match_name(match: LabelMatch | TextLineMatch) -> str:
     """A label match by its label, a text match as text "..." (the line it met)."""
-    text = getattr(match, "text", None)
-    return f'text "{text}"' if text is not None else str(match.label)
+    from catalog.read.search import LabelMatch  # loaded already: a search made the match
+
+    if isinstance(match, LabelMatch):
+        return match.label
+    return f'text "{match.text}"'
 
 
 def _search_csv_rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -391,7 +395,7 @@ def render_search_count(result: CountResult, fmt: str) -> None:
     sys.stdout.flush()
 
 
-def render_facets(query: str, facets: Any) -> None:
+def render_facets(query: str, facets: Facets) -> None:
     """`catalog search --facets`: one JSON object, the query with its result set's facets."""
     write_json_object({"query": query, **facets.to_dict()})
 
