@@ -81,6 +81,15 @@ _UPSERT_HISTOGRAM = text(
 )
 
 
+_STAT_FIGURES = (
+    "media_count",
+    "image_count",
+    "video_count",
+    "detection_count",
+    "confidence_sum_x100",
+)
+
+
 class SummaryChanges:
     """What one transaction's writes change in the summary tables, applied at once.
 
@@ -93,7 +102,7 @@ class SummaryChanges:
     """
 
     def __init__(self) -> None:
-        # label -> [media, images, videos, detections, confidence sum]
+        # label -> its _STAT_FIGURES
         self._stats: dict[int, list[int]] = {}
         self._bins: dict[tuple[int, int], int] = {}
         # (kind, status) -> [media, bytes, duration]
@@ -126,20 +135,7 @@ class SummaryChanges:
     def apply(self, session: Session) -> None:
         """Write the changes (see the class docstring) and forget them."""
         stats = [
-            dict(
-                zip(
-                    (
-                        "label_id",
-                        "media_count",
-                        "image_count",
-                        "video_count",
-                        "detection_count",
-                        "confidence_sum_x100",
-                    ),
-                    (label_id, *figures),
-                    strict=True,
-                )
-            )
+            {"label_id": label_id, **dict(zip(_STAT_FIGURES, figures, strict=True))}
             for label_id, figures in sorted(self._stats.items())
             if any(figures)
         ]
