@@ -52,7 +52,7 @@ def cooccurring_labels(
     other = aliased(Detection)
     conditions: list[Any] = [mine.label_id == label_id]
     if subset is not None:
-        conditions.append(mine.media_id.in_(_subset_ids(subset)))
+        conditions.append(mine.media_id.in_(subset_ids(subset)))
     # Group by id first (at most one row per label), then name the groups: joining names
     # before grouping would look a name up for every co-occurrence.
     pairs = select(mine.media_id).where(*conditions).subquery()
@@ -105,7 +105,7 @@ def _label_media_groups(
         .group_by(Media.source, prefix, month)
     )
     if subset is not None:
-        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+        stmt = stmt.where(Media.id.in_(subset_ids(subset)))
     return [(source, key, m, int(n)) for source, key, m, n in session.execute(stmt)]
 
 
@@ -120,7 +120,7 @@ def _label_months(
         .group_by(month)
     )
     if subset is not None:
-        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+        stmt = stmt.where(Media.id.in_(subset_ids(subset)))
     counts: Counter[str] = Counter()
     for m, n in session.execute(stmt):
         counts[m or "unknown"] += int(n)
@@ -234,7 +234,7 @@ def bin_label(index: int) -> str:
     return f"{index * 10}-{index * 10 + 10}"
 
 
-def _subset_ids(subset: Select[Any]) -> Any:
+def subset_ids(subset: Select[Any]) -> Any:
     """A single-column subquery of the selected media ids."""
     sub = subset.subquery()
     return select(next(iter(sub.c)))
@@ -283,7 +283,7 @@ def label_histogram(
     bin_expr = (Detection.confidence_x100 // 1000).label("bin")
     for bin_index, count in session.execute(
         select(bin_expr, func.count())
-        .where(Detection.label_id == label_id, Detection.media_id.in_(_subset_ids(subset)))
+        .where(Detection.label_id == label_id, Detection.media_id.in_(subset_ids(subset)))
         .group_by(bin_expr)
     ):
         counts[min(int(bin_index), HISTOGRAM_BINS - 1)] += int(count)  # 100% joins bin 9

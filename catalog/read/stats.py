@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from catalog.errors import StaleIndexError, UsageError
 from catalog.pricing import estimate_cost
 from catalog.query.compiled import compile_query
-from catalog.read.breakdowns import LabelSpread, _subset_ids, label_spread
+from catalog.read.breakdowns import LabelSpread, label_spread, subset_ids
 from catalog.read.subsets import label_counts, subset_figures, top_label_figures
 from catalog.read.totals import (
     MediaCounts,
@@ -168,7 +168,7 @@ def top_labels(
                 func.max(Detection.confidence_x100),
             )
             .join(Label, Label.id == Detection.label_id)
-            .where(Detection.media_id.in_(_subset_ids(subset)))
+            .where(Detection.media_id.in_(subset_ids(subset)))
             .group_by(Detection.label_id, Label.name)
             .order_by(media_count.desc(), Label.name)
             .limit(top)
@@ -193,7 +193,7 @@ def distinct_labels(session: Session, subset: Select[Any] | None = None) -> int:
         stmt = select(func.count()).select_from(LabelStat).where(LabelStat.media_count > 0)
     else:
         stmt = select(func.count(func.distinct(Detection.label_id))).where(
-            Detection.media_id.in_(_subset_ids(subset))
+            Detection.media_id.in_(subset_ids(subset))
         )
     return int(session.execute(stmt).scalar_one())
 
@@ -376,7 +376,7 @@ def top_media_for_label(
         .limit(limit)
     )
     if subset is not None:
-        stmt = stmt.where(Media.id.in_(_subset_ids(subset)))
+        stmt = stmt.where(Media.id.in_(subset_ids(subset)))
     return [
         TopMedia(media.id, media.uri, media.kind, name, conf / 100)
         for media, conf in session.execute(stmt)

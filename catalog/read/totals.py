@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from catalog.labelling import REKOGNITION
 from catalog.pricing import estimate_cost
-from catalog.read.breakdowns import _subset_ids
+from catalog.read.breakdowns import subset_ids
 from catalog.store.schema import (
     KIND_IMAGE,
     KIND_VIDEO,
@@ -70,7 +70,7 @@ def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCo
             select(
                 Media.kind, Media.status, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)
             )
-            .where(Media.id.in_(_subset_ids(subset)), Media.status != STATUS_DELETED)
+            .where(Media.id.in_(subset_ids(subset)), Media.status != STATUS_DELETED)
             .group_by(Media.kind, Media.status)
         ).all()
     by: Counter[str] = Counter()
@@ -103,7 +103,7 @@ def labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
     else:
         value = session.execute(
             select(func.sum(Media.duration_ms)).where(
-                Media.id.in_(_subset_ids(subset)),
+                Media.id.in_(subset_ids(subset)),
                 Media.kind == KIND_VIDEO,
                 Media.status == STATUS_LABELLED,
             )
@@ -127,7 +127,7 @@ def rekognition_spend(session: Session, subset: Select[Any]) -> float:
         )
         .join(LabelResultRow, LabelResultRow.id == latest)
         .where(
-            Media.id.in_(_subset_ids(subset)),
+            Media.id.in_(subset_ids(subset)),
             Media.status == STATUS_LABELLED,
             LabelResultRow.labeller == REKOGNITION,
             LabelResultRow.reused_from_media_id.is_(None),
