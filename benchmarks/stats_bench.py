@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from catalog.labelling import BoundingBox
-from catalog.store.media import add_billing, start_sync_run, store_result
+from catalog.store.media import add_billing, store_result
+from catalog.store.runs import start_sync_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

@@ -35,8 +35,8 @@ from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.pricing import estimate_cost, estimate_text_cost
 from catalog.sources import Source, SourceObject
 from catalog.store import claims
-from catalog.store.media import finish_sync_run, start_sync_run
 from catalog.store.reads import get_media, stored_media
+from catalog.store.runs import finish_sync_run, start_sync_run
 from catalog.store.text import text_provenance
 from catalog.uris import format_uri
 

@@ -43,8 +43,8 @@ from catalog.ingest.writer import ResultProvenance, ResultWriter
 from catalog.labelling import ImageLabeller
 from catalog.store import claims
 from catalog.store.jobs import pending_video
-from catalog.store.media import start_sync_run
 from catalog.store.reads import get_media
+from catalog.store.runs import start_sync_run
 from catalog.store.schema import STATUS_PENDING
 
 log = logging.getLogger(__name__)

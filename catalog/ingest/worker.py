@@ -67,7 +67,7 @@ from catalog.labelling.features import TEXT
 from catalog.labelling.rekognition_image import LABELLER_NAME as REKOGNITION
 from catalog.sources.s3 import S3Source
 from catalog.store import claims
-from catalog.store.media import finish_sync_run, start_sync_run
+from catalog.store.runs import finish_sync_run, start_sync_run
 from catalog.store.schema import KIND_VIDEO
 
 log = logging.getLogger(__name__)

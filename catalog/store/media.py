@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from catalog.labelling import Instance, LabelResult, TextResult
@@ -27,7 +27,6 @@ from catalog.store.schema import (
     STATUS_PENDING,
     Detection,
     Media,
-    SyncRun,
     VideoMoment,
     VideoSegment,
     utcnow,
@@ -391,20 +390,6 @@ def mark_deleted(session: Session, media_ids: Sequence[int]) -> int:
         count += 1
     changes.apply(session)
     return count
-
-
-def start_sync_run(session: Session, source: str, labeller: str) -> SyncRun:
-    """A new sync run row."""
-    run = SyncRun(source=source, labeller=labeller, started_at=utcnow(), status="running")
-    session.add(run)
-    session.flush()
-    return run
-
-
-def finish_sync_run(session: Session, run_id: int, status: str, counts: dict[str, int]) -> None:
-    """Close a sync run with its final counts."""
-    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), **counts}
-    session.execute(update(SyncRun).where(SyncRun.id == run_id).values(**values))
 
 
 def add_billing(session: Session, run_id: int | None, images: int = 0, video_ms: int = 0) -> None:
