@@ -88,6 +88,8 @@ def set_aws_environment(
         "AWS_ENDPOINT_URL_S3": moto_endpoint,
         "AWS_ENDPOINT_URL_SQS": moto_endpoint,
         "AWS_ENDPOINT_URL_SNS": moto_endpoint,
+        # notify asks STS for the caller's account: without this it waits for the real endpoint
+        "AWS_ENDPOINT_URL_STS": moto_endpoint,
         "AWS_ENDPOINT_URL_REKOGNITION": rekognition_double.endpoint,  # type: ignore[attr-defined]
         "AWS_CONFIG_FILE": str(config_dir / "aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "aws-credentials"),
