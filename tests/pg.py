@@ -135,7 +135,7 @@ class PostgresServer:
         import psycopg
 
         name = f"catalog_test_{os.getpid()}_{next(self._names)}"
-        copy = f' TEMPLATE "{self._migrated_template()}" STRATEGY FILE_COPY' if migrated else ""
+        copy = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return name
