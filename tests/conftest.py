@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ BUCKET = "media-library"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--integration", action="store_true", help="run tests against live AWS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests press Ctrl-C with _thread.interrupt_main() and send SIGINT to children; both do
+    # nothing while SIGINT is ignored, as a shell without job control starts background jobs.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
