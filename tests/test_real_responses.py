@@ -7,6 +7,8 @@ into ONE catalogue, so a taxonomy learnt from one response must not leak into an
 `show` gives each item exactly the labels, confidences (hundredths), boxes, timestamps, parents
 (in order), aliases and categories of its own response, and nothing else; `export` and `labels`
 agree; searching by any name, alias, parent or category finds exactly the items the files say.
+The catalogue is synced once per backend and the tests only read it; SQLite gets every file,
+PostgreSQL one file of each shape (POSTGRES_SHAPES).
 """
 
 from __future__ import annotations
