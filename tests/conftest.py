@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,13 @@ BUCKET = "media-library"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--integration", action="store_true", help="run tests against live AWS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests press Ctrl-C with _thread.interrupt_main() and send SIGINT to children; both do
+    # nothing while SIGINT is ignored, as a shell without job control starts background jobs.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -70,14 +79,13 @@ def rekognition_double(moto_endpoint: str) -> Iterator[FakeRekognition]:
     fake.stop()
 
 
-@pytest.fixture
-def aws_env(
+def set_aws_environment(
     monkeypatch: pytest.MonkeyPatch,
     moto_endpoint: str,
     rekognition_double: FakeRekognition,
-    tmp_path: Path,
-) -> Iterator[dict[str, str]]:
-    """Dummy credentials and endpoint overrides, exactly as a user would set them."""
+    config_dir: Path,
+) -> dict[str, str]:
+    """Dummy credentials and endpoint overrides, exactly as a user would set them; empty servers."""
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name, raising=False)
@@ -88,15 +96,28 @@ def aws_env(
         "AWS_ENDPOINT_URL_S3": moto_endpoint,
         "AWS_ENDPOINT_URL_SQS": moto_endpoint,
         "AWS_ENDPOINT_URL_SNS": moto_endpoint,
+        # notify asks STS for the caller's account: without this it waits for the real endpoint
+        "AWS_ENDPOINT_URL_STS": moto_endpoint,
         "AWS_ENDPOINT_URL_REKOGNITION": rekognition_double.endpoint,  # type: ignore[attr-defined]
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+        "AWS_CONFIG_FILE": str(config_dir / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "aws-credentials"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     rekognition_double.reset()
-    yield env
+    return env
+
+
+@pytest.fixture
+def aws_env(
+    monkeypatch: pytest.MonkeyPatch,
+    moto_endpoint: str,
+    rekognition_double: FakeRekognition,
+    tmp_path: Path,
+) -> Iterator[dict[str, str]]:
+    """Dummy credentials and endpoint overrides, exactly as a user would set them."""
+    yield set_aws_environment(monkeypatch, moto_endpoint, rekognition_double, tmp_path)
     rekognition_double.reset()
 
 
@@ -131,10 +152,29 @@ def put(s3: Any, bucket: str) -> Callable[..., str]:
     ]
 )
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A real catalogue: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    """A real catalogue: a SQLite file, or a fresh database on the session's PostgreSQL.
+
+    Empty, unless the test takes `sessions`, whose set-up migrates the catalogue anyway: then it
+    is a copy of one catalogue migrated once per session (the same schema, made by the same
+    upgrade), which spares each such test a run of every migration.
+    """
+    migrated = "sessions" in request.fixturenames
     if request.param == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'catalog.db'}"
+        return str(request.getfixturevalue("migrated_postgres_url" if migrated else "postgres_url"))
+    path = tmp_path / "catalog.db"
+    if migrated:
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalogue the product's own upgrade brought to head, to be copied."""
+    path = tmp_path_factory.mktemp("migrated") / "catalog.db"
+    engine, _ = open_catalogue(f"sqlite:///{path}")
+    engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    assert not path.with_name("catalog.db-wal").exists()
+    return path
 
 
 @pytest.fixture

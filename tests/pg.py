@@ -1,5 +1,9 @@
 """A throwaway PostgreSQL server for the test session, and a fresh database per test.
 
+A test that needs a migrated catalogue gets a copy of one template database that the product's
+own upgrade brought to head once per session (CREATE DATABASE ... TEMPLATE), not a re-run of
+every migration.
+
 The server runs from the machine's binaries (/usr/lib/postgresql/*/bin) in a temporary
 directory on a free loopback port, with fsync off. As root it runs as the `postgres` user
 (PostgreSQL refuses root). Without binaries the postgres tests are skipped, except in CI
@@ -53,6 +57,7 @@ class PostgresServer:
         self.as_root = os.geteuid() == 0
         self.user = SERVER_USER if self.as_root else os.environ.get("USER", "postgres")
         self._names = itertools.count(1)
+        self._template: str | None = None
 
     def _run(self, *args: str) -> None:
         command = [str(a) for a in args]
@@ -125,14 +130,26 @@ class PostgresServer:
         """A SQLAlchemy URL for one database."""
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
-        """A new, empty database; returns its name."""
+    def create_database(self, *, migrated: bool = False) -> str:
+        """A new database, empty or (`migrated`) a copy of one at the head revision; its name."""
         import psycopg
 
         name = f"catalog_test_{os.getpid()}_{next(self._names)}"
+        copy = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return name
+
+    def _migrated_template(self) -> str:
+        """A database brought to head by the product's own upgrade, made once and then copied."""
+        if self._template is None:
+            from catalog.store.engine import open_catalogue
+
+            name = self.create_database()
+            engine, _ = open_catalogue(self.url(name))
+            engine.dispose()  # a template must have no connections when it is copied
+            self._template = name
+        return self._template
 
     def drop_database(self, name: str) -> None:
         """Drop a database, closing whatever still connects to it."""
@@ -167,5 +184,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A SQLAlchemy URL to a fresh, empty database on the session's server."""
     name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A SQLAlchemy URL to a fresh database already at the head revision."""
+    name = postgres_server.create_database(migrated=True)
     yield postgres_server.url(name)
     postgres_server.drop_database(name)

@@ -26,6 +26,12 @@ def _commands(group=None, prefix=()):
 COMMANDS = list(_commands())
 
 
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """--help is answered before any catalogue is opened, so one backend is enough here."""
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
 def test_there_are_commands():
     assert {" ".join(path) for path, _ in COMMANDS} >= {
         "sync",

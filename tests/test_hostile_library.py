@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from catalog.store.schema import Media
 from tests.hostile import BOMB, HOSTILE_LABEL, HOSTILE_NAMES, SKIPPED, build_hostile_library
@@ -27,16 +30,14 @@ def raw_controls(text: str) -> set[str]:
     return {char for char in text if char in FORBIDDEN}
 
 
-@pytest.fixture
-def library(tmp_path: Path) -> Path:
+def _build_library(tmp_path: Path) -> Path:
     root = tmp_path / "lib"
     build_hostile_library(root, tmp_path / "outside")
     return root
 
 
-@pytest.fixture
-def labelled(invoke: Any, library: Path, tmp_path: Path) -> dict[str, Any]:
-    """The library synced with a detector whose two classes have hostile names."""
+def _sync_labelled(invoke: Any, library: Path, tmp_path: Path) -> dict[str, Any]:
+    """Sync the library with a detector whose two classes have hostile names."""
     model = write_constant_detector(
         tmp_path / "m.onnx", [(0, 320, 320, 100, 100, 0.9), (1, 300, 300, 100, 100, 0.8)]
     )
@@ -48,6 +49,68 @@ def labelled(invoke: Any, library: Path, tmp_path: Path) -> dict[str, Any]:
     )
     assert result.exit_code == 1, result.output  # the bomb failed; everything else is labelled
     return dict(json.loads(result.stdout))
+
+
+# The tests that take `labelled` only read the synced library, so each backend syncs it once and
+# they share that catalogue; a test that syncs for itself gets its own library and an empty one.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ],
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def shared(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path, dict[str, Any]]]:
+    """(catalogue URL, library, sync report) of the library synced once for this backend."""
+    from catalog.cli import app
+
+    root = tmp_path_factory.mktemp("hostile")
+    library = _build_library(root)
+    server, name = None, ""
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        name = server.create_database()
+        url = server.url(name)
+    else:
+        url = f"sqlite:///{root / 'catalog.db'}"
+    runner = CliRunner()
+    report = _sync_labelled(
+        lambda *args: runner.invoke(app, ["--db", url, *args], catch_exceptions=False),
+        library,
+        root,
+    )
+    yield url, library, report
+    if server is not None:
+        server.drop_database(name)
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    if "labelled" in request.fixturenames:
+        return str(request.getfixturevalue("shared")[0])
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture
+def library(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    if "labelled" in request.fixturenames:
+        return Path(request.getfixturevalue("shared")[1])
+    return _build_library(tmp_path)
+
+
+@pytest.fixture
+def labelled(shared: tuple[str, Path, dict[str, Any]]) -> dict[str, Any]:
+    """The library synced with a detector whose two classes have hostile names."""
+    return copy.deepcopy(shared[2])
 
 
 def test_sync_skips_hidden_junk_outside_links_loops_and_fifos_with_reasons(

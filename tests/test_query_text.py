@@ -3,6 +3,12 @@ alone, combined with labels and filters, negated, with a confidence, on SQLite a
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +25,7 @@ from catalog.query.parse import parse_query
 from catalog.query.text import TextCondition
 from catalog.read.search import count_matches, search
 from catalog.sources import SourceObject
+from catalog.store.engine import open_catalogue
 from catalog.store.media import mark_deleted, store_result
 
 BOX = BoundingBox(0.1, 0.1, 0.5, 0.1)
@@ -44,8 +51,7 @@ ITEMS: dict[str, tuple[list[str], list[DetectedText] | None]] = {
 }
 
 
-@pytest.fixture
-def catalogue(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+def _fill(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     for key, (labels, texts) in ITEMS.items():
         kind = "video" if key.endswith(".mp4") else "image"
         obj = SourceObject("s3", "lib", key, 1000 + len(key), f"etag-{key}")
@@ -59,6 +65,52 @@ def catalogue(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
         with sessions.begin() as session:
             store_result(session, obj, kind, result, sync_run_id=None, text=text)
     return sessions
+
+
+# The tests that only query share one catalogue per backend; the one that deletes gets its own.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ],
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@contextlib.contextmanager
+def _filled(backend: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[Any]:
+    """The ITEMS catalogue, on a copy of a migrated catalogue; dropped afterwards."""
+    server, name = None, ""
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        name = server.create_database(migrated=True)
+        url = server.url(name)
+    else:
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), folder / "catalog.db")
+        url = f"sqlite:///{folder / 'catalog.db'}"
+    engine, sessions = open_catalogue(url)
+    yield _fill(sessions)
+    engine.dispose()
+    if server is not None:
+        server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def catalogue(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sessionmaker[Session]]:
+    with _filled(backend, request, tmp_path_factory.mktemp("text")) as sessions:
+        yield sessions
+
+
+@pytest.fixture
+def own_catalogue(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[sessionmaker[Session]]:
+    with _filled(backend, request, tmp_path) as sessions:
+        yield sessions
 
 
 def keys(sessions: sessionmaker[Session], query: str) -> list[str]:
@@ -128,11 +180,11 @@ def test_negated_text_reports_no_text_matches(catalogue):
     assert [m.to_dict() for m in hit.matches] == [{"label": "Person", "confidence": 90.0}]
 
 
-def test_deleted_media_leave_the_text_index(catalogue):
-    with catalogue.begin() as session:
+def test_deleted_media_leave_the_text_index(own_catalogue):
+    with own_catalogue.begin() as session:
         media_id = next(h.media_id for h in search(session, "text:taxi kind:image").hits)
         mark_deleted(session, [media_id])
-    assert keys(catalogue, "text:taxi") == ["clip.mp4"]
+    assert keys(own_catalogue, "text:taxi") == ["clip.mp4"]
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,8 @@ def _count(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 12
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+# Chromium draws the page; what the page holds is checked on both backends by the tests above.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_report_renders_its_charts_in_headless_chromium(sessions, local_library, tmp_path):
     with sessions() as session:
         result = report.build_report(session, fetch=_fetch)
