@@ -18,11 +18,11 @@ from catalog.store.media import (
     add_billing,
     mark_deleted,
     record_pending,
-    start_sync_run,
     store_failure,
     store_result,
 )
 from catalog.store.reads import get_media
+from catalog.store.runs import start_sync_run
 from catalog.store.schema import STATUS_FAILED, STATUS_LABELLED, STATUS_PENDING, Media
 
 BUCKET = "media-library"
