@@ -36,7 +36,10 @@ def local_roots(session: Session) -> list[str]:
 
 
 def media_prefix(source: str, key: str, depth: int, roots: Sequence[str]) -> str:
-    """The prefix a media item is counted under (see the module docstring)."""
+    """The prefix a media item is counted under (see the module docstring).
+
+    `key` may also be a local folder's path ending in '/': its files' prefix at that depth.
+    """
     if source != SOURCE_FILE:
         return key_prefix(key, depth)
     root = next((r for r in roots if key.startswith(r)), "/")
@@ -60,7 +63,6 @@ def folder_prefix_counts(
     for folder, bm in index.group("folder").items():
         n = bm.intersection_cardinality(subset)
         if n:
-            # A folder's own path with a file name added is counted like a file in it.
-            prefix = media_prefix(SOURCE_FILE, folder + "x", 1, roots)
+            prefix = media_prefix(SOURCE_FILE, folder, 1, roots)  # a folder ends in '/'
             counts[prefix] = counts.get(prefix, 0) + n
     return counts
