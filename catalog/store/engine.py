@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
+import sqlite3
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,6 @@ from catalog.errors import DatabaseError
 # How long a SQLite write waits for another process's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     # 32 MiB: reads within the first 2 GiB go through mmap, not this cache; past it (where the
@@ -40,9 +42,29 @@ _upgrade_lock = threading.Lock()
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    _switch_to_wal(cursor)
     for pragma in (*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
         cursor.execute(pragma)
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (once per file; a no-op after that).
+
+    Processes opening a new file at the same moment each take a shared lock, then each need the
+    exclusive one to switch: SQLite answers one of them "database is locked" at once, without
+    waiting. So the switch is retried, at random short intervals, until it is done (or for as
+    long as any other write would wait).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def is_sqlite(engine: Engine) -> bool:
