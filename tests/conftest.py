@@ -202,3 +202,16 @@ def invoke(db_url: str) -> Callable[..., Any]:
         )
 
     return _invoke
+
+
+@pytest.fixture(scope="module")
+def gallery(
+    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
+) -> Iterator[Any]:
+    """The web gallery's library (tests.web_library), synced once per test module."""
+    from tests.web_library import gallery_library
+
+    with gallery_library(
+        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
+    ) as lib:
+        yield lib

@@ -3,51 +3,20 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import select
 
-from catalog.store.engine import open_catalogue
-from catalog.store.schema import Media
-from tests.web_library import HOSTILE_KEYS, Library, cli, gallery_library
+from tests.web_library import HOSTILE_KEYS, Library, cli, make_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-LOCAL = "http://127.0.0.1:8765"
-
 
 @pytest.fixture(scope="module")
-def library(
-    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
-) -> Iterator[Library]:
-    with gallery_library(
-        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
-    ) as lib:
-        yield lib
-
-
-def make_client(library: Library, **options: Any) -> TestClient:
-    from catalog.web.app import ServeOptions, create_app
-
-    options.setdefault("cache_dir", library.root / "thumbs")
-    app = create_app(ServeOptions(library.db_url, **options))
-    return TestClient(app, base_url=LOCAL)
-
-
-@pytest.fixture(scope="module")
-def client(library: Library) -> TestClient:
-    return make_client(library)
-
-
-def media_id(library: Library, key: str) -> int:
-    _, sessions = open_catalogue(library.db_url)
-    with sessions() as session:
-        return session.execute(select(Media.id).where(Media.key == key)).scalar_one()
+def client(gallery: Library) -> TestClient:
+    return make_client(gallery)
 
 
 # -- the CLI's JSON ------------------------------------------------------------------------------
@@ -63,8 +32,8 @@ def media_id(library: Library, key: str) -> int:
         ("Person", ["--sort", "confidence"]),
     ],
 )
-def test_api_search_is_the_cli_json_byte_for_byte(library, client, query, extra):
-    expected = cli(library.db_url, "search", query, "--format", "json", "--limit", "3", *extra)
+def test_api_search_is_the_cli_json_byte_for_byte(gallery, client, query, extra):
+    expected = cli(gallery.db_url, "search", query, "--format", "json", "--limit", "3", *extra)
     sort = f"&sort={extra[1]}" if extra else ""
     response = client.get(f"/api/search?q={quote(query)}&limit=3{sort}")
     assert response.status_code == 200
@@ -73,13 +42,13 @@ def test_api_search_is_the_cli_json_byte_for_byte(library, client, query, extra)
     assert response.json()  # every query above matches something
 
 
-def test_api_search_limit_zero_streams_every_match(library, client):
-    expected = cli(library.db_url, "search", "kind:image", "--format", "json")
+def test_api_search_limit_zero_streams_every_match(gallery, client):
+    expected = cli(gallery.db_url, "search", "kind:image", "--format", "json")
     assert client.get("/api/search?q=kind:image&limit=0").text == expected.stdout
 
 
-def test_api_count_is_the_cli_count_json(library, client):
-    expected = cli(library.db_url, "search", "Car", "--count", "--format", "json")
+def test_api_count_is_the_cli_count_json(gallery, client):
+    expected = cli(gallery.db_url, "search", "Car", "--count", "--format", "json")
     assert client.get("/api/count?q=Car").text == expected.stdout
 
 
@@ -90,35 +59,35 @@ def test_api_count_is_the_cli_count_json(library, client):
         ("?where=Car&label=Car&top=5", ["--where", "Car", "--label", "Car", "--top", "5"]),
     ],
 )
-def test_api_stats_is_the_cli_stats_json(library, client, params, args):
-    expected = cli(library.db_url, "stats", *args, "--format", "json")
+def test_api_stats_is_the_cli_stats_json(gallery, client, params, args):
+    expected = cli(gallery.db_url, "stats", *args, "--format", "json")
     assert client.get(f"/api/stats{params}").text == expected.stdout
 
 
 @pytest.mark.parametrize("key", ["street/car-and-person.jpg", "clips/car.mp4", HOSTILE_KEYS[0]])
-def test_api_media_is_the_cli_show_json(library, client, key):
-    uri = library.uri(key)
-    expected = cli(library.db_url, "show", uri, "--format", "json")
+def test_api_media_is_the_cli_show_json(gallery, client, key):
+    uri = gallery.uri(key)
+    expected = cli(gallery.db_url, "show", uri, "--format", "json")
     response = client.get(f"/api/media?uri={quote(uri, safe='')}")
     assert response.text == expected.stdout
 
 
-def test_api_labels_and_failures_are_the_cli_json(library, client):
-    labels = cli(library.db_url, "labels", "ca", "--format", "json", "--limit", "4")
+def test_api_labels_and_failures_are_the_cli_json(gallery, client):
+    labels = cli(gallery.db_url, "labels", "ca", "--format", "json", "--limit", "4")
     assert client.get("/api/labels?q=ca&limit=4").text == labels.stdout
-    failures = cli(library.db_url, "failures", "--format", "json")
+    failures = cli(gallery.db_url, "failures", "--format", "json")
     assert client.get("/api/failures").text == failures.stdout
     assert [f["uri"] for f in client.get("/api/failures").json()] == [
-        library.uri("broken/not-a-picture.jpg")
+        gallery.uri("broken/not-a-picture.jpg")
     ]
 
 
-def test_malformed_query_is_400_with_the_cli_message(library, client):
+def test_malformed_query_is_400_with_the_cli_message(gallery, client):
     from typer.testing import CliRunner
 
     from catalog.cli import app
 
-    result = CliRunner().invoke(app, ["--db", library.db_url, "search", "Car >", "-f", "json"])
+    result = CliRunner().invoke(app, ["--db", gallery.db_url, "search", "Car >", "-f", "json"])
     assert result.exit_code == 2
     message = result.stderr.strip().removeprefix("Error: ")
     response = client.get("/api/search?q=" + quote("Car >"))
@@ -134,8 +103,8 @@ def test_unknown_label_hint_rides_in_a_header(client):
     assert "did you mean 'Dog'" in response.headers["x-catalog-hints"]
 
 
-def test_unknown_media_uri_is_404(library, client):
-    response = client.get("/api/media?uri=" + quote(library.uri("nothing.jpg")))
+def test_unknown_media_uri_is_404(gallery, client):
+    response = client.get("/api/media?uri=" + quote(gallery.uri("nothing.jpg")))
     assert response.status_code == 404
     assert "is not in the catalogue" in response.json()["error"]
 

@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from catalog.store.engine import open_catalogue
-from catalog.store.schema import Media
-from tests.web_library import HOSTILE_KEYS, Library, gallery_library, live_server
+from tests.web_library import HOSTILE_KEYS, Library, live_server, media_id
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -40,20 +37,10 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def library(
-    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
-) -> Iterator[Library]:
-    with gallery_library(
-        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
-    ) as lib:
-        yield lib
-
-
-@pytest.fixture(scope="module")
-def base_url(library: Library) -> Iterator[str]:
+def base_url(gallery: Library) -> Iterator[str]:
     from catalog.web.app import ServeOptions, create_app
 
-    app = create_app(ServeOptions(library.db_url, cache_dir=library.root / "thumbs"))
+    app = create_app(ServeOptions(gallery.db_url, cache_dir=gallery.root / "thumbs"))
     with live_server(app) as url:
         yield url
 
@@ -92,12 +79,6 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(os.environ.get("CATALOG_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def media_id(library: Library, key: str) -> int:
-    _, sessions = open_catalogue(library.db_url)
-    with sessions() as session:
-        return session.execute(select(Media.id).where(Media.key == key)).scalar_one()
 
 
 def search(page: Any, base_url: str, query: str) -> None:
@@ -185,7 +166,7 @@ def test_sort_and_paging_keep_the_query_in_the_url(page, base_url):
 
 
 def test_clicking_a_result_opens_its_page_with_boxes_where_they_were_found(
-    page, base_url, library, screenshots
+    page, base_url, gallery, screenshots
 ):
     search(page, base_url, "Car AND Person")
     page.click("#grid .card a.name")
@@ -230,9 +211,9 @@ def test_clicking_a_result_opens_its_page_with_boxes_where_they_were_found(
 
 
 def test_clicking_a_video_moment_seeks_the_player_and_draws_its_boxes(
-    page, base_url, library, screenshots
+    page, base_url, gallery, screenshots
 ):
-    page.goto(f"{base_url}/media/{media_id(library, 'clips/car.mp4')}")
+    page.goto(f"{base_url}/media/{media_id(gallery, 'clips/car.mp4')}")
     wait_until(page, "document.getElementById('player').readyState >= 1")
     moment = page.locator(".track").filter(has_text="Car").locator("button.moment").first
     assert moment.get_attribute("data-ts") == "500"
@@ -294,12 +275,12 @@ def test_the_failures_page_lists_codes_and_the_retry_command(page, base_url):
 # -- hostile names and the screenshots -------------------------------------------------------------
 
 
-def test_a_hostile_key_is_shown_as_text_and_runs_nothing(page, base_url, library):
+def test_a_hostile_key_is_shown_as_text_and_runs_nothing(page, base_url, gallery):
     search(page, base_url, "prefix:hostile/")
     page.wait_for_selector("#grid")
     assert sorted(result_names(page)) == sorted(HOSTILE_KEYS)
-    page.goto(f"{base_url}/media/{media_id(library, HOSTILE_KEYS[0])}")
-    assert page.inner_text("#media-uri") == library.uri(HOSTILE_KEYS[0])
+    page.goto(f"{base_url}/media/{media_id(gallery, HOSTILE_KEYS[0])}")
+    assert page.inner_text("#media-uri") == gallery.uri(HOSTILE_KEYS[0])
     assert page.locator("main script, main b").count() == 0
     page.wait_for_timeout(300)
     assert page.dialogs == []

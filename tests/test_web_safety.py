@@ -3,69 +3,38 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import select
 
-from catalog.store.engine import open_catalogue
-from catalog.store.schema import Media
-from tests.web_library import HOSTILE_KEYS, Library, gallery_library
+from tests.web_library import HOSTILE_KEYS, Library, make_client, media_id
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-LOCAL = "http://127.0.0.1:8765"
-
 
 @pytest.fixture(scope="module")
-def library(
-    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
-) -> Iterator[Library]:
-    with gallery_library(
-        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
-    ) as lib:
-        yield lib
-
-
-def make_client(library: Library, base_url: str = LOCAL, **options: Any) -> TestClient:
-    from catalog.web.app import ServeOptions, create_app
-
-    options.setdefault("cache_dir", library.root / "thumbs")
-    app = create_app(ServeOptions(library.db_url, **options))
-    return TestClient(app, base_url=base_url, follow_redirects=False)
-
-
-@pytest.fixture(scope="module")
-def client(library: Library) -> TestClient:
-    return make_client(library)
-
-
-def media_id(library: Library, key: str) -> int:
-    _, sessions = open_catalogue(library.db_url)
-    with sessions() as session:
-        return session.execute(select(Media.id).where(Media.key == key)).scalar_one()
+def client(gallery: Library) -> TestClient:
+    return make_client(gallery, follow_redirects=False)
 
 
 # -- media bytes ---------------------------------------------------------------------------------
 
 
-def test_a_catalogued_local_file_is_served_by_its_media_id(library, client):
-    path = library.local_dir / "chelsea.png"
-    response = client.get(f"/media/{media_id(library, str(path))}/file")
+def test_a_catalogued_local_file_is_served_by_its_media_id(gallery, client):
+    path = gallery.local_dir / "chelsea.png"
+    response = client.get(f"/media/{media_id(gallery, str(path))}/file")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content == path.read_bytes()
 
 
-def test_a_local_video_answers_range_requests(library, client):
-    path = library.local_dir / "astronaut-pan.mp4"
+def test_a_local_video_answers_range_requests(gallery, client):
+    path = gallery.local_dir / "astronaut-pan.mp4"
     response = client.get(
-        f"/media/{media_id(library, str(path))}/file", headers={"range": "bytes=0-99"}
+        f"/media/{media_id(gallery, str(path))}/file", headers={"range": "bytes=0-99"}
     )
     assert response.status_code == 206
     assert response.content == path.read_bytes()[:100]
@@ -91,18 +60,18 @@ def test_a_path_that_is_not_a_catalogued_item_is_refused(client, url):
     assert b"root:" not in response.content
 
 
-def test_an_uncatalogued_file_beside_catalogued_ones_is_refused(library, client):
-    secret = library.local_dir / "secret.txt"
+def test_an_uncatalogued_file_beside_catalogued_ones_is_refused(gallery, client):
+    secret = gallery.local_dir / "secret.txt"
     secret.write_text("do not serve")
-    ids = [media_id(library, str(library.local_dir / "chelsea.png"))]
+    ids = [media_id(gallery, str(gallery.local_dir / "chelsea.png"))]
     for candidate in range(1, max(ids) + 50):
         response = client.get(f"/media/{candidate}/file")
         assert b"do not serve" not in response.content
 
 
-def test_a_deleted_local_file_is_404_not_a_traceback(library, client, tmp_path):
-    path = library.local_dir / "coffee.png"
-    mid = media_id(library, str(path))
+def test_a_deleted_local_file_is_404_not_a_traceback(gallery, client, tmp_path):
+    path = gallery.local_dir / "coffee.png"
+    mid = media_id(gallery, str(path))
     moved = tmp_path / "coffee.png"
     path.rename(moved)
     try:
@@ -113,21 +82,21 @@ def test_a_deleted_local_file_is_404_not_a_traceback(library, client, tmp_path):
         moved.rename(path)
 
 
-def test_s3_media_redirect_to_a_short_lived_presigned_url(library, client):
-    response = client.get(f"/media/{media_id(library, 'street/car-and-person.jpg')}/file")
+def test_s3_media_redirect_to_a_short_lived_presigned_url(gallery, client):
+    response = client.get(f"/media/{media_id(gallery, 'street/car-and-person.jpg')}/file")
     assert response.status_code == 302
     assert response.headers["cache-control"] == "no-store"
     location = response.headers["location"]
     query = parse_qs(urlsplit(location).query)
     assert int(query["X-Amz-Expires"][0]) <= 900
     assert "X-Amz-Signature" in query
-    assert library.env["AWS_SECRET_ACCESS_KEY"] not in location.replace("testing%2F", "")
+    assert gallery.env["AWS_SECRET_ACCESS_KEY"] not in location.replace("testing%2F", "")
     import requests
 
     assert requests.get(location, timeout=10).content[:2] == b"\xff\xd8"
 
 
-def test_no_page_carries_aws_credentials(library, client):
+def test_no_page_carries_aws_credentials(gallery, client):
     for url in ["/", "/?q=Car", "/stats", "/failures", "/api/search?q=Car&limit=0"]:
         body = client.get(url).text
         assert "X-Amz-Credential" not in body and "AWS_SECRET" not in body
@@ -136,8 +105,14 @@ def test_no_page_carries_aws_credentials(library, client):
 # -- access --------------------------------------------------------------------------------------
 
 
-def test_a_non_local_host_refuses_requests_without_the_token(library):
-    client = make_client(library, "http://192.0.2.10:8765", host="0.0.0.0", token="s3cret-token")
+def test_a_non_local_host_refuses_requests_without_the_token(gallery):
+    client = make_client(
+        gallery,
+        "http://192.0.2.10:8765",
+        follow_redirects=False,
+        host="0.0.0.0",
+        token="s3cret-token",
+    )
     refused = client.get("/api/stats")
     assert refused.status_code == 403
     assert "token" in refused.text
@@ -150,10 +125,15 @@ def test_a_non_local_host_refuses_requests_without_the_token(library):
     assert client.get("/api/stats").status_code == 200  # the cookie now carries the token
 
 
-def test_a_local_server_refuses_other_host_names(library):
-    client = make_client(library, "http://attacker.example:8765")
+def test_a_local_server_refuses_other_host_names(gallery):
+    client = make_client(gallery, "http://attacker.example:8765", follow_redirects=False)
     assert client.get("/api/stats").status_code == 403
-    assert make_client(library, "http://localhost:8765").get("/api/stats").status_code == 200
+    assert (
+        make_client(gallery, "http://localhost:8765", follow_redirects=False)
+        .get("/api/stats")
+        .status_code
+        == 200
+    )
 
 
 def test_every_response_sends_a_strict_content_security_policy(client):
@@ -173,8 +153,8 @@ def test_the_server_is_read_only(client, method):
         assert client.request(method, url).status_code == 405
 
 
-def test_pages_carry_no_inline_scripts_or_styles(library, client):
-    mid = media_id(library, "clips/car.mp4")
+def test_pages_carry_no_inline_scripts_or_styles(gallery, client):
+    mid = media_id(gallery, "clips/car.mp4")
     for url in ["/", "/?q=Car", f"/media/{mid}", "/stats", "/failures", "/?q=Car+>"]:
         body = client.get(url).text
         assert "<script>" not in body.replace("&lt;script&gt;", "")
@@ -186,8 +166,8 @@ def test_pages_carry_no_inline_scripts_or_styles(library, client):
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS)
-def test_a_hostile_key_is_escaped_on_every_page(library, client, key):
-    mid = media_id(library, key)
+def test_a_hostile_key_is_escaped_on_every_page(gallery, client, key):
+    mid = media_id(gallery, key)
     name = key.rsplit("/", 1)[-1]
     for url in [f"/media/{mid}", "/?q=prefix:hostile/"]:
         body = client.get(url).text

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from catalog.store.engine import open_catalogue
 from catalog.store.schema import Media
@@ -21,45 +20,24 @@ from catalog.web.thumbnails import (
     make_thumbnail,
 )
 from tests.factories import RED, make_image
-from tests.web_library import BUCKET, Library, gallery_library
+from tests.web_library import BUCKET, Library, make_client, media_id
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-LOCAL = "http://127.0.0.1:8765"
-
-
-@pytest.fixture(scope="module")
-def library(
-    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, rekognition_double: Any
-) -> Iterator[Library]:
-    with gallery_library(
-        tmp_path_factory.mktemp("gallery"), moto_endpoint, rekognition_double
-    ) as lib:
-        yield lib
-
 
 @pytest.fixture
-def client(library: Library, tmp_path: Path) -> TestClient:
-    from catalog.web.app import ServeOptions, create_app
-
-    app = create_app(ServeOptions(library.db_url, cache_dir=tmp_path / "thumbs"))
-    return TestClient(app, base_url=LOCAL)
-
-
-def media_id(library: Library, key: str) -> int:
-    _, sessions = open_catalogue(library.db_url)
-    with sessions() as session:
-        return session.execute(select(Media.id).where(Media.key == key)).scalar_one()
+def client(gallery: Library, tmp_path: Path) -> TestClient:
+    return make_client(gallery, cache_dir=tmp_path / "thumbs")
 
 
 def picture(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
 
 
-def test_a_thumbnail_is_a_jpeg_of_about_320_pixels_cached_on_disk(library, client, tmp_path):
-    mid = media_id(library, "street/car-and-person.jpg")
+def test_a_thumbnail_is_a_jpeg_of_about_320_pixels_cached_on_disk(gallery, client, tmp_path):
+    mid = media_id(gallery, "street/car-and-person.jpg")
     response = client.get(f"/media/{mid}/thumbnail")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/jpeg"
@@ -69,18 +47,18 @@ def test_a_thumbnail_is_a_jpeg_of_about_320_pixels_cached_on_disk(library, clien
     assert cached.name.startswith(f"{mid}-") and cached.read_bytes() == response.content
 
 
-def test_the_browser_revalidates_with_the_etag(library, client):
-    mid = media_id(library, "park/dog.png")
+def test_the_browser_revalidates_with_the_etag(gallery, client):
+    mid = media_id(gallery, "park/dog.png")
     first = client.get(f"/media/{mid}/thumbnail")
     again = client.get(f"/media/{mid}/thumbnail", headers={"if-none-match": first.headers["etag"]})
     assert again.status_code == 304
     assert again.content == b""
 
 
-def test_a_changed_object_gets_a_new_thumbnail(library, client, tmp_path):
-    mid = media_id(library, "street/two-cars.jpg")
+def test_a_changed_object_gets_a_new_thumbnail(gallery, client, tmp_path):
+    mid = media_id(gallery, "street/two-cars.jpg")
     before = client.get(f"/media/{mid}/thumbnail")
-    _, sessions = open_catalogue(library.db_url)
+    _, sessions = open_catalogue(gallery.db_url)
     with sessions.begin() as session:
         etag = session.get(Media, mid).etag
         session.execute(update(Media).where(Media.id == mid).values(etag='"changed"'))
@@ -93,8 +71,8 @@ def test_a_changed_object_gets_a_new_thumbnail(library, client, tmp_path):
             session.execute(update(Media).where(Media.id == mid).values(etag=etag))
 
 
-def test_a_video_thumbnail_is_its_poster_frame(library, client):
-    response = client.get(f"/media/{media_id(library, 'clips/car.mp4')}/thumbnail")
+def test_a_video_thumbnail_is_its_poster_frame(gallery, client):
+    response = client.get(f"/media/{media_id(gallery, 'clips/car.mp4')}/thumbnail")
     image = picture(response.content).convert("RGB")
     assert image.size == (160, 120)  # smaller than 320 px: never enlarged
     # The blue block (Person) fills 100..150 x 60..110 of the 160x120 frame all along.
@@ -102,14 +80,14 @@ def test_a_video_thumbnail_is_its_poster_frame(library, client):
     assert b > 180 and r < 80 and g < 80
 
 
-def test_a_local_video_thumbnail_is_made_from_the_file(library, client):
-    path = library.local_dir / "astronaut-pan.mp4"
-    response = client.get(f"/media/{media_id(library, str(path))}/thumbnail")
+def test_a_local_video_thumbnail_is_made_from_the_file(gallery, client):
+    path = gallery.local_dir / "astronaut-pan.mp4"
+    response = client.get(f"/media/{media_id(gallery, str(path))}/thumbnail")
     assert response.headers["content-type"] == "image/jpeg"
     assert max(picture(response.content).size) == 320
 
 
-def test_an_object_gone_from_s3_gets_a_placeholder_and_the_page_renders(library, client):
+def test_an_object_gone_from_s3_gets_a_placeholder_and_the_page_renders(gallery, client):
     import boto3
 
     s3 = boto3.client("s3")
@@ -117,7 +95,7 @@ def test_an_object_gone_from_s3_gets_a_placeholder_and_the_page_renders(library,
     data = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     s3.delete_object(Bucket=BUCKET, Key=key)
     try:
-        response = client.get(f"/media/{media_id(library, key)}/thumbnail")
+        response = client.get(f"/media/{media_id(gallery, key)}/thumbnail")
         assert response.status_code == 200
         assert response.headers["content-type"] == "image/svg+xml"
         assert response.headers["cache-control"] == "no-store"
@@ -144,7 +122,7 @@ def test_transparent_pixels_land_on_a_light_background():
     assert all(channel > 230 for channel in thumb.getpixel((10, 10)))
 
 
-def test_many_requests_for_one_thumbnail_make_it_once(library, tmp_path, monkeypatch):
+def test_many_requests_for_one_thumbnail_make_it_once(gallery, tmp_path, monkeypatch):
     import threading
 
     calls: list[str] = []

@@ -140,3 +140,35 @@ def live_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+LOCAL = "http://127.0.0.1:8765"  # the base URL test clients use (a local address: no token)
+
+
+def make_client(
+    library: Library, base_url: str = LOCAL, *, follow_redirects: bool = True, **options: Any
+) -> Any:
+    """An in-process HTTP client of the gallery over `library` (ServeOptions from `options`)."""
+    import warnings
+
+    from catalog.web.app import ServeOptions, create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    options.setdefault("cache_dir", library.root / "thumbs")
+    app = create_app(ServeOptions(library.db_url, **options))
+    return TestClient(app, base_url=base_url, follow_redirects=follow_redirects)
+
+
+def media_id(library: Library, key: str) -> int:
+    """The catalogued id of the media item with `key`."""
+    from sqlalchemy import select
+
+    from catalog.store.engine import open_catalogue
+    from catalog.store.schema import Media
+
+    _, sessions = open_catalogue(library.db_url)
+    with sessions() as session:
+        return int(session.execute(select(Media.id).where(Media.key == key)).scalar_one())
