@@ -19,28 +19,37 @@ ROUNDS = 4
 
 # Each child imports everything first, then for every round: reads a database URL and a start
 # file, says it is ready, spins until the start file appears (so all eight open the catalogue
-# within a millisecond or so of each other) and reports what open_catalogue did.
-_CHILD = """
+# within a millisecond or so of each other) and reports what its `opened(url)` returned.
+_CHILD_LOOP = """
 import os, sys, time
-from catalog.store.engine import open_catalogue, current_revision
+import catalog.store.engine as store
 for line in sys.stdin:
     url, start = line.split()
     print("ready", flush=True)
     while not os.path.exists(start):
         time.sleep(0.0005)
     try:
-        engine, _ = open_catalogue(url)
-        print("ok", current_revision(engine), flush=True)
-        engine.dispose()
+        print("ok", opened(url), flush=True)
     except Exception as exc:
         print("error", type(exc).__name__, str(exc).replace(chr(10), " "), flush=True)
 """
+# What the child does with the URL; it prints what this returns.
+_CHILD = (
+    """
+def opened(url):
+    engine, _ = store.open_catalogue(url)
+    revision = store.current_revision(engine)
+    engine.dispose()
+    return revision
+"""
+    + _CHILD_LOOP
+)
 
 
-def _start_children() -> list[subprocess.Popen[str]]:
+def _start_children(script: str = _CHILD) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD],
+            [sys.executable, "-c", script],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -49,6 +58,14 @@ def _start_children() -> list[subprocess.Popen[str]]:
         )
         for _ in range(PROCESSES)
     ]
+
+
+def _stop_children(children: list[subprocess.Popen[str]]) -> None:
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.close()
+    for child in children:
+        child.wait(timeout=60)
 
 
 def _open_together(children: list[subprocess.Popen[str]], url: str, start: Path) -> list[str]:
@@ -86,11 +103,7 @@ def _run_rounds(urls: list[str], tmp_path: Path) -> None:
             assert answers == [f"ok {head_revision()}"] * PROCESSES, answers
             _assert_one_schema(url)
     finally:
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.close()
-        for child in children:
-            child.wait(timeout=60)
+        _stop_children(children)
 
 
 @pytest.mark.slow
@@ -112,47 +125,27 @@ def test_eight_processes_create_one_postgres_catalogue_together(
 # Only the connection's set-up: every child connects to the same brand-new file at once. Each
 # connection switches the file to WAL; SQLite refuses one of two such switches at once with
 # "database is locked" (no busy wait), which failed a few rounds in ten before it was retried.
-_CONNECT_CHILD = """
-import os, sys, time
-from catalog.store.engine import make_engine
-for line in sys.stdin:
-    url, start = line.split()
-    print("ready", flush=True)
-    while not os.path.exists(start):
-        time.sleep(0.0005)
-    try:
-        engine = make_engine(url)
-        with engine.connect() as connection:
-            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-        engine.dispose()
-        print("ok", mode, flush=True)
-    except Exception as exc:
-        print("error", type(exc).__name__, str(exc).replace(chr(10), " "), flush=True)
+_CONNECT_CHILD = (
+    """
+def opened(url):
+    engine = store.make_engine(url)
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    engine.dispose()
+    return mode
 """
+    + _CHILD_LOOP
+)
 
 
 def test_processes_connecting_to_a_new_sqlite_file_together_all_switch_it_to_wal(
     tmp_path: Path,
 ) -> None:
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CONNECT_CHILD],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(PROCESSES)
-    ]
+    children = _start_children(_CONNECT_CHILD)
     try:
         for index in range(30):
             url = f"sqlite:///{tmp_path / f'new-{index}.db'}"
             answers = _open_together(children, url, tmp_path / f"go-{index}")
             assert answers == ["ok wal"] * PROCESSES, (index, answers)
     finally:
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.close()
-        for child in children:
-            child.wait(timeout=60)
+        _stop_children(children)
