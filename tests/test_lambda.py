@@ -99,6 +99,19 @@ def test_an_event_lambda_would_never_send_raises_a_clear_error(lambda_env: str, 
         aws_lambda.handler(event, None)
 
 
+def _completions_queue(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Any, str]:
+    """An SQS queue subscribed to a new SNS topic that Rekognition's job completions go to."""
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.create_topic(Name="AmazonRekognitionJobs")["TopicArn"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    monkeypatch.setenv("CATALOG_NOTIFICATION_TOPIC_ARN", topic)
+    monkeypatch.setenv("CATALOG_ROLE_ARN", "arn:aws:iam::123456789012:role/RekognitionSNS")
+    return sqs, queue
+
+
 @pytest.mark.parametrize("delivery", ["sqs", "sns"])
 def test_a_video_job_started_by_one_invocation_is_collected_from_its_completion_message(
     delivery: str,
@@ -108,14 +121,7 @@ def test_a_video_job_started_by_one_invocation_is_collected_from_its_completion_
     rekognition_double: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sns = boto3.client("sns", region_name=REGION)
-    topic = sns.create_topic(Name="AmazonRekognitionJobs")["TopicArn"]
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = sqs.create_queue(QueueName="job-completions")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
-    monkeypatch.setenv("CATALOG_NOTIFICATION_TOPIC_ARN", topic)
-    monkeypatch.setenv("CATALOG_ROLE_ARN", "arn:aws:iam::123456789012:role/RekognitionSNS")
+    sqs, queue = _completions_queue(monkeypatch, "job-completions")
     aws_lambda.reset()
     put("in/clip.mp4", car_video())
 
@@ -153,14 +159,7 @@ def test_a_video_with_text_is_settled_once_both_completion_messages_arrived(
     rekognition_double: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sns = boto3.client("sns", region_name=REGION)
-    topic = sns.create_topic(Name="AmazonRekognitionJobs")["TopicArn"]
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = sqs.create_queue(QueueName="text-completions")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
-    monkeypatch.setenv("CATALOG_NOTIFICATION_TOPIC_ARN", topic)
-    monkeypatch.setenv("CATALOG_ROLE_ARN", "arn:aws:iam::123456789012:role/RekognitionSNS")
+    sqs, queue = _completions_queue(monkeypatch, "text-completions")
     monkeypatch.setenv("CATALOG_FEATURES", "labels,text")
     aws_lambda.reset()
     put("in/board.mp4", car_video())
