@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import synthetic  # noqa: E402
+from benchmarks.search_bench import median_ms  # noqa: E402
 from catalog.read.search import first_page_ids  # noqa: E402
 from catalog.store.engine import open_catalogue  # noqa: E402
 from catalog.store.text import fts_body, text_words  # noqa: E402
@@ -186,17 +186,6 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], bodies: list[tuple[int
     full = [(*row, 0.6 if row[2] == "LINE" else 0.14, 0.1) for row in rows]
     connection.executemany(f"INSERT INTO text_detections ({columns}) VALUES ({placeholders})", full)
     connection.executemany("INSERT INTO text_fts (rowid, body) VALUES (?, ?)", bodies)
-
-
-def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    """Median wall time in ms of `runs` calls after one warm-up."""
-    result = fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), result
 
 
 def time_queries(db_path: str, runs: int) -> None:
