@@ -145,12 +145,20 @@ def put(s3: Any, bucket: str) -> Callable[..., str]:
     return _put
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
+# Every catalogue test runs on both backends (PostgreSQL ones are marked, to deselect them).
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend of a catalogue a test module builds once and shares between its tests."""
+    return str(request.param)
+
+
+@pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A real catalogue: a SQLite file, or a fresh database on the session's PostgreSQL.
 

@@ -53,17 +53,6 @@ def _sync_labelled(invoke: Any, library: Path, tmp_path: Path) -> dict[str, Any]
 
 # The tests that take `labelled` only read the synced library, so each backend syncs it once and
 # they share that catalogue; a test that syncs for itself gets its own library and an empty one.
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ],
-)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def shared(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

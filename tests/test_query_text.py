@@ -68,17 +68,6 @@ def _fill(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
 
 
 # The tests that only query share one catalogue per backend; the one that deletes gets its own.
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ],
-)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @contextlib.contextmanager
 def _filled(backend: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[Any]:
     """The ITEMS catalogue, on a copy of a migrated catalogue; dropped afterwards."""

@@ -28,7 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from catalog.store.units import fold, to_x100
-from tests.conftest import BUCKET, REGION, set_aws_environment
+from tests.conftest import BACKENDS, BUCKET, REGION, set_aws_environment
 from tests.factories import car_jpeg, car_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -170,13 +170,7 @@ def _video() -> bytes:
 
 
 # One catalogue per backend for the whole module: the tests below only read it.
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The replayed catalogue's URL: a SQLite file, or a database on the session's PostgreSQL."""
     if request.param == "postgres":
