@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from catalog.errors import QueryError
@@ -80,3 +80,16 @@ def confidence_percent(raw: str, comp: str, pos: int) -> float:
     if value > 100:
         raise query_error(pos, f"a confidence is 0-100 percent, found '{raw}'")
     return float(value)
+
+
+def integer_range(op: str, scaled: Decimal) -> tuple[int | None, int | None]:
+    """Inclusive integer bounds for `x op scaled` over integers x."""
+    floor = int(scaled.to_integral_value(ROUND_FLOOR))
+    ceil = int(scaled.to_integral_value(ROUND_CEILING))
+    return {
+        ">": (floor + 1, None),
+        ">=": (ceil, None),
+        "<": (None, ceil - 1),
+        "<=": (None, floor),
+        "=": (ceil, floor),
+    }[op]

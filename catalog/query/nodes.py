@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
+from catalog.query.limits import integer_range
 from catalog.query.text import TextCondition
 from catalog.store.units import to_x100
 
@@ -28,7 +29,7 @@ class LabelCondition:
         """
         if self.op is None or self.value is None:
             return None, None
-        return _integer_range(self.op, Decimal(to_x100(self.value)))
+        return integer_range(self.op, Decimal(to_x100(self.value)))
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class CountCondition:
     @property
     def count_range(self) -> tuple[int | None, int | None]:
         """Inclusive (low, high) bounds on the instance count; None is unbounded."""
-        return _integer_range(self.op, Decimal(self.value))
+        return integer_range(self.op, Decimal(self.value))
 
 
 @dataclass(frozen=True)
@@ -112,19 +113,6 @@ class Not:
 
 Term = LabelCondition | CountCondition | KindFilter | PrefixFilter | CategoryFilter | TextCondition
 Node = Term | ModifiedFilter | SizeFilter | And | Or | Not
-
-
-def _integer_range(op: str, scaled: Decimal) -> tuple[int | None, int | None]:
-    """Inclusive integer bounds for `x op scaled` over integers x."""
-    floor = int(scaled.to_integral_value(ROUND_FLOOR))
-    ceil = int(scaled.to_integral_value(ROUND_CEILING))
-    return {
-        ">": (floor + 1, None),
-        ">=": (ceil, None),
-        "<": (None, ceil - 1),
-        "<=": (None, floor),
-        "=": (ceil, floor),
-    }[op]
 
 
 def iter_terms(node: Node) -> list[Node]:

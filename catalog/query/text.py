@@ -16,14 +16,14 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, literal_column, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from catalog.query.limits import confidence_percent, query_error
+from catalog.query.limits import confidence_percent, integer_range, query_error
 from catalog.store.schema import TEXT_LINE, Media, TextDetection
 from catalog.store.text import TEXT_FTS, text_words
 
@@ -54,16 +54,7 @@ class TextCondition:
         """Inclusive (low, high) bounds on the line's confidence_x100; None is unbounded."""
         if self.op is None or self.value is None:
             return None, None
-        scaled = Decimal(str(self.value)) * 100
-        floor = int(scaled.to_integral_value(ROUND_FLOOR))
-        ceil = int(scaled.to_integral_value(ROUND_CEILING))
-        return {
-            ">": (floor + 1, None),
-            ">=": (ceil, None),
-            "<": (None, ceil - 1),
-            "<=": (None, floor),
-            "=": (ceil, floor),
-        }[self.op]
+        return integer_range(self.op, Decimal(str(self.value)) * 100)
 
 
 @dataclass(frozen=True)
