@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -11,6 +12,8 @@ import threading
 from typing import Annotated, Any
 
 import typer
+import typer.core
+import typer.main
 from typer.core import TyperGroup
 
 from catalog import __version__
@@ -98,8 +101,51 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return hoisted + rest
 
 
+# Help is plain text (rich_markup_mode=None). With rich installed, Typer still escapes every
+# "[default: ...]" for rich markup, which plain help then prints as "\\[default: ...]", and it
+# imports its rich help module (about 50 ms) to do so; telling it rich is absent avoids both.
+typer.core.HAS_RICH = False
+typer.main.HAS_RICH = False  # type: ignore[attr-defined]
+
+# Which module under catalog/cli registers each top-level command (in --help's order): a command
+# imports and builds only its own module, so `catalog search` never loads the sync or web code.
+COMMAND_MODULES: dict[str, str] = {
+    "sync": "sync",
+    "show": "show",
+    "failures": "show",
+    "search": "search",
+    "labels": "search",
+    "stats": "stats",
+    "report": "stats",
+    "export": "stats",
+    "worker": "worker",
+    "iam-policy": "worker",
+    "serve": "serve",
+    "db": "db",
+    "notify": "worker",
+    "alerts": "alerts",
+}
+
+
+def load_commands(module: str) -> dict[str, Any]:
+    """The click commands one catalog.cli module registers, by name."""
+    registry = typer.Typer()
+    importlib.import_module(f"catalog.cli.{module}").register(registry)
+    return dict(typer.main.get_group(registry).commands)
+
+
 class CatalogGroup(TyperGroup):
     """Turns CatalogError into one stderr line and its exit code, and Ctrl-C into exit 130."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command, in --help's order (each is loaded only when asked for)."""
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The named command, importing the one module that registers it on first use."""
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            self.commands.update(load_commands(COMMAND_MODULES[cmd_name]))
+        return super().get_command(ctx, cmd_name)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Global options are accepted before or after the subcommand."""
@@ -192,34 +238,6 @@ def main_callback(
     """Index, search and report on an image and video library kept in Amazon S3."""
     _configure_logging(verbose)
     ctx.obj = Settings.resolve(db=db, profile=profile, region=region, verbose=verbose)
-
-
-def _register() -> None:
-    from catalog.cli import db, show, sync
-    from catalog.cli import search as search_cli
-
-    sync.register(app)
-    show.register(app)
-    search_cli.register(app)
-    app.add_typer(db.app, name="db")
-    from catalog.cli import stats as stats_cli
-
-    stats_cli.register(app)
-
-    from catalog.cli import worker
-
-    worker.register(app)
-
-    from catalog.cli import alerts
-
-    alerts.register(app)
-
-    from catalog.cli import serve
-
-    serve.register(app)
-
-
-_register()
 
 
 _INTERRUPTED_LINE = (

@@ -69,3 +69,8 @@ def index_command(ctx: typer.Context) -> None:
         f"Built bitmap index generation {report.generation}: {report.bitmaps:,} bitmaps, "
         f"{report.size_bytes / 1e6:.1f} MB, {report.changes_folded:,} changes folded in."
     )
+
+
+def register(root: typer.Typer) -> None:
+    """Add the command group to the app."""
+    root.add_typer(app, name="db")
