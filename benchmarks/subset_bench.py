@@ -33,7 +33,8 @@ from catalog.query.compiled import compile_query  # noqa: E402
 from catalog.read.breakdowns import cooccurring_labels, find_label  # noqa: E402
 from catalog.read.facets import facets  # noqa: E402
 from catalog.read.search import count_matches, search  # noqa: E402
-from catalog.store.bitmaps import open_index, pending_changes, rebuild_bitmaps  # noqa: E402
+from catalog.store.bitmap_build import pending_changes, rebuild_bitmaps  # noqa: E402
+from catalog.store.bitmaps import open_index  # noqa: E402
 from catalog.store.engine import open_catalogue  # noqa: E402
 
 PAGE_QUERIES = {

@@ -25,7 +25,7 @@ from benchmarks.bulkload import (
     insert_labels,
     rebuild_summaries,
 )
-from catalog.store.bitmaps import rebuild_bitmaps
+from catalog.store.bitmap_build import rebuild_bitmaps
 from catalog.store.engine import open_catalogue
 
 VOCABULARY = 3000

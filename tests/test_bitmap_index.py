@@ -25,7 +25,8 @@ from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult,
 from catalog.query.compiled import compile_query
 from catalog.read.facets import _from_index, _from_sql, facets
 from catalog.sources import SourceObject
-from catalog.store.bitmaps import forget_snapshots, open_index, rebuild_bitmaps
+from catalog.store.bitmap_build import rebuild_bitmaps
+from catalog.store.bitmaps import forget_snapshots, open_index
 from catalog.store.bitslices import BitSlices
 from catalog.store.media import mark_deleted, record_pending, store_failure, store_result
 from catalog.store.reads import get_media, touch_media

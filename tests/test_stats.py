@@ -15,7 +15,8 @@ from catalog.read.stats import (
     library_stats,
     top_media_for_label,
 )
-from catalog.store.bitmaps import open_index, rebuild_bitmaps
+from catalog.store.bitmap_build import rebuild_bitmaps
+from catalog.store.bitmaps import open_index
 from catalog.store.schema import Media
 from catalog.uris import key_prefix
 from tests.stats_fixtures import Expected, Library, build_library

@@ -18,7 +18,8 @@ from catalog.aws.notify import setup_notifications
 from catalog.ingest import indexing, worker
 from catalog.ingest.types import SyncOptions
 from catalog.ingest.worker import Worker, WorkerOptions, WorkerReport
-from catalog.store.bitmaps import index_state, pending_changes
+from catalog.store.bitmap_build import pending_changes
+from catalog.store.bitmaps import index_state
 from catalog.store.engine import open_catalogue
 from catalog.store.schema import Media
 from catalog.uris import parse_uri

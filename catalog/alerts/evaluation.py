@@ -39,6 +39,7 @@ from catalog.store.schema import (
     LabelCategory,
     utcnow,
 )
+from catalog.store.sql import as_reader
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def compiled_rule(
     with _compiled_lock:
         cached = _compiled.get(key)
     if cached is not None and cached[0] == signature:
-        return replace(cached[1], session=session), cached[2]
+        return replace(cached[1], reader=as_reader(session), _memo={}), cached[2]
     compiled = compile_query(session, rule.query)
     stmt = compiled.ids()
     column = stmt.selected_columns[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:  # boto3 and the ORM are heavy: imported only where a command 
     from sqlalchemy.orm import Session, sessionmaker
 
     from catalog.aws.clients import AWSClients
+    from catalog.store.sql import Reader
 
 
 class OutputFormat(StrEnum):
@@ -91,6 +94,18 @@ def settings(ctx: typer.Context) -> Settings:
     return obj
 
 
+def _existing_catalogue(ctx: typer.Context) -> str:
+    """The catalogue's URL; NotFoundError naming the file when a SQLite one does not exist."""
+    url = settings(ctx).database_url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise NotFoundError(
+            f"no catalogue at {path}; run 'catalog sync' to create it, or point --db "
+            f"(or {DATABASE_ENV}) at an existing one"
+        )
+    return url
+
+
 def sessions(ctx: typer.Context, *, create: bool = False) -> sessionmaker[Session]:
     """A session factory on the catalogue, brought to the head revision.
 
@@ -99,15 +114,21 @@ def sessions(ctx: typer.Context, *, create: bool = False) -> sessionmaker[Sessio
     """
     from catalog.store.engine import open_catalogue
 
-    url = settings(ctx).database_url
-    path = sqlite_path(url)
-    if not create and path is not None and not path.exists():
-        raise NotFoundError(
-            f"no catalogue at {path}; run 'catalog sync' to create it, or point --db "
-            f"(or {DATABASE_ENV}) at an existing one"
-        )
+    url = settings(ctx).database_url if create else _existing_catalogue(ctx)
     _, factory = open_catalogue(url)
     return factory
+
+
+@contextmanager
+def reading(ctx: typer.Context) -> Iterator[Reader]:
+    """The existing catalogue, opened for reading (SQLAlchemy loads only if a read needs it)."""
+    from catalog.store.sql import open_reader
+
+    reader = open_reader(_existing_catalogue(ctx))
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def aws_clients(ctx: typer.Context, max_pool_connections: int = 50) -> AWSClients:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.store.bitmaps import IndexReport, index_state, pending_changes, rebuild_bitmaps
+from catalog.store.bitmap_build import IndexReport, pending_changes, rebuild_bitmaps
+from catalog.store.bitmaps import index_state
 
 REBUILD_AFTER = 5_000  # changed media items that make a finished sync rebuild the index
 

@@ -1,8 +1,7 @@
-"""AST -> parameterised SQLAlchemy selects of media ids; never string SQL.
+"""A query plan (catalog.query.plan) -> parameterised SQLAlchemy selects of media ids.
 
-`plan_query` resolves label names to ids in Python first (the vocabulary is small), and drives
-the select from the most selective positive label term (estimated from `label_stats` /
-`label_histograms`), probing the other terms with EXISTS / NOT EXISTS on the (label_id,
+Each scan is driven by its label term's range of `detections` (the most selective positive term,
+chosen by the planner), probing the other terms with EXISTS / NOT EXISTS on the (label_id,
 media_id) primary key of `detections`; OR becomes UNION. This is the shape that answers first
 pages and counts at a million media in milliseconds. Callers use
 `catalog.query.compiled.compile_query`, the one entry point.
@@ -18,8 +17,6 @@ over a video means no moment has Car.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -36,32 +33,29 @@ from sqlalchemy import (
     true,
     union,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from catalog.query.filters import media_filter, value_range
 from catalog.query.nodes import (
     And,
     KindFilter,
     ModifiedFilter,
-    Node,
     Not,
     Or,
     PrefixFilter,
     SizeFilter,
 )
-from catalog.query.resolve import (
-    FALSE,
-    TRUE,
-    Const,
-    LabelTerm,
-    Resolution,
-    Resolved,
-    make_and,
-    make_or,
-    resolve,
-    resolve_names,
+from catalog.query.plan import (  # re-exported: the SQL side of a plan is used with it
+    Plan,
+    QueryPlan,
+    Scan,
+    UnionPlan,
+    plan,
+    plan_leaves,
 )
-from catalog.query.text import TEXT_COST_ESTIMATE, TextTerm, text_exists, text_scan
+from catalog.query.resolve import Const, LabelTerm, Resolved
+from catalog.query.text import TextTerm
+from catalog.query.text_sql import text_exists, text_scan
 from catalog.store.schema import STATUS_DELETED, STATUS_LABELLED, Detection, Media, VideoMoment
 
 # -- conditions ------------------------------------------------------------------------------------
@@ -138,118 +132,6 @@ def labelled_media() -> ColumnElement[bool]:
     )
 
 
-# -- planning --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scan:
-    """One select: driven by a label term's detections range (or by media), with the rest probed."""
-
-    driver: LabelTerm | TextTerm | None
-    rest: tuple[Resolved, ...]
-
-
-@dataclass(frozen=True)
-class UnionPlan:
-    """OR: the union of its branches' plans."""
-
-    branches: tuple[Scan | UnionPlan, ...]
-
-
-Plan = Scan | UnionPlan
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """A compiled query: its plan, and which labels it names (for the matches of each hit)."""
-
-    resolved: Resolved
-    plan: Plan | None  # None: matches nothing
-    positive_terms: tuple[LabelTerm, ...]
-
-
-def _cost(node: Resolved, res: Resolution) -> int | None:
-    """Estimated rows to scan when this node drives, or None when it cannot drive."""
-    if isinstance(node, LabelTerm):
-        return res.estimate(node.label_id, node.low, node.field_name)
-    if isinstance(node, TextTerm):
-        return TEXT_COST_ESTIMATE
-    if isinstance(node, Or):
-        costs = [_cost(item, res) for item in node.items]
-        return None if any(c is None for c in costs) else sum(c or 0 for c in costs)
-    if isinstance(node, And):
-        known: list[int] = [c for c in (_cost(item, res) for item in node.items) if c is not None]
-        return min(known) if known else None
-    return None
-
-
-MAX_UNION_BRANCHES = 32  # beyond this a media scan with probes beats a huge compound select
-
-
-def plan(node: Resolved, res: Resolution) -> Plan | None:
-    """Choose drivers: the most selective positive label term of each AND; OR -> union.
-
-    A plan that would need more than MAX_UNION_BRANCHES scans (a wide category, nested ORs
-    distributed over an AND) scans media instead and probes every term.
-    """
-    result = _plan(node, res)
-    if result is not None and sum(1 for _ in plan_leaves(result)) > MAX_UNION_BRANCHES:
-        return Scan(None, (node,))
-    return result
-
-
-def _plan(node: Resolved, res: Resolution, budget: int = MAX_UNION_BRANCHES) -> Plan | None:
-    """`budget`: how many scans an OR may still fan out into (distribution multiplies them)."""
-    if node == FALSE:
-        return None
-    if node == TRUE:
-        return Scan(None, ())
-    if isinstance(node, LabelTerm | TextTerm):
-        return Scan(node, ())
-    if isinstance(node, Or):
-        if len(node.items) > budget:
-            return Scan(None, (node,))
-        share = max(1, budget // len(node.items))
-        branches = [_plan(item, res, share) for item in node.items]
-        kept = tuple(b for b in branches if b is not None)
-        return UnionPlan(kept) if kept else None
-    if isinstance(node, And):
-        costed = [
-            (c, i)
-            for i, item in enumerate(node.items)
-            if (c := _cost(item, res)) is not None
-            and not (isinstance(item, Or) and len(item.items) > budget)
-        ]
-        if not costed:
-            return Scan(None, node.items)
-        _, index = min(costed)
-        driver = node.items[index]
-        rest = node.items[:index] + node.items[index + 1 :]
-        if isinstance(driver, LabelTerm | TextTerm):
-            return Scan(driver, rest)
-        if isinstance(driver, Or):
-            distributed = make_or([make_and([item, *rest]) for item in driver.items])
-            return _plan(distributed, res, budget)
-        assert isinstance(driver, And)
-        return _plan(make_and([*driver.items, *rest]), res, budget)
-    return Scan(None, (node,))
-
-
-def _positive_terms(node: Resolved) -> list[LabelTerm]:
-    if isinstance(node, LabelTerm):
-        return [node]
-    if isinstance(node, And | Or):
-        return [t for item in node.items for t in _positive_terms(item)]
-    return []
-
-
-def plan_query(session: Session, node: Node | None) -> tuple[QueryPlan, Resolution]:
-    """Resolve names and plan the query; an empty query selects every labelled media item."""
-    res = resolve_names(session, node)
-    resolved = TRUE if node is None else resolve(node, res)
-    return QueryPlan(resolved, plan(resolved, res), tuple(_positive_terms(resolved))), res
-
-
 def scan_select(scan: Scan, *, empty_query: bool = False) -> Select[Any]:
     """The select of media ids (column `id`) for one scan."""
     if scan.driver is None:
@@ -266,14 +148,6 @@ def scan_select(scan: Scan, *, empty_query: bool = False) -> Select[Any]:
     if any(_needs_media(item) for item in scan.rest):
         stmt = stmt.join(Media, Media.id == det.media_id)
     return stmt
-
-
-def plan_leaves(node: Plan) -> Iterable[Scan]:
-    if isinstance(node, Scan):
-        yield node
-    else:
-        for branch in node.branches:
-            yield from plan_leaves(branch)
 
 
 def ids_select(
@@ -302,6 +176,45 @@ def newest_page(
     return stmt
 
 
+def ordered_select(
+    query_plan: QueryPlan,
+    limit: int | None,
+    sort: str,
+    before_id: int | None = None,
+    *,
+    empty_query: bool = False,
+) -> Select[Any] | CompoundSelect[Any]:
+    """Matching ids in `sort` order (newest, confidence, key, modified), at most `limit`.
+
+    `before_id` (newest order) continues after the id a page ended with.
+    """
+    if sort == "newest" or query_plan.plan is None:
+        if before_id is None:
+            return newest_page(query_plan, limit, empty_query=empty_query)
+        sub = ids_select(query_plan, empty_query=empty_query).subquery()
+        stmt = select(sub.c.id).where(sub.c.id < before_id).order_by(sub.c.id.desc())
+        return stmt.limit(limit) if limit is not None else stmt
+    sub = ids_select(query_plan, empty_query=empty_query).subquery()
+    stmt = select(sub.c.id)
+    if sort == "confidence":
+        label_ids = sorted({t.label_id for t in query_plan.positive_terms})
+        if not label_ids:
+            return newest_page(query_plan, limit, empty_query=empty_query)
+        score = (
+            select(func.max(Detection.confidence_x100))
+            .where(Detection.media_id == sub.c.id, Detection.label_id.in_(label_ids))
+            .scalar_subquery()
+        )
+        stmt = stmt.order_by(score.desc(), sub.c.id.desc())
+    else:
+        stmt = stmt.join(Media, Media.id == sub.c.id)
+        if sort == "key":
+            stmt = stmt.order_by(Media.bucket, Media.key, Media.id)
+        else:
+            stmt = stmt.order_by(Media.last_modified_at.desc().nulls_last(), Media.id.desc())
+    return stmt.limit(limit) if limit is not None else stmt
+
+
 def count_select(query_plan: QueryPlan, *, empty_query: bool = False) -> Select[Any]:
     """The exact number of matching media."""
     stmt = ids_select(query_plan, empty_query=empty_query)
@@ -327,3 +240,20 @@ def _met_by_item_or_moment(det: Any, field_name: str, low: Any, high: Any) -> Co
         .correlate(det)
     )
     return or_(and_(*value_range(_term_column(det, field_name), low, high)), in_moment)
+
+
+__all__ = [
+    "Plan",
+    "QueryPlan",
+    "Scan",
+    "UnionPlan",
+    "count_select",
+    "detection_filter",
+    "ids_select",
+    "newest_page",
+    "ordered_select",
+    "plan",
+    "plan_leaves",
+    "scan_select",
+    "term_range",
+]

@@ -1,7 +1,8 @@
 """`compile_query(session, text)`: the one entry point from query text to what it selects.
 
 Parsing, name resolution and planning happen once; the CompiledQuery then answers every
-question a caller has, each as one SQL round trip: the ids (a select other code can filter
+question a caller has, from the bitmap index where it can (the count, the newest page) and
+otherwise as one SQL round trip: the ids (a select other code can filter
 by), the exact count, a sorted page of ids, which of the query's terms each hit met (and how
 well), and "did you mean" hints for names the catalogue does not know.
 """
@@ -12,47 +13,27 @@ import difflib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
-from typing import Any
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyroaring import BitMap
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Select,
-    Text,
-    and_,
-    bindparam,
-    cast,
-    false,
-    func,
-    literal,
-    null,
-    or_,
-    select,
-    true,
-    union_all,
-)
-from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError, UsageError
 from catalog.query.bitmap_eval import evaluate, is_supported
-from catalog.query.compile import QueryPlan, ids_select, newest_page, plan_query, term_range
 from catalog.query.nodes import CategoryFilter, CountCondition, LabelCondition, Node, iter_terms
 from catalog.query.parse import parse_query
+from catalog.query.plan import QueryPlan, plan_query
 from catalog.query.resolve import LabelTerm, Resolution
-from catalog.query.text import TextMatch, positive_text_terms, text_matches
+from catalog.query.text import TextMatch, positive_text_terms
 from catalog.store.bitmaps import BitmapIndex, open_index
-from catalog.store.schema import (
-    KIND_VIDEO,
-    Detection,
-    Label,
-    LabelAlias,
-    LabelCategory,
-    Media,
-    VideoMoment,
-)
+from catalog.store.sql import Reader, as_reader
 from catalog.store.units import fold
+from catalog.store.values import KIND_VIDEO
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
 
 SORTS = ("newest", "confidence", "key", "modified")
 
@@ -71,11 +52,27 @@ class TermMatch:
     timestamps_ms: tuple[int, ...] | None = None
 
 
+class HitRow(NamedTuple):
+    """The media columns of one hit."""
+
+    id: int
+    source: str
+    bucket: str
+    key: str
+    kind: str
+    size_bytes: int
+    last_modified_at: datetime | None
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
-    """A parsed, resolved and planned query, bound to the session it was compiled in."""
+    """A parsed, resolved and planned query, bound to the catalogue it was compiled on.
 
-    session: Session
+    Names, the index and hits are read with plain SQL (catalog.store.sql); what only SQL
+    planning answers runs on the reader's session, which loads SQLAlchemy on first use.
+    """
+
+    reader: Reader
     text: str
     node: Node | None
     plan: QueryPlan
@@ -87,17 +84,26 @@ class CompiledQuery:
         """True for the empty query (every non-deleted media item)."""
         return self.node is None
 
+    @property
+    def session(self) -> Session:
+        """A session on the catalogue, for the SQL only SQLAlchemy builds."""
+        return self.reader.session()
+
     def ids(self) -> Select[Any]:
         """An unordered SELECT of the matching media ids (one column, `id`)."""
+        from sqlalchemy import Select, select
+
+        from catalog.query.compile import ids_select
+
         stmt = ids_select(self.plan, empty_query=self.is_empty)
         if isinstance(stmt, Select):
             return stmt
         return select(stmt.subquery().c.id)
 
     def index(self) -> BitmapIndex | None:
-        """The session's view of the bitmap index (None when it cannot answer exactly)."""
+        """The catalogue's bitmap index as of now (None when it cannot answer exactly)."""
         if "index" not in self._memo:
-            self._memo["index"] = open_index(self.session)
+            self._memo["index"] = open_index(self.reader.db)
         found: BitmapIndex | None = self._memo["index"]
         return found
 
@@ -127,11 +133,9 @@ class CompiledQuery:
         matched = self.bitmap()
         if matched is not None:
             return len(matched)
-        stmt = ids_select(self.plan, empty_query=self.is_empty)
-        if isinstance(stmt, Select):
-            counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
-        else:
-            counted = select(func.count()).select_from(stmt.subquery())
+        from catalog.query.compile import count_select
+
+        counted = count_select(self.plan, empty_query=self.is_empty)
         return int(self.session.connection().execute(counted).scalar_one())
 
     def page(
@@ -140,87 +144,31 @@ class CompiledQuery:
         """Matching media ids in `sort` order, at most `limit`.
 
         `before_id` (newest order only) continues a page after the id it ended with (keyset
-        paging: as fast deep into a result as on its first page).
+        paging: as fast deep into a result as on its first page). The newest page comes from
+        the index when it can answer (the largest ids of the matching bitmap).
         """
-        return list(
-            self.session.connection().execute(self._ordered(limit, sort, before_id)).scalars()
-        )
+        if sort not in SORTS:
+            raise UsageError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
+        if sort == "newest" or (sort == "confidence" and not self.plan.positive_terms):
+            matched = self.bitmap()
+            if matched is not None:
+                return _newest(matched, limit, before_id)
+        from catalog.query.compile import ordered_select
 
-    def matches(
-        self, media_ids: Sequence[int], kinds: dict[int, str]
-    ) -> dict[int, list[TermMatch | TextMatch]]:
-        """For each media id, the query's positive label terms it met, best first, then the
-        lines of text that met its text terms (best first)."""
-        found: dict[int, list[TermMatch | TextMatch]] = defaultdict(list)
-        if not media_ids:
-            return found
-        connection = self.session.connection()
-        for media_id, labels in self._label_matches(media_ids, kinds).items():
-            found[media_id].extend(labels)
-        text_terms = positive_text_terms(self.plan.resolved)
-        for media_id, lines in text_matches(connection, text_terms, media_ids).items():
-            found[media_id].extend(lines)
-        return found
-
-    def _label_matches(
-        self, media_ids: Sequence[int], kinds: dict[int, str]
-    ) -> dict[int, list[TermMatch]]:
-        terms = self.plan.positive_terms
-        found: dict[int, list[TermMatch]] = defaultdict(list)
-        if not terms:
-            return found
-        connection = self.session.connection()
-        names = self.resolution.names
-        image_ids = [i for i in media_ids if kinds.get(i) != KIND_VIDEO]
-        video_ids = [i for i in media_ids if kinds.get(i) == KIND_VIDEO]
-        if image_ids:
-            for media_id, label_id, confidence in connection.execute(
-                select(Detection.media_id, Detection.label_id, Detection.confidence_x100)
-                .where(Detection.media_id.in_(image_ids), _any_term_met(Detection, terms))
-                .order_by(Detection.media_id, Detection.confidence_x100.desc(), Detection.label_id)
-            ):
-                found[media_id].append(
-                    TermMatch(label_id, names.get(label_id, str(label_id)), confidence)
-                )
-        if video_ids:
-            moments: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-            for media_id, label_id, timestamp_ms, confidence in connection.execute(
-                select(
-                    VideoMoment.media_id,
-                    VideoMoment.label_id,
-                    VideoMoment.timestamp_ms,
-                    VideoMoment.confidence_x100,
-                )
-                .where(VideoMoment.media_id.in_(video_ids), _any_term_met(VideoMoment, terms))
-                .order_by(VideoMoment.media_id, VideoMoment.label_id, VideoMoment.timestamp_ms)
-            ):
-                moments[(media_id, label_id)].append((timestamp_ms, confidence))
-            for (media_id, label_id), seen in moments.items():
-                found[media_id].append(
-                    TermMatch(
-                        label_id,
-                        names.get(label_id, str(label_id)),
-                        max(confidence for _, confidence in seen),
-                        tuple(timestamp for timestamp, _ in seen),
-                    )
-                )
-            for media_id in video_ids:
-                found[media_id].sort(key=lambda m: (-m.confidence_x100, m.label_id))
-        return found
+        stmt = ordered_select(self.plan, limit, sort, before_id, empty_query=self.is_empty)
+        return list(self.session.connection().execute(stmt).scalars())
 
     def hits(
         self, media_ids: Sequence[int]
-    ) -> tuple[dict[int, Any], dict[int, list[TermMatch | TextMatch]]]:
-        """The media rows of `media_ids` and the terms each met, in one round trip (a second
-        one only for text terms).
-
-        Rows carry id, source, bucket, key, kind, size_bytes, last_modified_at. The matches are
-        what `matches` returns, decided by the same SQL conditions.
+    ) -> tuple[dict[int, HitRow], dict[int, list[TermMatch | TextMatch]]]:
+        """The media rows of `media_ids` and the positive label terms each met (best first), in
+        one round trip; a second one for the lines of text that met its text terms.
         """
-        rows: dict[int, Any] = {}
+        rows: dict[int, HitRow] = {}
         found: dict[int, list[TermMatch | TextMatch]] = defaultdict(list)
         if not media_ids:
             return rows, found
+        db = self.reader.db
         terms = self.plan.positive_terms
         params: dict[str, Any] = {
             "ids": list(media_ids),
@@ -231,34 +179,32 @@ class CompiledQuery:
             params[f"lo{i}"] = term.low
             params[f"hi{i}"] = term.high
         shape = tuple((t.field_name, bool(t.low), t.high is not None) for t in terms)
-        stmt = _hits_stmt(shape, self.session.get_bind().dialect.name)
-        names = self.resolution.names
-        met: list[Any] = []
-        for row in self.session.connection().execute(stmt, params):
-            if row.part == 0:
-                rows[row.id] = row
+        met: list[tuple[Any, ...]] = []
+        for part, media_id, *values in db.rows(_hits_sql(shape, db.dialect), params):
+            if part == 0:
+                source, bucket, key, kind, size_bytes, modified = values[:6]
+                rows[media_id] = HitRow(
+                    media_id, source, bucket, key, kind, int(size_bytes or 0), db.utc(modified)
+                )
             else:
-                met.append(row)
-        for row in met:
-            media = rows.get(row.id)
+                met.append((part, media_id, *values[6:]))
+        names = self.resolution.names
+        for part, media_id, label_id, confidence_x100, timestamps in met:
+            media = rows.get(media_id)
             # Images are matched by their labels, videos by their moments.
-            if media is None or (media.kind == KIND_VIDEO) != (row.part == 2):
+            if media is None or (media.kind == KIND_VIDEO) != (part == 2):
                 continue
             stamps = None
-            if row.part == 2:
-                stamps = tuple(sorted(int(t) for t in row.timestamps.split(",")))
-            found[row.id].append(
-                TermMatch(
-                    row.label_id,
-                    names.get(row.label_id, str(row.label_id)),
-                    row.confidence_x100,
-                    stamps,
-                )
-            )
+            if part == 2:
+                stamps = tuple(sorted(int(t) for t in str(timestamps).split(",")))
+            name = names.get(label_id, str(label_id))
+            found[media_id].append(TermMatch(label_id, name, int(confidence_x100), stamps))
         for labels in found.values():
             labels.sort(key=lambda m: (-m.confidence_x100, getattr(m, "label_id", 0)))
         text_terms = positive_text_terms(self.plan.resolved)
         if text_terms and rows:
+            from catalog.query.text_sql import text_matches
+
             connection = self.session.connection()
             for media_id, lines in text_matches(connection, text_terms, list(rows)).items():
                 found[media_id].extend(lines)
@@ -277,17 +223,19 @@ class CompiledQuery:
                 spelled.setdefault(fold(term.name), term.name)
             elif isinstance(term, CategoryFilter):
                 spelled.setdefault("category:" + fold(term.category), term.category)
+        db = self.reader.db
         hints: list[str] = []
         if unknown_labels:
-            vocabulary = list(self.session.scalars(select(Label.name)))
-            aliases = list(self.session.scalars(select(LabelAlias.alias).distinct()))
-            by_folded = {fold(n): n for n in [*aliases, *vocabulary]}
+            known = db.rows(
+                "SELECT DISTINCT alias FROM label_aliases UNION SELECT name FROM labels"
+            )
+            by_folded = {fold(n): n for (n,) in known}
             for name in unknown_labels:
                 close = difflib.get_close_matches(name, list(by_folded), n=3, cutoff=0.6)
                 hints.append(_hint("label", spelled.get(name, name), [by_folded[c] for c in close]))
         if unknown_categories:
-            categories = list(self.session.scalars(select(LabelCategory.category).distinct()))
-            by_folded = {fold(c): c for c in categories}
+            categories = db.rows("SELECT DISTINCT category FROM label_categories")
+            by_folded = {fold(c): c for (c,) in categories}
             for name in unknown_categories:
                 close = difflib.get_close_matches(name, list(by_folded), n=3, cutoff=0.6)
                 original = spelled.get("category:" + name, name)
@@ -316,136 +264,74 @@ class CompiledQuery:
         bins = self.resolution.histograms.get(term.label_id, {})
         return int(sum(n for b, n in bins.items() if b >= term.low // 1000))
 
-    def _ordered(self, limit: int | None, sort: str, before_id: int | None) -> Any:
-        if sort not in SORTS:
-            raise UsageError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
-        if sort == "newest" or self.plan.plan is None:
-            if before_id is None:
-                return _newest_page(self.plan, limit, self.is_empty)
-            sub = ids_select(self.plan, empty_query=self.is_empty).subquery()
-            stmt = select(sub.c.id).where(sub.c.id < before_id).order_by(sub.c.id.desc())
-            return stmt.limit(limit) if limit is not None else stmt
-        sub = ids_select(self.plan, empty_query=self.is_empty).subquery()
-        stmt = select(sub.c.id)
-        if sort == "confidence":
-            label_ids = sorted({t.label_id for t in self.plan.positive_terms})
-            if not label_ids:
-                return newest_page(self.plan, limit, empty_query=self.is_empty)
-            score = (
-                select(func.max(Detection.confidence_x100))
-                .where(Detection.media_id == sub.c.id, Detection.label_id.in_(label_ids))
-                .scalar_subquery()
-            )
-            stmt = stmt.order_by(score.desc(), sub.c.id.desc())
-        else:
-            stmt = stmt.join(Media, Media.id == sub.c.id)
-            if sort == "key":
-                stmt = stmt.order_by(Media.bucket, Media.key, Media.id)
-            else:
-                stmt = stmt.order_by(Media.last_modified_at.desc().nulls_last(), Media.id.desc())
-        return stmt.limit(limit) if limit is not None else stmt
+
+def _newest(matched: BitMap, limit: int | None, below: int | None) -> list[int]:
+    """The largest ids of `matched` (of those below `below`, when given), largest first."""
+    end = len(matched)
+    if below is not None:
+        end = matched.rank(below - 1) if below > 0 else 0
+    start = 0 if limit is None else max(0, end - limit)
+    return list(matched[start:end])[::-1]
 
 
-def compile_query(session: Session, text: str | None) -> CompiledQuery:
+def compile_query(session: Session | Reader, text: str | None) -> CompiledQuery:
     """Parse, resolve and plan `text` (None or "" selects every media item).
 
     Raises QueryError (with the position) for a malformed query.
     """
+    reader = as_reader(session)
     node = parse_query(text or "")
-    query_plan, resolution = plan_query(session, node)
-    return CompiledQuery(session, text or "", node, query_plan, resolution)
-
-
-def _any_term_met(table: Any, terms: Sequence[LabelTerm]) -> ColumnElement[bool]:
-    """A row of `table` (detections or video_moments) whose own value meets one of `terms`."""
-    if not terms:
-        return false()
-    return or_(*(and_(table.label_id == term.label_id, *term_range(table, term)) for term in terms))
-
-
-@lru_cache(maxsize=512)
-def _newest_page(query_plan: QueryPlan, limit: int | None, empty_query: bool) -> Any:
-    """The first page's statement, built once per plan: building it costs more than running it
-    (a plan is frozen and hashable; its label ids and bounds are in it)."""
-    return newest_page(query_plan, limit, empty_query=empty_query)
-
-
-# The media columns of a page of hits (part 0 of the UNION; blanks in the other parts).
-_HIT_MEDIA_COLUMNS = (
-    Media.source,
-    Media.bucket,
-    Media.key,
-    Media.kind,
-    Media.size_bytes,
-    Media.last_modified_at,
-)
+    query_plan, resolution = plan_query(reader.db, node)
+    return CompiledQuery(reader, text or "", node, query_plan, resolution)
 
 
 @cache
-def _hits_stmt(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> Any:
+def _hits_sql(shape: tuple[tuple[str, bool, bool], ...], dialect: str) -> str:
     """One UNION ALL for a page of hits: media rows (part 0), the image labels that met a
     term (part 1) and, per video and label, the best confidence and the timestamps of the
     moments that met one (part 2, aggregated by the database: a page of videos can hold
-    thousands of moments). Built once per shape of terms; ids and bounds are parameters."""
-    ids: Any = bindparam("ids", expanding=True)
-    media = select(
-        literal(0).label("part"),
-        Media.id.label("id"),
-        *_HIT_MEDIA_COLUMNS,
-        cast(null(), Integer).label("label_id"),
-        cast(null(), Integer).label("confidence_x100"),
-        cast(null(), Text).label("timestamps"),
-    ).where(Media.id.in_(ids))
+    thousands of moments). Written once per shape of terms; ids and bounds are parameters."""
+    media = (
+        "SELECT 0 AS part, id, source, bucket, key, kind, size_bytes, last_modified_at, "
+        "NULL AS label_id, NULL AS confidence_x100, NULL AS timestamps "
+        "FROM media WHERE id IN (:ids)"
+    )
     if not shape:
         return media
-    blanks = [cast(null(), column.type) for column in _HIT_MEDIA_COLUMNS]
-    labels = select(
-        literal(1),
-        Detection.media_id,
-        *blanks,
-        Detection.label_id,
-        Detection.confidence_x100,
-        cast(null(), Text),
-    ).where(Detection.media_id.in_(ids), _met_by(Detection, shape))
-    if dialect == "postgresql":
-        timestamps = func.string_agg(cast(VideoMoment.timestamp_ms, Text), ",")
-    else:
-        timestamps = func.group_concat(VideoMoment.timestamp_ms)
-    moments = (
-        select(
-            literal(2),
-            VideoMoment.media_id,
-            *blanks,
-            VideoMoment.label_id,
-            func.max(VideoMoment.confidence_x100),
-            cast(timestamps, Text),
-        )
-        .where(VideoMoment.media_id.in_(ids), _met_by(VideoMoment, shape))
-        .group_by(VideoMoment.media_id, VideoMoment.label_id)
+    blanks = "NULL, NULL, NULL, NULL, NULL, NULL"
+    labels = (
+        f"SELECT 1, media_id, {blanks}, label_id, confidence_x100, NULL FROM detections "
+        f"WHERE media_id IN (:ids) AND {_met_by(shape)}"
     )
-    return union_all(media, labels, moments)
+    if dialect == "postgresql":
+        timestamps = "string_agg(CAST(timestamp_ms AS TEXT), ',')"
+    else:
+        timestamps = "group_concat(timestamp_ms)"
+    moments = (
+        f"SELECT 2, media_id, {blanks}, label_id, max(confidence_x100), {timestamps} "
+        f"FROM video_moments WHERE media_id IN (:ids) AND {_met_by(shape)} "
+        "GROUP BY media_id, label_id"
+    )
+    return f"{media} UNION ALL {labels} UNION ALL {moments}"
 
 
-def _met_by(table: Any, shape: tuple[tuple[str, bool, bool], ...]) -> ColumnElement[bool]:
-    """A row of `table` meets term i of `shape` (bounds bound as l{i}, lo{i}, hi{i}).
+def _met_by(shape: tuple[tuple[str, bool, bool], ...]) -> str:
+    """A row meets term i of `shape` (bounds bound as l{i}, lo{i}, hi{i}).
 
-    `label_id IN (...)` beside the OR, and terms that no index serves, make SQLite probe the
-    primary key with (media, label) pairs; otherwise it may scan each term's confidence range
-    (hundreds of thousands of rows for a common label) and then filter by media id.
+    `label_id IN (...)` beside the OR, and terms that no index serves (`+ 0`), make SQLite probe
+    the primary key with (media, label) pairs; otherwise it may scan each term's confidence
+    range (hundreds of thousands of rows for a common label) and then filter by media id.
     """
     met = []
     for i, (field_name, has_low, has_high) in enumerate(shape):
-        column = table.confidence_x100 if field_name == "confidence" else table.instance_count
-        column = column + 0  # not indexable: the (media, label) probes are the plan
-        met.append(
-            and_(
-                table.label_id + 0 == bindparam(f"l{i}"),
-                column >= bindparam(f"lo{i}") if has_low else true(),
-                column <= bindparam(f"hi{i}") if has_high else true(),
-            )
-        )
-    labels: Any = bindparam("labels", expanding=True)
-    return and_(table.label_id.in_(labels), or_(*met))
+        column = "confidence_x100" if field_name == "confidence" else "instance_count"
+        conditions = [f"label_id + 0 = :l{i}"]
+        if has_low:
+            conditions.append(f"{column} + 0 >= :lo{i}")
+        if has_high:
+            conditions.append(f"{column} + 0 <= :hi{i}")
+        met.append("(" + " AND ".join(conditions) + ")")
+    return f"label_id IN (:labels) AND ({' OR '.join(met)})"
 
 
 def _hint(what: str, name: str, close: list[str]) -> str:

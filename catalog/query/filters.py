@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, true
 
-from catalog.query.nodes import KindFilter, ModifiedFilter, Node, PrefixFilter, SizeFilter
+from catalog.query.nodes import (
+    KindFilter,
+    ModifiedFilter,
+    Node,
+    PrefixFilter,
+    SizeFilter,
+    local_folder,
+)
 from catalog.store.schema import SOURCE_FILE, Media
 
 
@@ -41,11 +47,6 @@ def _prefix_filter(node: PrefixFilter) -> ColumnElement[bool]:
         and_(Media.source != SOURCE_FILE, _key_starts(node.prefix)),
         and_(Media.source == SOURCE_FILE, _key_starts(folder)),
     )
-
-
-def local_folder(prefix: str) -> str:
-    """A relative prefix as the folder it names under the working directory."""
-    return str(Path.cwd() / prefix) + ("/" if prefix.endswith("/") else "")
 
 
 def media_filter(node: Node) -> ColumnElement[bool]:

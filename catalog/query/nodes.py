@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 from catalog.query.limits import integer_range
 from catalog.query.text import TextCondition
@@ -122,3 +123,8 @@ def iter_terms(node: Node) -> list[Node]:
     if isinstance(node, Not):
         return iter_terms(node.item)
     return [node]
+
+
+def local_folder(prefix: str) -> str:
+    """A relative prefix as the folder it names under the working directory."""
+    return str(Path.cwd() / prefix) + ("/" if prefix.endswith("/") else "")

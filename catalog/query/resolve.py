@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, union_all
-from sqlalchemy.orm import Session, aliased
-
-from catalog.query.filters import local_folder
 from catalog.query.nodes import (
     And,
     CategoryFilter,
@@ -26,9 +21,10 @@ from catalog.query.nodes import (
     Or,
     PrefixFilter,
     iter_terms,
+    local_folder,
 )
 from catalog.query.text import TextCondition, TextTerm
-from catalog.store.schema import Label, LabelAlias, LabelCategory, LabelHistogram, LabelParent
+from catalog.store.sql import Db
 from catalog.store.units import fold, histogram_bin
 
 
@@ -65,7 +61,7 @@ class Resolution:
         return sum(n for b, n in bins.items() if b >= first)
 
 
-def resolve_names(session: Session, node: Node | None) -> Resolution:
+def resolve_names(db: Db, node: Node | None) -> Resolution:
     """Resolve every label (by name, alias or parent) and category the query names."""
     terms = iter_terms(node) if node is not None else []
     wanted = list(
@@ -74,23 +70,22 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
     categories = list(
         dict.fromkeys(fold(t.category) for t in terms if isinstance(t, CategoryFilter))
     )
-    connection = session.connection()  # Core execution: no ORM overhead on the hot path
     labels: dict[str, set[int]] = {name: set() for name in wanted}
     names: dict[int, str] = {}
     if wanted:
-        for label_id, name, folded in connection.execute(_names_stmt(), {"wanted": wanted}):
+        for label_id, name, folded in db.rows(_NAMES, {"wanted": wanted}):
             labels[folded].add(label_id)
             names[label_id] = name
     cats: dict[str, set[int]] = {name: set() for name in categories}
     if categories:
-        for label_id, folded in connection.execute(_categories_stmt(), {"wanted": categories}):
+        for label_id, folded in db.rows(_CATEGORIES, {"wanted": categories}):
             cats[folded].add(label_id)
     counts: dict[int, int] = {}
     hists: dict[int, dict[int, int]] = {}
     estimated = sorted(set(names).union(*cats.values()))
     if estimated:
         # The histogram's bins add up to label_stats.media_count: one query gives both.
-        for label_id, bin_, count in connection.execute(_histograms_stmt(), {"ids": estimated}):
+        for label_id, bin_, count in db.rows(_HISTOGRAMS, {"ids": estimated}):
             hists.setdefault(label_id, {})[bin_] = count
             counts[label_id] = counts.get(label_id, 0) + count
     return Resolution(
@@ -99,49 +94,25 @@ def resolve_names(session: Session, node: Node | None) -> Resolution:
         names=names,
         media_counts=counts,
         histograms=hists,
-        dialect=session.get_bind().dialect.name,
+        dialect=db.dialect,
     )
 
 
-# Built once (constructing a statement costs more than running it); the names are parameters.
-
-
-@cache
-def _names_stmt() -> Any:
-    """(label_id, name, folded) of labels whose name, alias or parent folds to one of :wanted."""
-    wanted: Any = bindparam("wanted", expanding=True)
-    by_name = select(Label.id, Label.name, Label.name_folded.label("folded")).where(
-        Label.name_folded.in_(wanted)
-    )
-    by_alias = (
-        select(LabelAlias.label_id, Label.name, LabelAlias.alias_folded.label("folded"))
-        .join(Label, Label.id == LabelAlias.label_id)
-        .where(LabelAlias.alias_folded.in_(wanted))
-    )
-    parent = aliased(Label)
-    by_parent = (
-        select(LabelParent.label_id, Label.name, parent.name_folded.label("folded"))
-        .join(parent, parent.id == LabelParent.parent_id)
-        .join(Label, Label.id == LabelParent.label_id)
-        .where(parent.name_folded.in_(wanted))
-    )
-    return union_all(by_name, by_alias, by_parent)
-
-
-@cache
-def _categories_stmt() -> Any:
-    wanted: Any = bindparam("wanted", expanding=True)
-    return select(LabelCategory.label_id, LabelCategory.category_folded).where(
-        LabelCategory.category_folded.in_(wanted)
-    )
-
-
-@cache
-def _histograms_stmt() -> Any:
-    ids: Any = bindparam("ids", expanding=True)
-    return select(LabelHistogram.label_id, LabelHistogram.bin, LabelHistogram.media_count).where(
-        LabelHistogram.label_id.in_(ids)
-    )
+# (label_id, name, folded) of labels whose name, alias or parent folds to one of :wanted.
+_NAMES = """
+SELECT id, name, name_folded FROM labels WHERE name_folded IN (:wanted)
+UNION ALL
+SELECT a.label_id, l.name, a.alias_folded FROM label_aliases a JOIN labels l ON l.id = a.label_id
+WHERE a.alias_folded IN (:wanted)
+UNION ALL
+SELECT lp.label_id, l.name, p.name_folded FROM label_parents lp
+JOIN labels p ON p.id = lp.parent_id JOIN labels l ON l.id = lp.label_id
+WHERE p.name_folded IN (:wanted)
+"""
+_CATEGORIES = (
+    "SELECT label_id, category_folded FROM label_categories WHERE category_folded IN (:wanted)"
+)
+_HISTOGRAMS = "SELECT label_id, bin, media_count FROM label_histograms WHERE label_id IN (:ids)"
 
 
 # -- internal resolved terms -----------------------------------------------------------------------

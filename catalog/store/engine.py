@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import sqlite3
 import sys
 import threading
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.config import redact_url
 from catalog.errors import DatabaseError
+from catalog.store.revisions import migrations_dir, scripted_head_revision
 
 # How long a SQLite write waits for another process's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -109,16 +109,6 @@ def make_engine(url: str) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """The session factory every library function is handed."""
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def migrations_dir() -> Path:
-    """Where the Alembic scripts are: the source tree's migrations/, or the packaged copy."""
-    source_tree = Path(__file__).resolve().parent.parent / "migrations"
-    if (source_tree / "env.py").is_file():
-        return source_tree
-    import catalog._migrations as packaged  # type: ignore[import-not-found]
-
-    return Path(packaged.__file__).resolve().parent
 
 
 def alembic_config(engine: Engine | None = None, connection: Any = None) -> Any:
@@ -254,23 +244,6 @@ def _refuse_unknown_revision(engine: Engine, revision: str | None) -> None:
             f"version of catalog does not know (it knows up to {head_revision()}); it was "
             "written by a newer catalog: upgrade catalog to use it (nothing was changed)"
         )
-
-
-_REVISION_RE = re.compile(r"^(down_)?revision(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.M)
-
-
-def scripted_head_revision() -> str | None:
-    """The head revision read straight from the scripts' text (no Alembic import: fast start-up).
-
-    A test checks it against Alembic's own answer (`head_revision`).
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (migrations_dir() / "versions").glob("*.py"):
-        for down, value in _REVISION_RE.findall(path.read_text(encoding="utf-8")):
-            (parents if down else revisions).add(value)
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
 
 
 def _stored_revision(engine: Engine) -> str | None:

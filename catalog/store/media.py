@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from catalog.labelling import Instance, LabelResult, TextResult
 from catalog.sources import SourceObject
 from catalog.store.alerts import forget_matches
-from catalog.store.bitmaps import note_changed
+from catalog.store.bitmap_build import note_changed
 from catalog.store.reads import get_media
 from catalog.store.runs import add_to_run
 from catalog.store.schema import (

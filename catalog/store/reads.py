@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
-from catalog.store.bitmaps import note_changed
+from catalog.store.bitmap_build import note_changed
 from catalog.store.schema import KIND_VIDEO, STATUS_LABELLED, Detection, Label, Media, VideoMoment
 from catalog.store.schema import Instance as InstanceRow
 from catalog.store.schema import LabelResult as LabelResultRow

@@ -13,8 +13,6 @@ LINE row with a GIN `tsvector` index instead (revision 0003 creates both).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,25 +24,10 @@ from catalog.labelling import BoundingBox, DetectedText, TextResult
 from catalog.store.runs import add_to_run
 from catalog.store.schema import TEXT_LINE, Media, TextDetection, utcnow
 from catalog.store.schema import TextResult as TextResultRow
-from catalog.store.units import to_x100
+from catalog.store.units import LINE_BREAK, text_words, to_x100
 
-# Between two lines in an item's FTS5 body: a phrase never runs from one line into the next.
-LINE_BREAK = "zzlinebreakzz"
-_WORD_RE = re.compile(r"[^\W_]+")
 # The SQLite FTS5 table (revision 0003): not ORM-declared, so outside Base.metadata.
 TEXT_FTS = Table("text_fts", MetaData(), Column("rowid", Integer), Column("body", TextType))
-
-
-def fold_text(text: str) -> str:
-    """Case- and accent-folded text ("Café  EXIT" -> "cafe exit")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(bare.split())
-
-
-def text_words(text: str) -> list[str]:
-    """The folded words of a text, in order (letters and digits; punctuation separates)."""
-    return [w for w in _WORD_RE.findall(fold_text(text)) if w != LINE_BREAK]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,37 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from catalog.store.values import (  # re-exported: the schema is where most code finds them
+    KIND_IMAGE,
+    KIND_VIDEO,
+    KINDS,
+    SOURCE_FILE,
+    SOURCE_S3,
+    STATUS_DELETED,
+    STATUS_FAILED,
+    STATUS_LABELLED,
+    STATUS_PENDING,
+    STATUSES,
+)
+
+__all__ = [
+    "KINDS",
+    "KIND_IMAGE",
+    "KIND_VIDEO",
+    "NAMING_CONVENTION",
+    "SOURCE_FILE",
+    "SOURCE_S3",
+    "STATUSES",
+    "STATUS_DELETED",
+    "STATUS_FAILED",
+    "STATUS_LABELLED",
+    "STATUS_PENDING",
+    "WITHOUT_ROWID",
+    "Base",
+    "UTCDateTime",
+    "utcnow",
+]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -17,19 +48,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# Media kinds and statuses, as stored.
-KIND_IMAGE = "image"
-KIND_VIDEO = "video"
-STATUS_PENDING = "pending"
-STATUS_LABELLED = "labelled"
-STATUS_FAILED = "failed"
-STATUS_DELETED = "deleted"
-STATUSES = (STATUS_PENDING, STATUS_LABELLED, STATUS_FAILED, STATUS_DELETED)
-KINDS = (KIND_IMAGE, KIND_VIDEO)
-
-SOURCE_S3 = "s3"
-SOURCE_FILE = "file"
 
 # Tables that SQLite should store clustered by their primary key (no hidden rowid).
 WITHOUT_ROWID: dict[str, Any] = {"sqlite_with_rowid": False}
