@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select
 
 from catalog.labelling import DetectedLabel, Instance, LabelResult, Moment, VideoInfo
-from catalog.read.breakdowns import find_label, label_histogram, label_spread
+from catalog.read.breakdowns import find_label, label_spread
+from catalog.read.groupings import label_histogram
 from catalog.read.stats import library_stats
 from catalog.sources import SourceObject
 from catalog.store.engine import open_catalogue

@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.search_bench import raw_connection  # noqa: E402
 from catalog.query.compile import count_select, newest_page  # noqa: E402
 from catalog.query.compiled import compile_query  # noqa: E402
-from catalog.read.breakdowns import cooccurring_labels, find_label  # noqa: E402
+from catalog.read.breakdowns import find_label  # noqa: E402
 from catalog.read.facets import facets  # noqa: E402
+from catalog.read.groupings import cooccurring_labels  # noqa: E402
 from catalog.read.search import count_matches, search  # noqa: E402
 from catalog.store.bitmap_build import pending_changes, rebuild_bitmaps  # noqa: E402
 from catalog.store.bitmaps import open_index  # noqa: E402

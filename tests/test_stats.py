@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from catalog.errors import NotFoundError, UsageError
 from catalog.pricing import estimate_cost
-from catalog.read.breakdowns import cooccurring_labels, find_label, label_histogram
+from catalog.read.breakdowns import find_label
+from catalog.read.groupings import cooccurring_labels, label_histogram
 from catalog.read.stats import (
     failures_by_reason,
     library_stats,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.options import FormatOpt, OutputFormat, RawCsvOpt, aws_clients, sessions
+from catalog.cli.options import FormatOpt, OutputFormat, RawCsvOpt, aws_clients, reading, sessions
 from catalog.render.views import render_labels
 
 SEARCH_HELP = """Find media by label, confidence, instance count, kind, key, category, date and size.
@@ -98,15 +98,15 @@ def search_command(
     from catalog.read.search import count_matches, search
     from catalog.render.views import render_hints, render_search_count, render_search_hits
 
-    with sessions(ctx)() as session:
+    with reading(ctx) as reader:
         if facets:
             from catalog.read.facets import facets as count_facets
             from catalog.render.views import render_facets
 
-            render_facets(query, count_facets(session, query))
+            render_facets(query, count_facets(reader.session(), query))
             return
         if count:
-            counted = count_matches(session, query)
+            counted = count_matches(reader, query)
             render_hints(counted.hints)
             render_search_count(counted, output.value)
             return
@@ -117,7 +117,7 @@ def search_command(
             from catalog.aws.clients import s3_presigner  # boto3 loads only when asked for URLs
 
             presign = s3_presigner(aws_clients(ctx), expires)
-        result = search(session, query, limit=limit or None, sort=sort.value, presign=presign)
+        result = search(reader, query, limit=limit or None, sort=sort.value, presign=presign)
         render_hints(result.hints)
         render_search_hits(result, output.value, limit=limit or None, raw_csv=raw_csv)
 

@@ -14,6 +14,7 @@ from catalog.cli.options import (
     WhereOpt,
     aws_clients,
     format_option,
+    reading,
     sessions,
 )
 from catalog.render.statistics import render_export, render_report_summary
@@ -53,10 +54,8 @@ def stats_command(
     from catalog.read.stats import library_stats
     from catalog.render.statistics import render_stats
 
-    with sessions(ctx)() as session:
-        result = library_stats(
-            session, top=top, label=label, where=where, prefix_depth=prefix_depth
-        )
+    with reading(ctx) as reader:
+        result = library_stats(reader, top=top, label=label, where=where, prefix_depth=prefix_depth)
     render_stats(result, output.value)
 
 

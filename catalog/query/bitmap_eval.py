@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pyroaring import BitMap
 
-from catalog.query.compile import QueryPlan
 from catalog.query.nodes import And, KindFilter, Not, Or, SizeFilter
+from catalog.query.plan import QueryPlan
 from catalog.query.resolve import FALSE, TRUE, Const, LabelTerm, Resolved
 from catalog.store.bitmaps import BitmapIndex
 

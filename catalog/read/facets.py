@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError, UsageError
 from catalog.query.compiled import CompiledQuery, compile_query
-from catalog.read.breakdowns import prefix_expr
 from catalog.read.folders import folder_prefix_counts, local_roots, media_prefix
+from catalog.read.groupings import prefix_expr
 from catalog.read.subsets import kind_counts, label_counts, top_counts
 from catalog.store.bitmaps import BitmapIndex
 from catalog.store.schema import Detection, Media

@@ -10,25 +10,28 @@ prefix is the folder's absolute path, so `prefix:` with it selects exactly those
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyroaring import BitMap
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from catalog.errors import UsageError
 from catalog.store.bitmaps import BitmapIndex
-from catalog.store.schema import SOURCE_FILE, SyncRun
+from catalog.store.sql import Db, Reader, db_of
+from catalog.store.values import SOURCE_FILE
 from catalog.uris import key_prefix, parse_uri
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-def local_roots(session: Session) -> list[str]:
+
+def local_roots(source: Session | Reader | Db) -> list[str]:
     """The folders local syncs started from (each ending in '/'), deepest first."""
     roots = set()
-    for (source,) in session.execute(
-        select(SyncRun.source).where(SyncRun.source.like("file://%")).distinct()
+    for (synced,) in db_of(source).rows(
+        "SELECT DISTINCT source FROM sync_runs WHERE source LIKE :pattern", {"pattern": "file://%"}
     ):
         try:
-            path = parse_uri(source).key
+            path = parse_uri(synced).key
         except UsageError:  # not a URI this version reads: count its files from the filesystem root
             continue
         roots.add(path if path.endswith("/") else path + "/")

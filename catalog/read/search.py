@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from catalog.query.compiled import CompiledQuery, TermMatch, compile_query
 from catalog.query.text import TextMatch
+from catalog.store.sql import Reader
 from catalog.uris import format_uri
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
 
 HIT_BATCH = 500
 Presigner = Callable[[str, str], str]
@@ -111,7 +113,7 @@ class CountResult:
 
 
 def search(
-    session: Session,
+    session: Session | Reader,
     query: str,
     *,
     limit: int | None = None,
@@ -128,13 +130,13 @@ def search(
     return SearchResult(query, _iter_hits(compiled, ids, presign), compiled.hints())
 
 
-def count_matches(session: Session, query: str) -> CountResult:
+def count_matches(session: Session | Reader, query: str) -> CountResult:
     """The exact number of media `query` selects."""
     compiled = compile_query(session, query)
     return CountResult(query, compiled.count(), compiled.hints())
 
 
-def first_page_ids(session: Session, query: str, limit: int = 50) -> list[int]:
+def first_page_ids(session: Session | Reader, query: str, limit: int = 50) -> list[int]:
     """The newest `limit` matching media ids (the search hot path, without hit details)."""
     return compile_query(session, query).page(limit)
 

@@ -9,17 +9,14 @@ million. With `where`, every figure is aggregated over the media the search quer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyroaring import BitMap
-from sqlalchemy import Integer, Select, bindparam, func, select
-from sqlalchemy.orm import Session
 
 from catalog.errors import StaleIndexError, UsageError
 from catalog.pricing import estimate_cost
 from catalog.query.compiled import compile_query
-from catalog.read.breakdowns import LabelSpread, label_spread, subset_ids
+from catalog.read.breakdowns import LabelSpread, label_spread
 from catalog.read.subsets import label_counts, subset_figures, top_label_figures
 from catalog.read.totals import (
     MediaCounts,
@@ -29,18 +26,12 @@ from catalog.read.totals import (
     rekognition_spend,
 )
 from catalog.store.bitmaps import BitmapIndex
-from catalog.store.schema import (
-    KIND_VIDEO,
-    STATUS_FAILED,
-    STATUS_LABELLED,
-    Detection,
-    Label,
-    LabelStat,
-    Media,
-    MediaTotal,
-    SyncRun,
-)
-from catalog.store.summaries import labels_by_media_count
+from catalog.store.sql import Reader, as_reader
+from catalog.store.values import KIND_VIDEO, STATUS_FAILED, STATUS_LABELLED
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
 
 DEFAULT_TOP = 20
 
@@ -113,35 +104,24 @@ def matching_media(where: str | None, session: Session) -> Select[Any] | None:
     return matching_media_ids(where, session=session)
 
 
-# -- labels ------------------------------------------------------------------------------------
+# -- labels ----------------------------------------------------------------------------------
 
-
-def _max_confidence_x100(label_id: Any) -> Any:
-    """A correlated probe: one descent of detections(label_id, confidence_x100)."""
-    return (
-        select(func.max(Detection.confidence_x100))
-        .where(Detection.label_id == label_id)
-        .scalar_subquery()
-    )
-
-
-@cache
-def _top_labels_stmt() -> Select[Any]:
-    """Built once: constructing the statement costs more than running it."""
-    best = labels_by_media_count().limit(bindparam("top", type_=Integer)).subquery()
-    # The max probes run for the `top` rows only, after the sort.
-    return select(
-        best.c.label_id,
-        best.c.name,
-        best.c.media_count,
-        best.c.detection_count,
-        best.c.confidence_sum_x100,
-        _max_confidence_x100(best.c.label_id),
-    ).order_by(best.c.media_count.desc(), best.c.name)
+# The `top` labels by media count, then name, from label_stats; the max-confidence probe (one
+# descent of detections(label_id, confidence_x100)) runs for those rows only, after the sort.
+_TOP_LABELS = """
+SELECT b.label_id, b.name, b.media_count, b.detection_count, b.confidence_sum_x100,
+       (SELECT max(d.confidence_x100) FROM detections d WHERE d.label_id = b.label_id)
+FROM (SELECT l.id AS label_id, l.name AS name, s.media_count AS media_count,
+             s.detection_count AS detection_count, s.confidence_sum_x100 AS confidence_sum_x100
+      FROM labels l JOIN label_stats s ON s.label_id = l.id
+      WHERE s.media_count > 0
+      ORDER BY s.media_count DESC, l.name LIMIT :top) b
+ORDER BY b.media_count DESC, b.name
+"""
 
 
 def top_labels(
-    session: Session,
+    session: Session | Reader,
     top: int = DEFAULT_TOP,
     subset: Select[Any] | None = None,
     labelled: int | None = None,
@@ -152,27 +132,38 @@ def top_labels(
     """
     if top < 1:
         raise UsageError(f"--top must be at least 1 (got {top})")
+    reader = as_reader(session)
     if labelled is None:
-        labelled = media_counts(session, subset).labelled
+        labelled = media_counts(reader, subset).labelled
+    rows: Any
     if subset is None:
-        rows = session.execute(_top_labels_stmt(), {"top": top}).all()
+        rows = reader.db.rows(_TOP_LABELS, {"top": top})
     else:
+        from sqlalchemy import func, select
+
+        from catalog.read.groupings import subset_ids
+        from catalog.store.schema import Detection, Label
+
         media_count = func.count().label("media_count")
-        rows = session.execute(
-            select(
-                Detection.label_id,
-                Label.name,
-                media_count,
-                func.sum(Detection.detection_count),
-                func.sum(Detection.confidence_x100),
-                func.max(Detection.confidence_x100),
+        rows = (
+            reader.session()
+            .execute(
+                select(
+                    Detection.label_id,
+                    Label.name,
+                    media_count,
+                    func.sum(Detection.detection_count),
+                    func.sum(Detection.confidence_x100),
+                    func.max(Detection.confidence_x100),
+                )
+                .join(Label, Label.id == Detection.label_id)
+                .where(Detection.media_id.in_(subset_ids(subset)))
+                .group_by(Detection.label_id, Label.name)
+                .order_by(media_count.desc(), Label.name)
+                .limit(top)
             )
-            .join(Label, Label.id == Detection.label_id)
-            .where(Detection.media_id.in_(subset_ids(subset)))
-            .group_by(Detection.label_id, Label.name)
-            .order_by(media_count.desc(), Label.name)
-            .limit(top)
-        ).all()
+            .all()
+        )
     return [
         LabelSummary(
             label_id=label_id,
@@ -187,38 +178,33 @@ def top_labels(
     ]
 
 
-def distinct_labels(session: Session, subset: Select[Any] | None = None) -> int:
-    """How many labels are on at least one (selected) media item."""
-    if subset is None:
-        stmt = select(func.count()).select_from(LabelStat).where(LabelStat.media_count > 0)
-    else:
-        stmt = select(func.count(func.distinct(Detection.label_id))).where(
-            Detection.media_id.in_(subset_ids(subset))
-        )
+def distinct_labels(session: Session, subset: Select[Any]) -> int:
+    """How many labels are on at least one selected media item."""
+    from sqlalchemy import func, select
+
+    from catalog.read.groupings import subset_ids
+    from catalog.store.schema import Detection
+
+    stmt = select(func.count(func.distinct(Detection.label_id))).where(
+        Detection.media_id.in_(subset_ids(subset))
+    )
     return int(session.execute(stmt).scalar_one())
 
 
 # -- the whole view ----------------------------------------------------------------------------
 
 
-@cache
-def _library_figures_stmt() -> Select[Any]:
-    """Labelled video time, billed counts and distinct labels in one round trip."""
-    return select(
-        select(MediaTotal.duration_ms)
-        .where(MediaTotal.kind == KIND_VIDEO, MediaTotal.status == STATUS_LABELLED)
-        .scalar_subquery(),
-        select(func.sum(SyncRun.billed_images)).scalar_subquery(),
-        select(func.sum(SyncRun.billed_video_ms)).scalar_subquery(),
-        select(func.count())
-        .select_from(LabelStat)
-        .where(LabelStat.media_count > 0)
-        .scalar_subquery(),
-    )
+# Labelled video time, billed counts and distinct labels in one round trip.
+_LIBRARY_FIGURES = """
+SELECT (SELECT duration_ms FROM media_totals WHERE kind = :video AND status = :labelled),
+       (SELECT sum(billed_images) FROM sync_runs),
+       (SELECT sum(billed_video_ms) FROM sync_runs),
+       (SELECT count(*) FROM label_stats WHERE media_count > 0)
+"""
 
 
 def library_stats(
-    session: Session,
+    session: Session | Reader,
     *,
     top: int = DEFAULT_TOP,
     label: str | None = None,
@@ -234,13 +220,14 @@ def library_stats(
     """
     if top < 1:
         raise UsageError(f"--top must be at least 1 (got {top})")
+    reader = as_reader(session)
     if subset is None and where is not None and where.strip():
-        compiled = compile_query(session, where)
+        compiled = compile_query(reader, where)
         selected, index = compiled.bitmap(), compiled.index()
         if selected is not None and index is not None:
             try:
                 return _indexed_stats(
-                    session,
+                    reader,
                     index,
                     selected,
                     top=top,
@@ -251,25 +238,26 @@ def library_stats(
             except StaleIndexError:
                 pass
         subset = compiled.ids()
-    counts = media_counts(session, subset)
+    counts = media_counts(reader, subset)
     if subset is None:
-        video_ms, billed_images, billed_video_ms, distinct = session.execute(
-            _library_figures_stmt()
-        ).one()
+        figures = reader.db.first(
+            _LIBRARY_FIGURES, {"video": KIND_VIDEO, "labelled": STATUS_LABELLED}
+        ) or (0, 0, 0, 0)
+        video_ms, billed_images, billed_video_ms, distinct = figures
         video_ms = int(video_ms or 0)
         spend = estimate_cost(images=int(billed_images or 0), video_ms=int(billed_video_ms or 0))
         distinct = int(distinct)
     else:
-        video_ms = labelled_video_ms(session, subset)
-        spend = rekognition_spend(session, subset)
-        distinct = distinct_labels(session, subset)
+        video_ms = labelled_video_ms(reader, subset)
+        spend = rekognition_spend(reader.session(), subset)
+        distinct = distinct_labels(reader.session(), subset)
     return LibraryStats(
         media=counts,
         distinct_labels=distinct,
         video_minutes_labelled=video_ms / 60_000,
         estimated_spend_usd=spend,
-        labels=top_labels(session, top, subset, counts.labelled),
-        label=label_spread(session, label, subset=subset, prefix_depth=prefix_depth)
+        labels=top_labels(reader, top, subset, counts.labelled),
+        label=label_spread(reader, label, subset=subset, prefix_depth=prefix_depth)
         if label
         else None,
         where=where if where and where.strip() else None,
@@ -277,7 +265,7 @@ def library_stats(
 
 
 def _indexed_stats(
-    session: Session,
+    reader: Reader,
     index: BitmapIndex,
     selected: BitMap,
     *,
@@ -308,21 +296,19 @@ def _indexed_stats(
             max_confidence=f.confidence_max_x100 / 100,
             share=(f.media / counts.labelled) if counts.labelled else 0.0,
         )
-        for f in top_label_figures(session, index, selected, per_label, top)
+        for f in top_label_figures(reader.db, index, selected, per_label, top)
     ]
     return LibraryStats(
         media=counts,
         distinct_labels=len(per_label),
         video_minutes_labelled=figures.labelled_video_ms / 60_000,
         estimated_spend_usd=(
-            rekognition_spend(session, compile_query(session, where).ids())
-            if has_offline_runs(session)
+            rekognition_spend(reader.session(), compile_query(reader, where).ids())
+            if has_offline_runs(reader)
             else estimate_cost(images=counts.images, video_ms=figures.labelled_video_ms)
         ),
         labels=labels,
-        label=label_spread(
-            session, label, selected=selected, index=index, prefix_depth=prefix_depth
-        )
+        label=label_spread(reader, label, selected=selected, index=index, prefix_depth=prefix_depth)
         if label
         else None,
         where=where,
@@ -339,6 +325,10 @@ class FailureReason:
 
 def failures_by_reason(session: Session) -> list[FailureReason]:
     """Failed media per error code, most first."""
+    from sqlalchemy import func, select
+
+    from catalog.store.schema import Media
+
     count = func.count().label("n")
     rows = session.execute(
         select(Media.error_code, count)
@@ -368,6 +358,11 @@ def top_media_for_label(
     subset: Select[Any] | None = None,
 ) -> list[TopMedia]:
     """A label's highest-confidence media (an index range scan from the top)."""
+    from sqlalchemy import select
+
+    from catalog.read.groupings import subset_ids
+    from catalog.store.schema import Detection, Media
+
     stmt = (
         select(Media, Detection.confidence_x100)
         .join(Detection, Detection.media_id == Media.id)

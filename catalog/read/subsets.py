@@ -10,13 +10,18 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyroaring import BitMap
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from catalog.store.bitmaps import BitmapIndex
-from catalog.store.schema import KINDS, STATUS_FAILED, STATUS_LABELLED, STATUS_PENDING, Label
+from catalog.store.sql import Db, Reader, db_of
+from catalog.store.values import KINDS, STATUS_FAILED, STATUS_LABELLED, STATUS_PENDING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+DEFAULT_RELATED = 10  # co-occurring labels a breakdown shows
 
 
 @dataclass(frozen=True)
@@ -76,35 +81,41 @@ def label_counts(
     return counts
 
 
-def label_names(session: Session, label_ids: Iterable[int]) -> dict[int, str]:
+def label_names(source: Session | Reader | Db, label_ids: Iterable[int]) -> dict[int, str]:
     """Label id -> name for the given ids."""
     wanted = sorted(set(label_ids))
     if not wanted:
         return {}
-    rows = session.connection().execute(select(Label.id, Label.name).where(Label.id.in_(wanted)))
+    rows = db_of(source).rows("SELECT id, name FROM labels WHERE id IN (:ids)", {"ids": wanted})
     return {label_id: name for label_id, name in rows}
 
 
-def top_counts(session: Session, counts: dict[int, int], top: int) -> list[tuple[int, str, int]]:
+def top_counts(
+    source: Session | Reader | Db, counts: dict[int, int], top: int
+) -> list[tuple[int, str, int]]:
     """The `top` (label id, name, count) by count, then name (names fetched for those only)."""
     if not counts or top < 1:
         return []
     cutoff = heapq.nlargest(top, counts.values())[-1]
     candidates = {label_id: n for label_id, n in counts.items() if n >= cutoff}
-    names = label_names(session, candidates)
+    names = label_names(source, candidates)
     ranked = sorted(candidates.items(), key=lambda item: (-item[1], names.get(item[0], "")))
     return [(label_id, names.get(label_id, str(label_id)), n) for label_id, n in ranked[:top]]
 
 
 def top_label_figures(
-    session: Session, index: BitmapIndex, subset: BitMap, counts: dict[int, int], top: int
+    source: Session | Reader | Db,
+    index: BitmapIndex,
+    subset: BitMap,
+    counts: dict[int, int],
+    top: int,
 ) -> list[LabelFigures]:
     """The `top` labels of `subset` by media, then name, with their exact sums and maxima.
 
     `counts` is `label_counts(index, subset)`.
     """
     figures = []
-    for label_id, name, media in top_counts(session, counts, top):
+    for label_id, name, media in top_counts(source, counts, top):
         conf = index.slices(f"conf:{label_id}", keep=False)
         figures.append(
             LabelFigures(

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from catalog.labelling import REKOGNITION
 from catalog.pricing import estimate_cost
-from catalog.read.breakdowns import subset_ids
-from catalog.store.schema import (
+from catalog.store.sql import Reader, as_reader
+from catalog.store.values import (
     KIND_IMAGE,
     KIND_VIDEO,
     STATUS_DELETED,
     STATUS_FAILED,
     STATUS_LABELLED,
     STATUS_PENDING,
-    Media,
-    MediaTotal,
-    SyncRun,
 )
-from catalog.store.schema import LabelResult as LabelResultRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -57,22 +54,32 @@ class MediaCounts:
         }
 
 
-def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCounts:
+def media_counts(source: Session | Reader, subset: Select[Any] | None = None) -> MediaCounts:
     """Media by kind and status from media_totals (or counted over the selected media)."""
+    reader = as_reader(source)
+    rows: Any
     if subset is None:
-        rows = session.execute(
-            select(
-                MediaTotal.kind, MediaTotal.status, MediaTotal.media_count, MediaTotal.size_bytes
-            )
-        ).all()
+        rows = reader.db.rows("SELECT kind, status, media_count, size_bytes FROM media_totals")
     else:
-        rows = session.execute(
-            select(
-                Media.kind, Media.status, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)
+        from sqlalchemy import func, select
+
+        from catalog.read.groupings import subset_ids
+        from catalog.store.schema import Media
+
+        rows = (
+            reader.session()
+            .execute(
+                select(
+                    Media.kind,
+                    Media.status,
+                    func.count(),
+                    func.coalesce(func.sum(Media.size_bytes), 0),
+                )
+                .where(Media.id.in_(subset_ids(subset)), Media.status != STATUS_DELETED)
+                .group_by(Media.kind, Media.status)
             )
-            .where(Media.id.in_(subset_ids(subset)), Media.status != STATUS_DELETED)
-            .group_by(Media.kind, Media.status)
-        ).all()
+            .all()
+        )
     by: Counter[str] = Counter()
     size = 0
     for kind, status, count, size_bytes in rows:
@@ -92,28 +99,43 @@ def media_counts(session: Session, subset: Select[Any] | None = None) -> MediaCo
     )
 
 
-def labelled_video_ms(session: Session, subset: Select[Any] | None) -> int:
+def labelled_video_ms(source: Session | Reader, subset: Select[Any] | None) -> int:
     """Milliseconds of labelled video (in the subset, when given)."""
+    reader = as_reader(source)
     if subset is None:
-        value = session.execute(
-            select(MediaTotal.duration_ms).where(
-                MediaTotal.kind == KIND_VIDEO, MediaTotal.status == STATUS_LABELLED
-            )
-        ).scalar_one_or_none()
+        value = reader.db.scalar(
+            "SELECT duration_ms FROM media_totals WHERE kind = :kind AND status = :status",
+            {"kind": KIND_VIDEO, "status": STATUS_LABELLED},
+        )
     else:
-        value = session.execute(
-            select(func.sum(Media.duration_ms)).where(
-                Media.id.in_(subset_ids(subset)),
-                Media.kind == KIND_VIDEO,
-                Media.status == STATUS_LABELLED,
+        from sqlalchemy import func, select
+
+        from catalog.read.groupings import subset_ids
+        from catalog.store.schema import Media
+
+        value = (
+            reader.session()
+            .execute(
+                select(func.sum(Media.duration_ms)).where(
+                    Media.id.in_(subset_ids(subset)),
+                    Media.kind == KIND_VIDEO,
+                    Media.status == STATUS_LABELLED,
+                )
             )
-        ).scalar_one_or_none()
+            .scalar_one_or_none()
+        )
     return int(value or 0)
 
 
 def rekognition_spend(session: Session, subset: Select[Any]) -> float:
     """What labelling the selected media cost: images and video minutes whose current labels
     Rekognition made for them (not copies, not the offline labeller), at list prices."""
+    from sqlalchemy import case, func, select
+
+    from catalog.read.groupings import subset_ids
+    from catalog.store.schema import LabelResult as LabelResultRow
+    from catalog.store.schema import Media
+
     latest = (
         select(func.max(LabelResultRow.id))
         .where(LabelResultRow.media_id == Media.id)
@@ -136,9 +158,9 @@ def rekognition_spend(session: Session, subset: Select[Any]) -> float:
     return estimate_cost(images=int(images or 0), video_ms=int(video_ms or 0))
 
 
-def has_offline_runs(session: Session) -> bool:
+def has_offline_runs(source: Session | Reader) -> bool:
     """True when some sync ran another labeller than Rekognition (sync_runs is small)."""
-    return (
-        session.execute(select(SyncRun.id).where(SyncRun.labeller != REKOGNITION).limit(1)).first()
-        is not None
+    found = as_reader(source).db.first(
+        "SELECT id FROM sync_runs WHERE labeller != :labeller LIMIT 1", {"labeller": REKOGNITION}
     )
+    return found is not None

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from catalog import __version__
 from catalog.errors import CatalogError, ConfigError, CredentialsError
-from catalog.read.breakdowns import label_histogram, labels_by_month
+from catalog.read.groupings import label_histogram, labels_by_month
 from catalog.read.stats import (
     DEFAULT_TOP,
     FailureReason,
