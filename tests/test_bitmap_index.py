@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.labelling import BoundingBox, DetectedLabel, Instance, LabelResult, Moment, VideoInfo
 from catalog.query.compiled import compile_query
 from catalog.read.facets import _from_index, _from_sql, facets
+from catalog.read.groupings import cooccurring_labels
 from catalog.sources import SourceObject
 from catalog.store.bitmap_build import rebuild_bitmaps
 from catalog.store.bitmaps import forget_snapshots, open_index
 from catalog.store.bitslices import BitSlices
 from catalog.store.media import mark_deleted, record_pending, store_failure, store_result
 from catalog.store.reads import get_media, touch_media
-from catalog.store.schema import Base, Media
+from catalog.store.schema import Base, Label, Media
 from catalog.store.vocabulary import vocabulary
 
 NAMES = ["Person", "Car", "Dog", "Cat", "Tree"]
@@ -155,6 +156,14 @@ def _assert_index_agrees(sessions: sessionmaker[Session], queries: list[str]) ->
                 assert _from_index(session, index, from_index, named, 3) == _from_sql(
                     session, compiled, named, 3
                 ), text
+        # Co-occurrence from the index (largest labels first, stopping early) against SQL.
+        everything = select(Media.id)
+        for (name,) in session.execute(select(Label.name)).all():
+            label_id = session.scalar(select(Label.id).where(Label.name == name))
+            for limit in (1, 2, 5):
+                assert cooccurring_labels(session, label_id, limit) == cooccurring_labels(
+                    session, label_id, limit, subset=everything
+                ), name
 
 
 def _empty(sessions: sessionmaker[Session]) -> None:
@@ -307,3 +316,76 @@ def test_bit_slices_answer_ranges_sums_and_maxima(values, subset, low, high):
     patched.patch(chosen, {i: 7 for i in subset})
     expected = {i: v for i, v in values.items() if i not in subset} | {i: 7 for i in subset}
     assert {i: patched.value_of(i) for i in expected} == expected
+
+
+class _SetsIndex:
+    """The one BitmapIndex method top_shared_labels reads: label sets by name."""
+
+    def __init__(self, sets: dict[int, BitMap]) -> None:
+        self.sets = sets
+        self.read: list[str] = []
+
+    def bitmaps(self, names):
+        self.read.extend(names)
+        return {name: self.sets.get(int(name.split(":")[1]), BitMap()) for name in names}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sets=st.dictionaries(
+        st.integers(1, 60), st.sets(st.integers(0, 40), min_size=1), min_size=1, max_size=60
+    ),
+    subset=st.sets(st.integers(0, 40)),
+    top=st.integers(1, 8),
+    exclude=st.sets(st.integers(1, 60), max_size=3),
+    batch=st.sampled_from([1, 3, 16]),
+)
+def test_top_shared_labels_stops_early_and_agrees_with_counting_every_label(
+    sets, subset, top, exclude, batch
+):
+    import sqlite3
+
+    from catalog.read import subsets
+    from catalog.read.subsets import top_counts, top_shared_labels
+    from catalog.store.sql import Db
+
+    subsets._SIZE_BATCH = batch  # restored below; batches of one stop the soonest
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT)")
+    connection.execute("CREATE TABLE label_stats (label_id INTEGER, media_count INTEGER)")
+    for label_id, media in sets.items():
+        name = f"L{label_id * 37 % 101:03d}"  # unique, in another order than the ids
+        connection.execute("INSERT INTO labels VALUES (?, ?)", (label_id, name))
+        connection.execute("INSERT INTO label_stats VALUES (?, ?)", (label_id, len(media)))
+    db = Db(connection, "sqlite", "memory")
+    index = _SetsIndex({label_id: BitMap(media) for label_id, media in sets.items()})
+    chosen = BitMap(subset)
+    every = {
+        label_id: len(BitMap(media) & chosen)
+        for label_id, media in sets.items()
+        if label_id not in exclude and BitMap(media) & chosen
+    }
+    expected = top_counts(db, every, top)
+    try:
+        assert top_shared_labels(db, index, chosen, top, exclude=exclude) == expected
+    finally:
+        subsets._SIZE_BATCH = 16
+
+
+def test_top_shared_labels_reads_only_the_labels_that_can_still_enter():
+    import sqlite3
+
+    from catalog.read.subsets import top_shared_labels
+    from catalog.store.sql import Db
+
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT)")
+    connection.execute("CREATE TABLE label_stats (label_id INTEGER, media_count INTEGER)")
+    sets = {label_id: BitMap(range(1000 - 10 * label_id)) for label_id in range(1, 91)}
+    for label_id, media in sets.items():
+        connection.execute("INSERT INTO labels VALUES (?, ?)", (label_id, f"L{label_id:02d}"))
+        connection.execute("INSERT INTO label_stats VALUES (?, ?)", (label_id, len(media)))
+    index = _SetsIndex(sets)
+    found = top_shared_labels(Db(connection, "sqlite", "memory"), index, BitMap(range(1000)), 3)
+    assert found == [(1, "L01", 990), (2, "L02", 980), (3, "L03", 970)]
+    assert len(index.read) == 16  # the first batch; the second could not change the answer

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-REKOGNITION = "rekognition"  # the Rekognition labeller's name, as stored in each result
+from catalog.store.values import LABELLER_REKOGNITION
+
+REKOGNITION = LABELLER_REKOGNITION  # the Rekognition labeller's name, as stored in each result
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from catalog.read.subsets import (
     DEFAULT_RELATED,
     confidence_histogram,
     group_counts,
-    label_counts,
-    top_counts,
+    top_shared_labels,
 )
 from catalog.store.bitmaps import BitmapIndex, open_index
 from catalog.store.sql import Reader, as_reader
@@ -148,7 +147,7 @@ def _indexed_spread(
     if selected is not None:
         carrying &= selected
     histogram = confidence_histogram(index, label.id, carrying)
-    shared = top_counts(reader.db, label_counts(index, carrying, exclude=[label.id]), related)
+    shared = top_shared_labels(reader.db, index, carrying, related, exclude=[label.id])
     prefixes = folder_prefix_counts(index, carrying, local_roots(reader.db))
     months = group_counts(index, "month", carrying)
     return LabelSpread(

@@ -18,9 +18,10 @@ from catalog.errors import StaleIndexError, UsageError
 from catalog.query.compiled import CompiledQuery, compile_query
 from catalog.read.folders import folder_prefix_counts, local_roots, media_prefix
 from catalog.read.groupings import prefix_expr
-from catalog.read.subsets import kind_counts, label_counts, top_counts
+from catalog.read.subsets import kind_counts, top_counts, top_shared_labels
 from catalog.store.bitmaps import BitmapIndex
 from catalog.store.schema import Detection, Media
+from catalog.store.sql import db_of
 
 DEFAULT_FACETS = 20
 
@@ -85,7 +86,7 @@ def facets(session: Session, query: str | None, *, top: int = DEFAULT_FACETS) ->
 def _from_index(
     session: Session, index: BitmapIndex, matched: BitMap, named: set[int], top: int
 ) -> Facets:
-    labels = top_counts(session, label_counts(index, matched, exclude=named), top)
+    labels = top_shared_labels(db_of(session), index, matched, top, exclude=named)
     prefixes = folder_prefix_counts(index, matched, local_roots(session))
     return Facets(
         total=len(matched),

@@ -13,7 +13,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from catalog.errors import StaleIndexError
-from catalog.read.subsets import DEFAULT_RELATED, label_counts, top_counts
+from catalog.read.subsets import DEFAULT_RELATED, top_shared_labels
 from catalog.store.bitmaps import open_index
 from catalog.store.schema import SOURCE_FILE, Detection, Label, LabelHistogram, Media
 
@@ -42,7 +42,7 @@ def cooccurring_labels(
     if index is not None:
         try:
             carrying = index.bitmap(f"label:{label_id}")
-            shared = top_counts(session, label_counts(index, carrying, exclude=[label_id]), limit)
+            shared = top_shared_labels(index.db, index, carrying, limit, exclude=[label_id])
             return Cooccurrence([(name, n) for _, name, n in shared])
         except StaleIndexError:
             pass

@@ -15,7 +15,6 @@ from pyroaring import BitMap
 
 from catalog.errors import StaleIndexError, UsageError
 from catalog.pricing import estimate_cost
-from catalog.query.compiled import compile_query
 from catalog.read.breakdowns import LabelSpread, label_spread
 from catalog.read.subsets import label_counts, subset_figures, top_label_figures
 from catalog.read.totals import (
@@ -32,6 +31,8 @@ from catalog.store.values import KIND_VIDEO, STATUS_FAILED, STATUS_LABELLED
 if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.orm import Session
+
+    from catalog.query.compiled import CompiledQuery
 
 DEFAULT_TOP = 20
 
@@ -222,18 +223,14 @@ def library_stats(
         raise UsageError(f"--top must be at least 1 (got {top})")
     reader = as_reader(session)
     if subset is None and where is not None and where.strip():
+        from catalog.query.compiled import compile_query  # the query language loads only here
+
         compiled = compile_query(reader, where)
         selected, index = compiled.bitmap(), compiled.index()
         if selected is not None and index is not None:
             try:
                 return _indexed_stats(
-                    reader,
-                    index,
-                    selected,
-                    top=top,
-                    label=label,
-                    where=where,
-                    prefix_depth=prefix_depth,
+                    compiled, index, selected, top=top, label=label, prefix_depth=prefix_depth
                 )
             except StaleIndexError:
                 pass
@@ -265,16 +262,16 @@ def library_stats(
 
 
 def _indexed_stats(
-    reader: Reader,
+    compiled: CompiledQuery,
     index: BitmapIndex,
     selected: BitMap,
     *,
     top: int,
     label: str | None,
-    where: str,
     prefix_depth: int,
 ) -> LibraryStats:
     """`library_stats` over a selection held as a bitmap: the same figures, from the index."""
+    reader = compiled.reader
     figures = subset_figures(index, selected)
     counts = MediaCounts(
         total=figures.labelled + figures.failed + figures.pending,
@@ -303,7 +300,7 @@ def _indexed_stats(
         distinct_labels=len(per_label),
         video_minutes_labelled=figures.labelled_video_ms / 60_000,
         estimated_spend_usd=(
-            rekognition_spend(reader.session(), compile_query(reader, where).ids())
+            rekognition_spend(reader.session(), compiled.ids())
             if has_offline_runs(reader)
             else estimate_cost(images=counts.images, video_ms=figures.labelled_video_ms)
         ),
@@ -311,7 +308,7 @@ def _indexed_stats(
         label=label_spread(reader, label, selected=selected, index=index, prefix_depth=prefix_depth)
         if label
         else None,
-        where=where,
+        where=compiled.text,
     )
 
 

@@ -81,6 +81,48 @@ def label_counts(
     return counts
 
 
+# Labels by how many media carry them (label_stats is exact: the size of each `label:` set).
+_LABELS_BY_SIZE = (
+    "SELECT label_id, media_count FROM label_stats WHERE media_count > 0 "
+    "ORDER BY media_count DESC, label_id"
+)
+_SIZE_BATCH = 16  # label sets read per round trip while looking for the top shared labels
+
+
+def top_shared_labels(
+    db: Db, index: BitmapIndex, subset: BitMap, top: int, *, exclude: Iterable[int] = ()
+) -> list[tuple[int, str, int]]:
+    """The `top` (label id, name, media) sharing the most media with `subset`, exact.
+
+    Labels are visited largest first: a label shares at most the media it carries, so once the
+    next one carries fewer than the `top`-th count found so far, no later label can enter (or
+    tie), and the rest of the index is never read. `top_counts(label_counts(...))` gives the same
+    answer after reading every label's set.
+    """
+    skip = set(exclude)
+    sizes = [(label_id, n) for label_id, n in db.rows(_LABELS_BY_SIZE) if label_id not in skip]
+    counts: dict[int, int] = {}
+    best: list[int] = []  # a min-heap of the `top` largest counts so far
+    for start in range(0, len(sizes), _SIZE_BATCH):
+        batch = [(i, n) for i, n in sizes[start : start + _SIZE_BATCH] if not _full(best, top, n)]
+        if not batch:
+            break
+        sets = index.bitmaps([f"label:{label_id}" for label_id, _ in batch])
+        for label_id, size in batch:
+            if _full(best, top, size):
+                break
+            n = sets[f"label:{label_id}"].intersection_cardinality(subset)
+            if n:
+                counts[label_id] = n
+                (heapq.heappush if len(best) < top else heapq.heappushpop)(best, n)
+    return top_counts(db, counts, top)
+
+
+def _full(best: list[int], top: int, size: int) -> bool:
+    """True when a label of `size` media can no longer reach the `top` counts in `best`."""
+    return top > 0 and len(best) >= top and size < best[0]
+
+
 def label_names(source: Session | Reader | Db, label_ids: Iterable[int]) -> dict[int, str]:
     """Label id -> name for the given ids."""
     wanted = sorted(set(label_ids))

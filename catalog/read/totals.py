@@ -10,12 +10,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog.labelling import REKOGNITION
 from catalog.pricing import estimate_cost
 from catalog.store.sql import Reader, as_reader
 from catalog.store.values import (
     KIND_IMAGE,
     KIND_VIDEO,
+    LABELLER_REKOGNITION,
     STATUS_DELETED,
     STATUS_FAILED,
     STATUS_LABELLED,
@@ -151,7 +151,7 @@ def rekognition_spend(session: Session, subset: Select[Any]) -> float:
         .where(
             Media.id.in_(subset_ids(subset)),
             Media.status == STATUS_LABELLED,
-            LabelResultRow.labeller == REKOGNITION,
+            LabelResultRow.labeller == LABELLER_REKOGNITION,
             LabelResultRow.reused_from_media_id.is_(None),
         )
     ).one()
@@ -161,6 +161,7 @@ def rekognition_spend(session: Session, subset: Select[Any]) -> float:
 def has_offline_runs(source: Session | Reader) -> bool:
     """True when some sync ran another labeller than Rekognition (sync_runs is small)."""
     found = as_reader(source).db.first(
-        "SELECT id FROM sync_runs WHERE labeller != :labeller LIMIT 1", {"labeller": REKOGNITION}
+        "SELECT id FROM sync_runs WHERE labeller != :labeller LIMIT 1",
+        {"labeller": LABELLER_REKOGNITION},
     )
     return found is not None

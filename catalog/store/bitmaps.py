@@ -184,6 +184,11 @@ class BitmapIndex:
             found = self._patched(name, base)
         return BitMap(found)
 
+    def bitmaps(self, names: list[str]) -> dict[str, AbstractBitMap]:
+        """The named sets, those not yet read fetched in one round trip (read-only bitmaps)."""
+        items = self._load(names)
+        return {name: self._patched(name, items.get(name)) for name in names}
+
     def slices(self, name: str, *, keep: bool = True) -> BitSlices:
         """The named bit-sliced values ('conf:<id>', 'dets:<id>', 'size', 'duration').
 

@@ -190,6 +190,9 @@ def open_reader(url: str) -> Reader:
         )
         for pragma in SQLITE_READ_PRAGMAS:
             connection.execute(pragma)
+        # One read transaction for the reader's life: every statement sees the same snapshot
+        # (the index's change list, its bitmaps and the summaries agree with each other).
+        connection.execute("BEGIN")
         reader = Reader(Db(connection, "sqlite", url), open_session)
         if stored_revision(reader.db) == scripted_head_revision():
             reader.on_close = connection.close

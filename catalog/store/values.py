@@ -1,4 +1,4 @@
-"""The values the catalogue stores for media kinds, statuses and sources.
+"""The values the catalogue stores for media kinds, statuses, sources and the labeller.
 
 Kept apart from the ORM schema (which re-exports them) so that the plain-SQL read path
 (catalog.store.sql) can use them without importing SQLAlchemy.
@@ -17,3 +17,6 @@ KINDS = (KIND_IMAGE, KIND_VIDEO)
 
 SOURCE_S3 = "s3"
 SOURCE_FILE = "file"
+
+# The Rekognition labeller's name, as stored in each result and sync run (catalog.labelling).
+LABELLER_REKOGNITION = "rekognition"
