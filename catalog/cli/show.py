@@ -12,6 +12,7 @@ from catalog.cli.options import (
     FormatOpt,
     OutputFormat,
     aws_clients,
+    reading,
     sessions,
 )
 from catalog.render.views import render_failures
@@ -43,8 +44,8 @@ def show_command(
     from catalog.render.views import render_media_detail
     from catalog.render.writers import note
 
-    with sessions(ctx)() as session:
-        detail = get_media_detail(session, uri)
+    with reading(ctx) as reader:
+        detail = get_media_detail(reader, uri)
     if draw is not None:
         from catalog.render.draw import write_media_picture
         from catalog.sources.read import MediaReader

@@ -37,7 +37,7 @@ from catalog.sources import Source, SourceObject
 from catalog.store import claims
 from catalog.store.reads import get_media, stored_media
 from catalog.store.runs import finish_sync_run, start_sync_run
-from catalog.store.text import text_provenance
+from catalog.store.text_rows import text_provenance
 from catalog.uris import format_uri
 
 if TYPE_CHECKING:

@@ -29,7 +29,8 @@ from catalog.store.alerts import queue_evaluation
 from catalog.store.media import add_billing, store_failure, store_result
 from catalog.store.reads import find_reusable, get_media, load_result
 from catalog.store.schema import KIND_VIDEO
-from catalog.store.text import add_text_billing, load_text, store_text
+from catalog.store.text import add_text_billing, store_text
+from catalog.store.text_rows import load_text
 
 
 @dataclass(frozen=True)

@@ -6,26 +6,17 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from catalog.errors import NotFoundError
-from catalog.store.reads import get_media, latest_result
-from catalog.store.schema import (
-    STATUS_DELETED,
-    STATUS_FAILED,
-    Detection,
-    Label,
-    Media,
-    VideoMoment,
-    VideoSegment,
-)
-from catalog.store.schema import Instance as InstanceRow
-from catalog.store.text import load_text
-from catalog.store.vocabulary import detection_taxonomy
-from catalog.uris import MediaURI, parse_uri
+from catalog.store.sql import Db, Reader, db_of
+from catalog.store.taxonomy import detection_taxonomy
+from catalog.store.text_rows import load_text
+from catalog.store.values import KIND_VIDEO, STATUS_DELETED, STATUS_FAILED
+from catalog.uris import MediaURI, format_uri, parse_uri
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -169,115 +160,132 @@ class MediaDetail:
         return data
 
 
-def find_media_by_uri(session: Session, uri: str | MediaURI) -> Media:
-    """The media row for a URI; NotFoundError when the catalogue does not have it."""
-    parsed = parse_uri(uri) if isinstance(uri, str) else uri
-    media = get_media(session, parsed.scheme, parsed.bucket, parsed.key)
-    if media is None and isinstance(uri, str) and "%" in uri:
+# The media columns MediaDetail shows (after id, source, bucket, key, status).
+_MEDIA_COLUMNS = (
+    "id, source, bucket, key, status, kind, size_bytes, etag, last_modified_at, storage_class, "
+    "labelled_at, error_code, error_message, width, height, duration_ms, codec, "
+    "container_format, frame_rate"
+)
+_BY_KEY = (
+    f"SELECT {_MEDIA_COLUMNS} FROM media WHERE source = :source AND bucket = :bucket AND key = :key"
+)
+_BY_ID = f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = :id"
+_PROVENANCE = (
+    "SELECT labeller, model_version, min_confidence FROM label_results "
+    "WHERE media_id = :media_id ORDER BY id DESC LIMIT 1"
+)
+_DETECTIONS = (
+    "SELECT d.label_id, l.name, d.confidence_x100, d.taxonomy_id FROM detections d "
+    "JOIN labels l ON l.id = d.label_id WHERE d.media_id = :media_id "
+    "ORDER BY d.confidence_x100 DESC, l.name"
+)
+_INSTANCES = (
+    'SELECT label_id, "left", top, width, height, confidence_x100, timestamp_ms FROM instances '
+    "WHERE media_id = :media_id ORDER BY label_id, idx"
+)
+_MOMENTS = (
+    "SELECT label_id, timestamp_ms FROM video_moments WHERE media_id = :media_id "
+    "ORDER BY timestamp_ms"
+)
+_SEGMENTS = (
+    "SELECT label_id, start_ms, end_ms, confidence_x100 FROM video_segments "
+    "WHERE media_id = :media_id ORDER BY start_ms"
+)
+
+
+def _media_row(db: Db, which: str | MediaURI | int) -> tuple[Any, ...]:
+    """The media row (_MEDIA_COLUMNS) of a URI or id; NotFoundError when the catalogue lacks it."""
+    if isinstance(which, int):
+        row = db.first(_BY_ID, {"id": which})
+        if row is None or row[4] == STATUS_DELETED:
+            raise NotFoundError(f"media {which} is not in the catalogue")
+        return row
+    parsed = parse_uri(which) if isinstance(which, str) else which
+    row = db.first(_BY_KEY, {"source": parsed.scheme, "bucket": parsed.bucket, "key": parsed.key})
+    if row is None and isinstance(which, str) and "%" in which:
         # A key that really holds '%41' typed as it is (printed URIs encode its '%' as %25).
-        literal = parse_uri(uri, decode=False)
-        media = get_media(session, literal.scheme, literal.bucket, literal.key)
-    if media is None or media.status == STATUS_DELETED:
+        literal = parse_uri(which, decode=False)
+        found = {"source": literal.scheme, "bucket": literal.bucket, "key": literal.key}
+        row = db.first(_BY_KEY, found)
+    if row is None or row[4] == STATUS_DELETED:
         raise NotFoundError(f"{parsed} is not in the catalogue (run 'catalog sync' on its prefix)")
-    return media
+    return row
 
 
-def find_media(session: Session, which: str | MediaURI | int) -> Media:
-    """The media row for a URI or a media id; NotFoundError when the catalogue lacks it."""
-    if not isinstance(which, int):
-        return find_media_by_uri(session, which)
-    media = session.get(Media, which)
-    if media is None or media.status == STATUS_DELETED:
-        raise NotFoundError(f"media {which} is not in the catalogue")
-    return media
+def find_media_id(source: Session | Reader, which: str | MediaURI | int) -> int:
+    """The id of the media item a URI (or id) names; NotFoundError when the catalogue lacks it."""
+    return int(_media_row(db_of(source), which)[0])
 
 
-def get_media_detail(session: Session, which: str | MediaURI | int) -> MediaDetail:
+def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> MediaDetail:
     """One media item (by URI or id): labels (best first), instances, provenance, and the
     parents (in order), aliases and categories its own response gave (its model's taxonomy)."""
-    media = find_media(session, which)
-    provenance = latest_result(session, media.id)
-    rows = session.execute(
-        select(Detection.label_id, Label.name, Detection.confidence_x100, Detection.taxonomy_id)
-        .join(Label, Label.id == Detection.label_id)
-        .where(Detection.media_id == media.id)
-        .order_by(Detection.confidence_x100.desc(), Label.name)
-    ).all()
-    taxonomy = detection_taxonomy(session, [(row.label_id, row.taxonomy_id) for row in rows])
+    db = db_of(source)
+    row = _media_row(db, which)
+    media_id, media_source, bucket, key, status, kind, size_bytes, etag, modified = row[:9]
+    known = {"media_id": media_id}
+    provenance = db.first(_PROVENANCE, known)
+    rows = db.rows(_DETECTIONS, known)
+    taxonomy = detection_taxonomy(
+        db, [(label_id, taxonomy_id) for label_id, _, _, taxonomy_id in rows]
+    )
     instances: dict[int, list[InstanceDetail]] = defaultdict(list)
-    for inst in session.execute(
-        select(InstanceRow)
-        .where(InstanceRow.media_id == media.id)
-        .order_by(InstanceRow.label_id, InstanceRow.idx)
-    ).scalars():
-        instances[inst.label_id].append(
-            InstanceDetail(
-                inst.left,
-                inst.top,
-                inst.width,
-                inst.height,
-                inst.confidence_x100 / 100,
-                inst.timestamp_ms,
-            )
+    for label_id, left, top, width, height, confidence_x100, timestamp_ms in db.rows(
+        _INSTANCES, known
+    ):
+        instances[label_id].append(
+            InstanceDetail(left, top, width, height, confidence_x100 / 100, timestamp_ms)
         )
     timestamps: dict[int, list[int]] = defaultdict(list)
     segments: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
-    if media.kind == "video":
-        for label_id, ts in session.execute(
-            select(VideoMoment.label_id, VideoMoment.timestamp_ms)
-            .where(VideoMoment.media_id == media.id)
-            .order_by(VideoMoment.timestamp_ms)
-        ):
-            timestamps[label_id].append(ts)
-        for seg in session.execute(
-            select(VideoSegment)
-            .where(VideoSegment.media_id == media.id)
-            .order_by(VideoSegment.start_ms)
-        ).scalars():
-            segments[seg.label_id].append((seg.start_ms, seg.end_ms, seg.confidence_x100 / 100))
+    if kind == KIND_VIDEO:
+        for label_id, timestamp_ms in db.rows(_MOMENTS, known):
+            timestamps[label_id].append(timestamp_ms)
+        for label_id, start_ms, end_ms, confidence_x100 in db.rows(_SEGMENTS, known):
+            segments[label_id].append((start_ms, end_ms, confidence_x100 / 100))
     labels = []
-    for row in rows:
-        parents, aliases, categories = taxonomy.get(row.label_id, ((), (), ()))
+    for label_id, name, confidence_x100, _ in rows:
+        parents, aliases, categories = taxonomy.get(label_id, ((), (), ()))
         labels.append(
             LabelDetail(
-                name=row.name,
-                confidence=row.confidence_x100 / 100,
+                name=name,
+                confidence=confidence_x100 / 100,
                 parents=list(parents),
                 aliases=list(aliases),
                 categories=list(categories),
-                instances=instances.get(row.label_id, []),
-                timestamps_ms=timestamps.get(row.label_id, []),
-                segments=segments.get(row.label_id, []),
+                instances=instances.get(label_id, []),
+                timestamps_ms=timestamps.get(label_id, []),
+                segments=segments.get(label_id, []),
             )
         )
     return MediaDetail(
-        uri=media.uri,
-        kind=media.kind,
-        status=media.status,
-        size_bytes=media.size_bytes,
-        etag=media.etag,
-        last_modified_at=media.last_modified_at,
-        storage_class=media.storage_class,
-        labelled_at=media.labelled_at,
-        error_code=media.error_code,
-        error_message=media.error_message,
-        width=media.width,
-        height=media.height,
-        duration_ms=media.duration_ms,
-        codec=media.codec,
-        container_format=media.container_format,
-        frame_rate=media.frame_rate,
-        labeller=provenance.labeller if provenance else None,
-        model_version=provenance.model_version if provenance else None,
-        min_confidence=provenance.min_confidence if provenance else None,
+        uri=format_uri(media_source, bucket, key),
+        kind=kind,
+        status=status,
+        size_bytes=size_bytes,
+        etag=etag,
+        last_modified_at=db.utc(modified),
+        storage_class=row[9],
+        labelled_at=db.utc(row[10]),
+        error_code=row[11],
+        error_message=row[12],
+        width=row[13],
+        height=row[14],
+        duration_ms=row[15],
+        codec=row[16],
+        container_format=row[17],
+        frame_rate=row[18],
+        labeller=provenance[0] if provenance else None,
+        model_version=provenance[1] if provenance else None,
+        min_confidence=provenance[2] if provenance else None,
         labels=labels,
-        **_text_details(session, media.id),
+        **_text_details(db, media_id),
     )
 
 
-def _text_details(session: Session, media_id: int) -> dict[str, Any]:
+def _text_details(db: Db, media_id: int) -> dict[str, Any]:
     """The item's text (LINEs in reading order, each followed by its WORDs) and its reader."""
-    read = load_text(session, media_id)
+    read = load_text(db, media_id)
     if read is None:
         return {"text": None, "text_reader": None}
     details = [
@@ -321,6 +329,10 @@ class FailureRow:
 
 def iter_failures(session: Session) -> Iterator[FailureRow]:
     """Failed media, oldest key first."""
+    from sqlalchemy import select
+
+    from catalog.store.schema import Media
+
     stmt = (
         select(Media)
         .where(Media.status == STATUS_FAILED)

@@ -16,9 +16,9 @@ from catalog.store.schema import KIND_VIDEO, STATUS_LABELLED, Detection, Label, 
 from catalog.store.schema import Instance as InstanceRow
 from catalog.store.schema import LabelResult as LabelResultRow
 from catalog.store.schema import TextResult as TextResultRow
+from catalog.store.taxonomy import detection_taxonomy
 from catalog.store.text import latest_text_result_id
 from catalog.store.units import to_x100
-from catalog.store.vocabulary import detection_taxonomy
 
 # -- reading what is stored ------------------------------------------------------------------------
 

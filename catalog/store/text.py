@@ -13,14 +13,13 @@ LINE row with a GIN `tsvector` index instead (revision 0003 creates both).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, Table, delete, func, insert, select
 from sqlalchemy import Text as TextType
 from sqlalchemy.orm import Session
 
-from catalog.labelling import BoundingBox, DetectedText, TextResult
+from catalog.labelling import DetectedText, TextResult
 from catalog.store.runs import add_to_run
 from catalog.store.schema import TEXT_LINE, Media, TextDetection, utcnow
 from catalog.store.schema import TextResult as TextResultRow
@@ -28,14 +27,6 @@ from catalog.store.units import LINE_BREAK, text_words, to_x100
 
 # The SQLite FTS5 table (revision 0003): not ORM-declared, so outside Base.metadata.
 TEXT_FTS = Table("text_fts", MetaData(), Column("rowid", Integer), Column("body", TextType))
-
-
-@dataclass(frozen=True)
-class TextProvenance:
-    """Who read an item's current text."""
-
-    reader: str
-    model_version: str | None
 
 
 def remove_text(session: Session, media_id: int) -> None:
@@ -110,17 +101,6 @@ def add_text_billing(session: Session, run_id: int | None, images: int, video_ms
     add_to_run(session, run_id, billed_text_images=images, billed_text_video_ms=video_ms)
 
 
-def text_provenance(session: Session, media_id: int) -> TextProvenance | None:
-    """Who read the item's current text (None: its text was never read)."""
-    row = session.execute(
-        select(TextResultRow.reader, TextResultRow.model_version)
-        .where(TextResultRow.media_id == media_id)
-        .order_by(TextResultRow.id.desc())
-        .limit(1)
-    ).one_or_none()
-    return TextProvenance(row.reader, row.model_version) if row is not None else None
-
-
 def latest_text_result_id() -> Any:
     """A correlated scalar subquery: the id of Media's newest text result (for outer joins)."""
     return (
@@ -129,27 +109,3 @@ def latest_text_result_id() -> Any:
         .correlate(Media)
         .scalar_subquery()
     )
-
-
-def load_text(session: Session, media_id: int) -> TextResult | None:
-    """The item's stored text as a TextResult (None when its text was never read)."""
-    provenance = text_provenance(session, media_id)
-    if provenance is None:
-        return None
-    texts = [
-        DetectedText(
-            text=row.text,
-            kind=row.kind,
-            confidence=row.confidence_x100 / 100,
-            box=BoundingBox(row.left, row.top, row.width, row.height),
-            idx=row.idx,
-            parent_idx=row.parent_idx,
-            timestamp_ms=row.timestamp_ms,
-        )
-        for row in session.execute(
-            select(TextDetection)
-            .where(TextDetection.media_id == media_id)
-            .order_by(TextDetection.timestamp_ms, TextDetection.id)
-        ).scalars()
-    ]
-    return TextResult(provenance.reader, provenance.model_version, texts)

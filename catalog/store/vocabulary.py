@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Table, select
@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from catalog.labelling import DetectedLabel
 from catalog.store.schema import Label, LabelAlias, LabelCategory, LabelParent, LabelTaxonomy
+from catalog.store.taxonomy import Taxonomy
 from catalog.store.units import _insert, fold
-
-Taxonomy = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # parents, aliases, categories
 
 
 def taxonomy_of(label: DetectedLabel) -> Taxonomy:
@@ -214,64 +213,3 @@ def _bind_key(session: Session) -> str:
 
 
 vocabulary = _Vocabulary()
-
-
-def label_taxonomy(session: Session, label_ids: Sequence[int]) -> dict[int, Taxonomy]:
-    """label id -> (parents, aliases, categories) every response taught, each sorted by name."""
-    if not label_ids:
-        return {}
-    parents: dict[int, list[str]] = defaultdict(list)
-    aliases: dict[int, list[str]] = defaultdict(list)
-    categories: dict[int, list[str]] = defaultdict(list)
-    for label_id, name in session.execute(
-        select(LabelParent.label_id, Label.name)
-        .join(Label, Label.id == LabelParent.parent_id)
-        .where(LabelParent.label_id.in_(label_ids))
-        .order_by(Label.name)
-    ):
-        parents[label_id].append(name)
-    for label_id, alias in session.execute(
-        select(LabelAlias.label_id, LabelAlias.alias)
-        .where(LabelAlias.label_id.in_(label_ids))
-        .order_by(LabelAlias.alias)
-    ):
-        aliases[label_id].append(alias)
-    for label_id, category in session.execute(
-        select(LabelCategory.label_id, LabelCategory.category)
-        .where(LabelCategory.label_id.in_(label_ids))
-        .order_by(LabelCategory.category)
-    ):
-        categories[label_id].append(category)
-    return {
-        label_id: (tuple(parents[label_id]), tuple(aliases[label_id]), tuple(categories[label_id]))
-        for label_id in label_ids
-    }
-
-
-def detection_taxonomy(
-    session: Session, detections: Iterable[tuple[int, int | None]]
-) -> dict[int, Taxonomy]:
-    """label id -> its taxonomy on one item, from (label id, taxonomy id) detection pairs.
-
-    A detection shows the taxonomy its own response gave. One stored before taxonomies were kept
-    per response (no taxonomy id) shows what every response taught about the label.
-    """
-    pairs = list(detections)
-    taxonomy_ids = sorted({t for _, t in pairs if t is not None})
-    by_id: dict[int, Taxonomy] = {}
-    if taxonomy_ids:
-        for row in session.execute(
-            select(
-                LabelTaxonomy.id,
-                LabelTaxonomy.parents,
-                LabelTaxonomy.aliases,
-                LabelTaxonomy.categories,
-            ).where(LabelTaxonomy.id.in_(taxonomy_ids))
-        ):
-            by_id[row.id] = (tuple(row.parents), tuple(row.aliases), tuple(row.categories))
-    older = label_taxonomy(session, sorted({label_id for label_id, t in pairs if t is None}))
-    empty: Taxonomy = ((), (), ())
-    return {
-        label_id: by_id.get(taxonomy_id, empty) if taxonomy_id is not None else older[label_id]
-        for label_id, taxonomy_id in pairs
-    }
