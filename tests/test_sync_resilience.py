@@ -179,13 +179,28 @@ def test_sigterm_closes_the_run_row_and_exits_143(
     _wait_for_labelled(db_url, 3)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 143
+    assert process.returncode == 143, stderr
     assert stderr.count("Interrupted") == 1
     assert "Traceback" not in stderr
     with sessions() as session:
         run = session.execute(select(SyncRun).order_by(SyncRun.id.desc())).scalars().first()
     assert run.status == "interrupted"
     assert run.labelled >= 3
+
+
+def test_an_error_raised_while_stopping_ends_like_the_signal(invoke, monkeypatch, tmp_path):
+    """A call cut short by SIGTERM may fail as it unwinds (a database query cancelled under
+    it): the command still ends with the interruption's line and exit code, not that error."""
+    import catalog.cli as cli
+
+    monkeypatch.setattr(cli, "_stopping", __import__("threading").Event())
+    monkeypatch.setattr(cli, "_said_interrupted", __import__("threading").Event())
+    monkeypatch.setattr(cli, "_stop_code", [143])
+    cli._stopping.set()
+    result = invoke("--db", str(tmp_path / "missing.db"), "search", "Car")  # a NotFoundError
+    assert result.exit_code == 143
+    assert result.stderr.count("Interrupted") == 1
+    assert "no catalogue" not in result.stderr
 
 
 def test_repeated_ctrl_c_ends_with_one_line_and_exit_130(db_url, aws_env, put, rekognition_double):

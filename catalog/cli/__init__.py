@@ -159,10 +159,14 @@ class CatalogGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CatalogError as exc:
+            if _stopping.is_set():
+                return _interrupted()
             log.debug("error", exc_info=True)
             error(exc.message)
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:
+            if _stopping.is_set():
+                return _interrupted()
             translated = _translate(exc, ctx)
             if translated is None:
                 raise
@@ -173,6 +177,15 @@ class CatalogGroup(TyperGroup):
             code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
             _say_interrupted(code)
             raise typer.Exit(code) from None
+
+
+def _interrupted() -> Any:
+    """After a stop signal, an error raised while unwinding (a database call cut short by the
+    signal, say) ends the command like the signal itself: one line, its exit code."""
+    log.debug("error while stopping", exc_info=True)
+    code = _stop_code[0]
+    _say_interrupted(code)
+    raise typer.Exit(code) from None
 
 
 def _translate(exc: Exception, ctx: Any) -> CatalogError | None:
@@ -262,11 +275,13 @@ def _on_signal(signum: int, _frame: Any) -> None:
     if _stopping.is_set():
         _say_interrupted(code)
         _exit_now(code)
+    _stop_code[0] = code
     _stopping.set()
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 _stopping = threading.Event()
+_stop_code = [EXIT_INTERRUPTED]  # the exit code of the first stop signal
 
 
 def _exit_now(code: int) -> None:

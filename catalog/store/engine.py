@@ -22,19 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.config import redact_url
 from catalog.errors import DatabaseError
 from catalog.store.revisions import migrations_dir, scripted_head_revision
+from catalog.store.sql import SQLITE_BUSY_TIMEOUT_MS, SQLITE_READ_PRAGMAS
 
-# How long a SQLite write waits for another process's write to finish before giving up.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-_SQLITE_PRAGMAS = (
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    # 32 MiB: reads within the first 2 GiB go through mmap, not this cache; past it (where the
-    # bitmap index's blobs sit in a large catalogue) a bigger cache only held blobs read once,
-    # and `stats --where` peaked at 180 MB instead of 134 MB.
-    "PRAGMA cache_size=-32768",
-    "PRAGMA mmap_size=2147483648",
-    "PRAGMA temp_store=MEMORY",
-)
+_SQLITE_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", *SQLITE_READ_PRAGMAS)
 
 _upgraded: set[str] = set()
 _upgrade_lock = threading.Lock()
