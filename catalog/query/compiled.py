@@ -2,9 +2,11 @@
 
 Parsing, name resolution and planning happen once; the CompiledQuery then answers every
 question a caller has, from the bitmap index where it can (the count, the newest page) and
-otherwise as one SQL round trip: the ids (a select other code can filter
-by), the exact count, a sorted page of ids, which of the query's terms each hit met (and how
-well), and "did you mean" hints for names the catalogue does not know.
+otherwise as one SQL round trip: the ids (a select other code can filter by), the exact count,
+a sorted page of ids, which of the query's terms each hit met (and how well), and "did you
+mean" hints for names the catalogue does not know. Names, the index and hits are read in plain
+SQL (catalog.store.sql); only the SQL the planner writes (catalog.query.compile) needs
+SQLAlchemy, which is imported when a query first needs it.
 """
 
 from __future__ import annotations
