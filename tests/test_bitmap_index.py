@@ -32,6 +32,7 @@ from catalog.store.bitslices import BitSlices
 from catalog.store.media import mark_deleted, record_pending, store_failure, store_result
 from catalog.store.reads import get_media, touch_media
 from catalog.store.schema import Base, Label, Media
+from catalog.store.sql import open_reader
 from catalog.store.vocabulary import vocabulary
 
 NAMES = ["Person", "Car", "Dog", "Cat", "Tree"]
@@ -142,6 +143,7 @@ def _apply(sessions: sessionmaker[Session], prefix: str, op: tuple) -> None:  # 
 
 
 def _assert_index_agrees(sessions: sessionmaker[Session], queries: list[str]) -> None:
+    _assert_pages_agree(sessions, queries)
     with sessions() as session:
         for text in queries:
             compiled = compile_query(session, text)
@@ -164,6 +166,26 @@ def _assert_index_agrees(sessions: sessionmaker[Session], queries: list[str]) ->
                 assert cooccurring_labels(session, label_id, limit) == cooccurring_labels(
                     session, label_id, limit, subset=everything
                 ), name
+
+
+def _assert_pages_agree(sessions: sessionmaker[Session], queries: list[str]) -> None:
+    """Newest-first pages from the index (a reader without a session: the command line's way)
+    are the planner's SQL pages, from the first page to any later one."""
+    url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+    reader = open_reader(url)
+    try:
+        if reader.has_session:  # PostgreSQL readers read through a session: nothing to compare
+            return
+        with sessions() as session:
+            for text in queries:
+                from_index = compile_query(reader, text)
+                from_sql = compile_query(session, text)
+                for limit, before in ((3, None), (None, None), (2, 40), (None, 1)):
+                    assert from_index.page(limit, before_id=before) == from_sql.page(
+                        limit, before_id=before
+                    ), (text, limit, before)
+    finally:
+        reader.close()
 
 
 def _empty(sessions: sessionmaker[Session]) -> None:

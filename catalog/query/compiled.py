@@ -146,12 +146,15 @@ class CompiledQuery:
         """Matching media ids in `sort` order, at most `limit`.
 
         `before_id` (newest order only) continues a page after the id it ended with (keyset
-        paging: as fast deep into a result as on its first page). The newest page comes from
-        the index when it can answer (the largest ids of the matching bitmap).
+        paging: as fast deep into a result as on its first page). Without a session at hand,
+        the newest page comes from the index when it can answer (the largest ids of the
+        matching bitmap): importing SQLAlchemy would cost more than the page. With one, the
+        planner's SQL reads a first page in a fraction of a millisecond.
         """
         if sort not in SORTS:
             raise UsageError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
-        if sort == "newest" or (sort == "confidence" and not self.plan.positive_terms):
+        by_id = sort == "newest" or (sort == "confidence" and not self.plan.positive_terms)
+        if by_id and not self.reader.has_session:
             matched = self.bitmap()
             if matched is not None:
                 return _newest(matched, limit, before_id)

@@ -69,14 +69,15 @@ def csv_cell(value: object) -> object:
     return value
 
 
+# emoji=False: ":smile:" in a message stays those characters (names are never markup either).
 def stdout_console() -> Console:
     """The console for data."""
-    return Console(soft_wrap=False)
+    return Console(soft_wrap=False, emoji=False)
 
 
 def stderr_console() -> Console:
     """The console for messages and progress."""
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
 
 
 def error(message: str) -> None:

@@ -143,6 +143,11 @@ class Reader:
         self._session: Session | None = None
         self._on_close = on_close
 
+    @property
+    def has_session(self) -> bool:
+        """True when a session is already open (SQL built by SQLAlchemy costs no import)."""
+        return self._session is not None
+
     def session(self) -> Session:
         """A session on the same catalogue (SQLAlchemy is imported by the first call)."""
         if self._session is None:
@@ -170,7 +175,9 @@ def as_reader(source: Session | Reader) -> Reader:
     """`source` itself, or a Reader over an open session (sharing its transaction)."""
     if isinstance(source, Reader):
         return source
-    return Reader(session_db(source), lambda: source)
+    reader = Reader(session_db(source), lambda: source)
+    reader.session()  # already open: nothing to import or connect
+    return reader
 
 
 def open_reader(url: str) -> Reader:
@@ -208,7 +215,9 @@ def open_reader(url: str) -> Reader:
             return Reader(db, open_session, on_close=connection.close)
         connection.close()
     session = open_session()
-    return Reader(session_db(session), lambda: session, on_close=session.close)
+    reader = Reader(session_db(session), lambda: session, on_close=session.close)
+    reader.session()
+    return reader
 
 
 def stored_revision(db: Db) -> str | None:
