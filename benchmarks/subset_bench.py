@@ -13,6 +13,7 @@ processes, with their peak resident memory; the others are in-process, with the 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import statistics
@@ -74,14 +75,17 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
     return statistics.median(walls), statistics.median(cpus), result
 
 
-def process(db: str, args: list[str], runs: int) -> tuple[float, float, float]:
+def process(
+    db: str, args: list[str], runs: int, python: str | None = None
+) -> tuple[float, float, float]:
     """Median wall ms, CPU ms and peak RSS (MB) of `catalog --db DB ARGS` as whole processes.
 
     Run under /usr/bin/time: a child forked straight from this (large) process would report
-    this process's resident memory as its own peak.
+    this process's resident memory as its own peak. `python` times the catalog installed for
+    another interpreter (this source tree's by default).
     """
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "catalog", "--db", f"sqlite:///{db}", *args]
+    env = dict(os.environ) if python else dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [python or sys.executable, "-m", "catalog", "--db", f"sqlite:///{db}", *args]
     walls, cpus, peaks = [], [], []
     with tempfile.NamedTemporaryFile("r") as report:
         timed_command = ["/usr/bin/time", "-o", report.name, "-f", "%U %S %M", *command]
@@ -115,7 +119,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--floor-runs", type=int, default=3)
     parser.add_argument("--process-runs", type=int, default=5)
+    parser.add_argument(
+        "--python",
+        help="time the whole-process rows with this interpreter's installed catalog, e.g. a "
+        "venv made with `pip install '.[app]'` as users install it (default: this source tree)",
+    )
     args = parser.parse_args()
+    # Bytecode as any installed copy has it after its first run (PYTHONDONTWRITEBYTECODE, set on
+    # some machines, would otherwise make every timed process compile the package again).
+    compileall.compile_dir(ROOT / "catalog", quiet=1)
     db = str(Path(args.db).resolve())
     _, sessions = open_catalogue(f"sqlite:///{db}")
     with sessions() as session:
@@ -146,7 +158,7 @@ def main() -> None:
         cli = ["stats", "--format", "json"] + (
             ["--label", "Person"] if where is None else ["--where", where]
         )
-        wall, cpu, peak = process(db, cli, args.process_runs)
+        wall, cpu, peak = process(db, cli, args.process_runs, args.python)
         with sessions() as session:
             if where is None:
                 person = find_label(session, "Person").id

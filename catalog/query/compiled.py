@@ -11,7 +11,6 @@ SQLAlchemy, which is imported when a query first needs it.
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -228,6 +227,8 @@ class CompiledQuery:
                 spelled.setdefault(fold(term.name), term.name)
             elif isinstance(term, CategoryFilter):
                 spelled.setdefault("category:" + fold(term.category), term.category)
+        import difflib  # only a query naming an unknown label needs it
+
         db = self.reader.db
         hints: list[str] = []
         if unknown_labels:
