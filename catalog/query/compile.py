@@ -17,6 +17,7 @@ over a video means no moment has Car.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -190,7 +191,7 @@ def ordered_select(
     """
     if sort == "newest" or query_plan.plan is None:
         if before_id is None:
-            return newest_page(query_plan, limit, empty_query=empty_query)
+            return _first_page(query_plan, limit, empty_query)
         sub = ids_select(query_plan, empty_query=empty_query).subquery()
         stmt = select(sub.c.id).where(sub.c.id < before_id).order_by(sub.c.id.desc())
         return stmt.limit(limit) if limit is not None else stmt
@@ -213,6 +214,15 @@ def ordered_select(
         else:
             stmt = stmt.order_by(Media.last_modified_at.desc().nulls_last(), Media.id.desc())
     return stmt.limit(limit) if limit is not None else stmt
+
+
+@lru_cache(maxsize=512)
+def _first_page(
+    query_plan: QueryPlan, limit: int | None, empty_query: bool
+) -> Select[Any] | CompoundSelect[Any]:
+    """The first page's statement, built once per plan: building it costs more than running it
+    (a plan is frozen and hashable; its label ids and bounds are in it)."""
+    return newest_page(query_plan, limit, empty_query=empty_query)
 
 
 def count_select(query_plan: QueryPlan, *, empty_query: bool = False) -> Select[Any]:
