@@ -24,7 +24,15 @@ from catalog.errors import DatabaseError
 from catalog.store.revisions import migrations_dir, scripted_head_revision
 from catalog.store.sql import SQLITE_BUSY_TIMEOUT_MS, SQLITE_READ_PRAGMAS
 
-_SQLITE_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", *SQLITE_READ_PRAGMAS)
+_SQLITE_PRAGMAS = (
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    # 32 MiB for sessions (writes, the web gallery's repeated reads); reads within the first
+    # 2 GiB go through mmap, not this cache. A bigger one only held blobs read once (`stats
+    # --where` through a session peaked at 180 MB instead of 134 MB).
+    "PRAGMA cache_size=-32768",
+    *SQLITE_READ_PRAGMAS,
+)
 
 _upgraded: set[str] = set()
 _upgrade_lock = threading.Lock()
