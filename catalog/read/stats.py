@@ -16,7 +16,7 @@ from pyroaring import BitMap
 from catalog.errors import StaleIndexError, UsageError
 from catalog.pricing import estimate_cost
 from catalog.read.breakdowns import LabelSpread, label_spread
-from catalog.read.subsets import label_counts, subset_figures, top_label_figures
+from catalog.read.subsets import subset_figures, top_label_figures, top_shared_labels
 from catalog.read.totals import (
     MediaCounts,
     has_offline_runs,
@@ -282,7 +282,11 @@ def _indexed_stats(
         pending=figures.pending,
         size_bytes=figures.size_bytes,
     )
-    per_label = label_counts(index, selected)
+    # Every label's set is read once: whether it meets the selection is a cheap test, and only
+    # the labels that can still make the top list are counted (largest first).
+    distinct = sum(1 for bm in index.group("label").values() if bm.intersect(selected))
+    ranked = top_shared_labels(reader.db, index, selected, top)
+    per_label = {label_id: n for label_id, _, n in ranked}
     labels = [
         LabelSummary(
             label_id=f.label_id,
@@ -297,7 +301,7 @@ def _indexed_stats(
     ]
     return LibraryStats(
         media=counts,
-        distinct_labels=len(per_label),
+        distinct_labels=distinct,
         video_minutes_labelled=figures.labelled_video_ms / 60_000,
         estimated_spend_usd=(
             rekognition_spend(reader.session(), compiled.ids())

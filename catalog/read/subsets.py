@@ -65,22 +65,6 @@ class LabelFigures:
     confidence_max_x100: int
 
 
-def label_counts(
-    index: BitmapIndex, subset: BitMap | None, *, exclude: Iterable[int] = ()
-) -> dict[int, int]:
-    """Media per label within `subset` (every label when None), labels with none left out."""
-    skip = set(exclude)
-    counts: dict[int, int] = {}
-    for key, bm in index.group("label").items():
-        label_id = int(key)
-        if label_id in skip:
-            continue
-        n = len(bm) if subset is None else bm.intersection_cardinality(subset)
-        if n:
-            counts[label_id] = n
-    return counts
-
-
 # Labels by how many media carry them (label_stats is exact: the size of each `label:` set).
 _LABELS_BY_SIZE = (
     "SELECT label_id, media_count FROM label_stats WHERE media_count > 0 "
@@ -96,8 +80,7 @@ def top_shared_labels(
 
     Labels are visited largest first: a label shares at most the media it carries, so once the
     next one carries fewer than the `top`-th count found so far, no later label can enter (or
-    tie), and the rest of the index is never read. `top_counts(label_counts(...))` gives the same
-    answer after reading every label's set.
+    tie), and the rest of the index is never read: the same answer as counting every label.
     """
     skip = set(exclude)
     sizes = [(label_id, n) for label_id, n in db.rows(_LABELS_BY_SIZE) if label_id not in skip]
@@ -154,7 +137,7 @@ def top_label_figures(
 ) -> list[LabelFigures]:
     """The `top` labels of `subset` by media, then name, with their exact sums and maxima.
 
-    `counts` is `label_counts(index, subset)`.
+    `counts` holds (at least) the media of `subset` carrying each of the top labels.
     """
     figures = []
     for label_id, name, media in top_counts(source, counts, top):
