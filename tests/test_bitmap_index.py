@@ -30,9 +30,9 @@ from catalog.store.bitmap_build import rebuild_bitmaps
 from catalog.store.bitmaps import forget_snapshots, open_index
 from catalog.store.bitslices import BitSlices
 from catalog.store.media import mark_deleted, record_pending, store_failure, store_result
+from catalog.store.readers import open_reader
 from catalog.store.reads import get_media, touch_media
 from catalog.store.schema import Base, Label, Media
-from catalog.store.sql import open_reader
 from catalog.store.vocabulary import vocabulary
 
 NAMES = ["Person", "Car", "Dog", "Cat", "Tree"]

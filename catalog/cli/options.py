@@ -122,7 +122,7 @@ def sessions(ctx: typer.Context, *, create: bool = False) -> sessionmaker[Sessio
 @contextmanager
 def reading(ctx: typer.Context) -> Iterator[Reader]:
     """The existing catalogue, opened for reading (SQLAlchemy loads only if a read needs it)."""
-    from catalog.store.sql import open_reader
+    from catalog.store.readers import open_reader
 
     reader = open_reader(_existing_catalogue(ctx))
     try:

@@ -4,8 +4,9 @@ Importing SQLAlchemy costs a command-line process about 0.3 s, ten times what a 
 once the bitmap index answers it. So the reads behind `search`, `stats` and `show` (the names a
 query uses, the index's bitmaps, the summary tables, one page of hits, one item) are a few
 fixed statements run here: on the stdlib sqlite3 connection of a command that opened the
-catalogue with `open_reader`, or on the DB-API connection under any SQLAlchemy session
-(`as_reader`), so the web gallery, alerts and tests run the very same statements.
+catalogue with catalog.store.readers.open_reader, or on the DB-API connection under any
+SQLAlchemy session (`as_reader`), so the web gallery, alerts and tests run the very same
+statements.
 
 Statements are fixed text with `:name` parameters; values are never pasted in. A list or tuple
 parameter expands to one placeholder per item. No literal in a statement may hold a colon or
@@ -18,7 +19,6 @@ cannot answer, sorting in SQL, ...); SQLAlchemy is imported then, and only then.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -177,51 +177,3 @@ def as_reader(source: Session | Reader) -> Reader:
     reader = Reader(session_db(source), lambda: source)
     reader.session()  # already open: nothing to import or connect
     return reader
-
-
-def open_reader(url: str) -> Reader:
-    """A Reader on the catalogue at `url`.
-
-    An existing SQLite file at the scripts' head revision is read through the stdlib driver
-    (never created: mode=rw); anything else (PostgreSQL, a catalogue to upgrade) through a
-    session of catalog.store.engine.open_catalogue, which brings it to head first.
-    """
-    from catalog.config import sqlite_path
-    from catalog.store.revisions import scripted_head_revision
-
-    def open_session() -> Session:
-        from catalog.store.engine import open_catalogue
-
-        _, factory = open_catalogue(url)
-        return factory()
-
-    path = sqlite_path(url)
-    if path is not None and path.is_file():
-        connection = sqlite3.connect(
-            path.resolve().as_uri() + "?mode=rw",
-            uri=True,
-            timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
-            check_same_thread=False,
-            isolation_level=None,
-        )
-        for pragma in SQLITE_READ_PRAGMAS:
-            connection.execute(pragma)
-        # One read transaction for the reader's life: every statement sees the same snapshot
-        # (the index's change list, its bitmaps and the summaries agree with each other).
-        connection.execute("BEGIN")
-        db = Db(connection, "sqlite", url)
-        if stored_revision(db) == scripted_head_revision():
-            return Reader(db, open_session, on_close=connection.close)
-        connection.close()
-    session = open_session()
-    reader = Reader(session_db(session), lambda: session, on_close=session.close)
-    reader.session()
-    return reader
-
-
-def stored_revision(db: Db) -> str | None:
-    """The schema revision the catalogue is at (None when it has none)."""
-    try:
-        return db.scalar("SELECT version_num FROM alembic_version")  # type: ignore[no-any-return]
-    except sqlite3.OperationalError:
-        return None

@@ -13,23 +13,7 @@ from catalog.store.schema.alerts import (
     AlertRule,
     AlertTarget,
 )
-from catalog.store.schema.base import (
-    KIND_IMAGE,
-    KIND_VIDEO,
-    KINDS,
-    NAMING_CONVENTION,
-    SOURCE_FILE,
-    SOURCE_S3,
-    STATUS_DELETED,
-    STATUS_FAILED,
-    STATUS_LABELLED,
-    STATUS_PENDING,
-    STATUSES,
-    WITHOUT_ROWID,
-    Base,
-    UTCDateTime,
-    utcnow,
-)
+from catalog.store.schema.base import NAMING_CONVENTION, WITHOUT_ROWID, Base, UTCDateTime, utcnow
 from catalog.store.schema.catalogue import (
     Detection,
     Instance,
@@ -49,6 +33,18 @@ from catalog.store.schema.catalogue import (
 )
 from catalog.store.schema.index import BitmapChange, BitmapState, MediaBitmap
 from catalog.store.schema.text import TEXT_LINE, TEXT_WORD, TextDetection, TextResult
+from catalog.store.values import (
+    KIND_IMAGE,
+    KIND_VIDEO,
+    KINDS,
+    SOURCE_FILE,
+    SOURCE_S3,
+    STATUS_DELETED,
+    STATUS_FAILED,
+    STATUS_LABELLED,
+    STATUS_PENDING,
+    STATUSES,
+)
 
 __all__ = [
     "KINDS",

@@ -1,4 +1,4 @@
-"""The schema's foundations: naming convention, stored constants, the UTC column type, Base."""
+"""The schema's foundations: naming convention, the UTC column type, Base (stored values: store.values)."""
 
 from __future__ import annotations
 
@@ -9,37 +9,6 @@ from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
-
-from catalog.store.values import (  # re-exported: the schema is where most code finds them
-    KIND_IMAGE,
-    KIND_VIDEO,
-    KINDS,
-    SOURCE_FILE,
-    SOURCE_S3,
-    STATUS_DELETED,
-    STATUS_FAILED,
-    STATUS_LABELLED,
-    STATUS_PENDING,
-    STATUSES,
-)
-
-__all__ = [
-    "KINDS",
-    "KIND_IMAGE",
-    "KIND_VIDEO",
-    "NAMING_CONVENTION",
-    "SOURCE_FILE",
-    "SOURCE_S3",
-    "STATUSES",
-    "STATUS_DELETED",
-    "STATUS_FAILED",
-    "STATUS_LABELLED",
-    "STATUS_PENDING",
-    "WITHOUT_ROWID",
-    "Base",
-    "UTCDateTime",
-    "utcnow",
-]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

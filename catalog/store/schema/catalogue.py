@@ -22,14 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalog.store.schema.base import (
-    SOURCE_S3,
-    STATUS_PENDING,
-    WITHOUT_ROWID,
-    Base,
-    UTCDateTime,
-    utcnow,
-)
+from catalog.store.schema.base import WITHOUT_ROWID, Base, UTCDateTime, utcnow
+from catalog.store.values import SOURCE_S3, STATUS_PENDING
 from catalog.uris import format_uri
 
 
