@@ -35,8 +35,8 @@ def cooccurring_labels(
 ) -> Cooccurrence:
     """Other labels on the media carrying `label_id` (within `subset`), most shared first.
 
-    From the bitmap index when it can answer (one intersection count per label), otherwise
-    grouped in SQL over the label's media.
+    From the bitmap index when it can answer (intersection counts, largest labels first, see
+    catalog.read.subsets.top_shared_labels), otherwise grouped in SQL over the label's media.
     """
     index = open_index(session) if subset is None else None
     if index is not None:
