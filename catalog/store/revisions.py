@@ -16,7 +16,7 @@ _REVISION_RE = re.compile(r"^(down_)?revision(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]"
 
 def migrations_dir() -> Path:
     """Where the Alembic scripts are: the source tree's migrations/, or the packaged copy."""
-    source_tree = Path(__file__).resolve().parent.parent.parent / "migrations"
+    source_tree = Path(__file__).resolve().parent.parent / "migrations"
     if (source_tree / "env.py").is_file():
         return source_tree
     import catalog._migrations as packaged  # type: ignore[import-not-found]
