@@ -212,11 +212,6 @@ def _media_row(db: Db, which: str | MediaURI | int) -> tuple[Any, ...]:
     return row
 
 
-def find_media_id(source: Session | Reader, which: str | MediaURI | int) -> int:
-    """The id of the media item a URI (or id) names; NotFoundError when the catalogue lacks it."""
-    return int(_media_row(db_of(source), which)[0])
-
-
 def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> MediaDetail:
     """One media item (by URI or id): labels (best first), instances, provenance, and the
     parents (in order), aliases and categories its own response gave (its model's taxonomy)."""
