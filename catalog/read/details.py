@@ -160,7 +160,7 @@ class MediaDetail:
         return data
 
 
-# The media columns MediaDetail shows (after id, source, bucket, key, status).
+# One item's media columns: what MediaDetail shows, after its id, source, bucket and key.
 _MEDIA_COLUMNS = (
     "id, source, bucket, key, status, kind, size_bytes, etag, last_modified_at, storage_class, "
     "labelled_at, error_code, error_message, width, height, duration_ms, codec, "
