@@ -101,3 +101,20 @@ def test_a_query_the_index_cannot_answer_loads_sqlalchemy_and_still_answers(cata
     code, modules = _loaded("--db", str(catalogue), "search", "Face < 99", "--count")
     assert code in (None, 0)
     assert "sqlalchemy" in modules
+
+
+def test_commands_close_the_catalogue_before_they_end(catalogue):
+    # A process ending without closing its SQLite connections leaves catalog.db-wal and -shm
+    # behind; the sync above and a read that opened a session must both have closed theirs.
+    wal = catalogue.with_name(catalogue.name + "-wal")
+    assert not wal.exists()
+    code, _ = _loaded("--db", str(catalogue), "stats", "--where", "Face OR Cat")
+    assert code in (None, 0)
+    done = subprocess.run(
+        [sys.executable, "-m", "catalog", "--db", str(catalogue), "stats", "--where", "Face"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not wal.exists()

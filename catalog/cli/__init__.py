@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -300,9 +301,25 @@ def main() -> None:
     """
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    # What the command line has imported lives until the process ends: the cyclic collector
+    # need not walk it again on every collection the command triggers.
+    gc.freeze()
     try:
         app()
     except SystemExit as exc:
         if exc.code in (EXIT_INTERRUPTED, EXIT_TERMINATED) and threading.active_count() > 1:
             _exit_now(int(exc.code))  # pool threads may still sit in a network call
+        _close_catalogues()
+        # Ending: the interpreter's last collection need not walk everything the command built
+        # (about 25 ms after `stats --where` at a million media). Connections are closed above,
+        # not left to that collection.
+        gc.freeze()
         raise
+
+
+def _close_catalogues() -> None:
+    """Close every database connection the command's engines still pool (SQLAlchemy is not
+    imported for this: a command that never loaded it has none)."""
+    engine = sys.modules.get("catalog.store.engine")
+    if engine is not None:
+        engine.dispose_engines()

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,19 @@ def make_engine(url: str) -> Engine:
             f"the database driver '{exc.name}' is not installed; for PostgreSQL install "
             "catalog[postgres]"
         ) from exc
+    _ENGINES.add(engine)
     return engine
+
+
+# Every engine this process made, so that a process about to end can close their connections
+# (SQLite checkpoints its write-ahead log when the last connection closes).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine this process made."""
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
