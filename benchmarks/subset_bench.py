@@ -91,7 +91,13 @@ def process(
         timed_command = ["/usr/bin/time", "-o", report.name, "-f", "%U %S %M", *command]
         for _ in range(runs + 1):
             started = time.perf_counter()
-            subprocess.run(timed_command, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                timed_command,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                cwd=tempfile.gettempdir() if python else None,  # not this tree's catalog/
+            )
             walls.append((time.perf_counter() - started) * 1000)
             user, system, peak_kb = report.read().split()[-3:]
             report.seek(0)

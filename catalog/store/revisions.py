@@ -15,12 +15,13 @@ _REVISION_RE = re.compile(r"^(down_)?revision(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]"
 
 
 def migrations_dir() -> Path:
-    """Where the Alembic scripts are: the source tree's migrations/, or the packaged copy."""
-    source_tree = Path(__file__).resolve().parent.parent / "migrations"
-    if (source_tree / "env.py").is_file():
-        return source_tree
-    import catalog._migrations as packaged  # type: ignore[import-not-found]
-
+    """Where the Alembic scripts are: the packaged copy (`catalog._migrations`, which an editable
+    install maps to the source tree's migrations/), else the migrations/ folder beside the
+    package when it runs from a checkout that is not installed."""
+    try:
+        import catalog._migrations as packaged  # type: ignore[import-not-found]
+    except ImportError:
+        return Path(__file__).resolve().parents[2] / "migrations"
     return Path(packaged.__file__).resolve().parent
 
 
