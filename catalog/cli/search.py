@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.options import FormatOpt, OutputFormat, RawCsvOpt, aws_clients, reading, sessions
+from catalog.cli.options import FormatOpt, OutputFormat, RawCsvOpt, aws_clients, reading
 from catalog.render.views import render_labels
 
 SEARCH_HELP = """Find media by label, confidence, instance count, kind, key, category, date and size.
@@ -148,8 +148,8 @@ def labels_command(
     """
     from catalog.read.labels import list_labels
 
-    with sessions(ctx)() as session:
-        labels = list_labels(session, pattern)
+    with reading(ctx) as reader:
+        labels = list_labels(reader, pattern)
     render_labels(labels[:limit] if limit else labels, output.value, total=len(labels))
 
 

@@ -5,13 +5,24 @@ from __future__ import annotations
 import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from catalog.store.sql import Db, Reader, db_of
+from catalog.store.units import fold
 
-from catalog.store.schema import LabelAlias
-from catalog.store.summaries import labels_by_media_count
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# Every label some media carry with its label_stats figures, most common first, then by name
+# (`catalog labels`; `catalog stats` shows the first rows of it).
+LABELS_BY_MEDIA_COUNT = (
+    "SELECT l.id AS label_id, l.name AS name, s.media_count AS media_count, "
+    "s.image_count AS image_count, s.video_count AS video_count, "
+    "s.detection_count AS detection_count, s.confidence_sum_x100 AS confidence_sum_x100 "
+    "FROM labels l JOIN label_stats s ON s.label_id = l.id WHERE s.media_count > 0 "
+    "ORDER BY s.media_count DESC, l.name"
+)
+_ALIASES = "SELECT label_id, alias FROM label_aliases ORDER BY alias"
 
 
 @dataclass(frozen=True)
@@ -40,18 +51,15 @@ class LabelCount:
 # -- vocabulary ------------------------------------------------------------------------------------
 
 
-def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount]:
+def list_labels(source: Session | Reader | Db, pattern: str | None = None) -> list[LabelCount]:
     """The labels media carry, most common first; `pattern` filters names (substring or glob).
 
     A pattern matches a label's name or any of its aliases, case-insensitively.
     """
-    from catalog.store.units import fold
-
-    rows = session.execute(labels_by_media_count()).all()
+    db = db_of(source)
+    rows = db.rows(LABELS_BY_MEDIA_COUNT)
     aliases: dict[int, list[str]] = defaultdict(list)
-    for label_id, alias in session.execute(
-        select(LabelAlias.label_id, LabelAlias.alias).order_by(LabelAlias.alias)
-    ):
+    for label_id, alias in db.rows(_ALIASES):
         aliases[label_id].append(alias)
     wanted = fold(pattern) if pattern else ""
     is_glob = any(c in wanted for c in "*?[")
@@ -67,13 +75,13 @@ def list_labels(session: Session, pattern: str | None = None) -> list[LabelCount
 
     return [
         LabelCount(
-            name=row.name,
-            media_count=row.media_count,
-            image_count=row.image_count,
-            video_count=row.video_count,
-            mean_confidence=round(row.confidence_sum_x100 / row.media_count / 100, 2),
-            aliases=tuple(aliases.get(row.label_id, ())),
+            name=name,
+            media_count=media,
+            image_count=images,
+            video_count=videos,
+            mean_confidence=round(confidence_sum_x100 / media / 100, 2),
+            aliases=tuple(aliases.get(label_id, ())),
         )
-        for row in rows
-        if keep(row.name, aliases.get(row.label_id, []))
+        for label_id, name, media, images, videos, _, confidence_sum_x100 in rows
+        if keep(name, aliases.get(label_id, []))
     ]

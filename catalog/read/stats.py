@@ -16,6 +16,7 @@ from pyroaring import BitMap
 from catalog.errors import StaleIndexError, UsageError
 from catalog.pricing import estimate_cost
 from catalog.read.breakdowns import LabelSpread, label_spread
+from catalog.read.labels import LABELS_BY_MEDIA_COUNT
 from catalog.read.subsets import subset_figures, top_label_figures, top_shared_labels
 from catalog.read.totals import (
     MediaCounts,
@@ -109,14 +110,10 @@ def matching_media(where: str | None, session: Session) -> Select[Any] | None:
 
 # The `top` labels by media count, then name, from label_stats; the max-confidence probe (one
 # descent of detections(label_id, confidence_x100)) runs for those rows only, after the sort.
-_TOP_LABELS = """
+_TOP_LABELS = f"""
 SELECT b.label_id, b.name, b.media_count, b.detection_count, b.confidence_sum_x100,
        (SELECT max(d.confidence_x100) FROM detections d WHERE d.label_id = b.label_id)
-FROM (SELECT l.id AS label_id, l.name AS name, s.media_count AS media_count,
-             s.detection_count AS detection_count, s.confidence_sum_x100 AS confidence_sum_x100
-      FROM labels l JOIN label_stats s ON s.label_id = l.id
-      WHERE s.media_count > 0
-      ORDER BY s.media_count DESC, l.name LIMIT :top) b
+FROM ({LABELS_BY_MEDIA_COUNT} LIMIT :top) b
 ORDER BY b.media_count DESC, b.name
 """
 

@@ -6,34 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from catalog.store.schema import KIND_VIDEO, Label, LabelStat, Media
+from catalog.store.schema import KIND_VIDEO, Media
 from catalog.store.units import histogram_bin
-
-
-def labels_by_media_count() -> Select[Any]:
-    """Every label some media carry with its label_stats figures, most common first, then by name.
-
-    Columns: label_id, name, media_count, image_count, video_count, detection_count,
-    confidence_sum_x100.
-    """
-    return (
-        select(
-            Label.id.label("label_id"),
-            Label.name,
-            LabelStat.media_count,
-            LabelStat.image_count,
-            LabelStat.video_count,
-            LabelStat.detection_count,
-            LabelStat.confidence_sum_x100,
-        )
-        .join(LabelStat, LabelStat.label_id == Label.id)
-        .where(LabelStat.media_count > 0)
-        .order_by(LabelStat.media_count.desc(), Label.name)
-    )
-
 
 # -- summary upkeep ------------------------------------------------------------------------------
 
