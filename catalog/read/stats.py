@@ -283,7 +283,6 @@ def _indexed_stats(
     # the labels that can still make the top list are counted (largest first).
     distinct = sum(1 for bm in index.group("label").values() if bm.intersect(selected))
     ranked = top_shared_labels(reader.db, index, selected, top)
-    per_label = {label_id: n for label_id, _, n in ranked}
     labels = [
         LabelSummary(
             label_id=f.label_id,
@@ -294,7 +293,7 @@ def _indexed_stats(
             max_confidence=f.confidence_max_x100 / 100,
             share=(f.media / counts.labelled) if counts.labelled else 0.0,
         )
-        for f in top_label_figures(reader.db, index, selected, per_label, top)
+        for f in top_label_figures(index, selected, ranked)
     ]
     return LibraryStats(
         media=counts,

@@ -129,18 +129,12 @@ def top_counts(
 
 
 def top_label_figures(
-    source: Session | Reader | Db,
-    index: BitmapIndex,
-    subset: BitMap,
-    counts: dict[int, int],
-    top: int,
+    index: BitmapIndex, subset: BitMap, ranked: list[tuple[int, str, int]]
 ) -> list[LabelFigures]:
-    """The `top` labels of `subset` by media, then name, with their exact sums and maxima.
-
-    `counts` holds (at least) the media of `subset` carrying each of the top labels.
-    """
+    """The labels `ranked` (label id, name, media of `subset`; `top_shared_labels`) with their
+    exact detections, confidence sums and maxima over `subset`."""
     figures = []
-    for label_id, name, media in top_counts(source, counts, top):
+    for label_id, name, media in ranked:
         conf = index.slices(f"conf:{label_id}", keep=False)
         figures.append(
             LabelFigures(
