@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from catalog.errors import NotFoundError
 from catalog.store.sql import Db, Reader, db_of
@@ -160,12 +160,31 @@ class MediaDetail:
         return data
 
 
-# One item's media columns: what MediaDetail shows, after its id, source, bucket and key.
-_MEDIA_COLUMNS = (
-    "id, source, bucket, key, status, kind, size_bytes, etag, last_modified_at, storage_class, "
-    "labelled_at, error_code, error_message, width, height, duration_ms, codec, "
-    "container_format, frame_rate"
-)
+class _ItemRow(NamedTuple):
+    """One item's media columns (the statements below select them by these names, in order)."""
+
+    id: int
+    source: str
+    bucket: str
+    key: str
+    status: str
+    kind: str
+    size_bytes: int
+    etag: str | None
+    last_modified_at: Any
+    storage_class: str | None
+    labelled_at: Any
+    error_code: str | None
+    error_message: str | None
+    width: int | None
+    height: int | None
+    duration_ms: int | None
+    codec: str | None
+    container_format: str | None
+    frame_rate: float | None
+
+
+_MEDIA_COLUMNS = ", ".join(_ItemRow._fields)
 _BY_KEY = (
     f"SELECT {_MEDIA_COLUMNS} FROM media WHERE source = :source AND bucket = :bucket AND key = :key"
 )
@@ -193,31 +212,39 @@ _SEGMENTS = (
 )
 
 
-def _media_row(db: Db, which: str | MediaURI | int) -> tuple[Any, ...]:
-    """The media row (_MEDIA_COLUMNS) of a URI or id; NotFoundError when the catalogue lacks it."""
+def _media_row(db: Db, which: str | MediaURI | int) -> _ItemRow:
+    """The media row of a URI or id; NotFoundError when the catalogue lacks it."""
     if isinstance(which, int):
-        row = db.first(_BY_ID, {"id": which})
-        if row is None or row[4] == STATUS_DELETED:
+        item = _item(db.first(_BY_ID, {"id": which}))
+        if item is None:
             raise NotFoundError(f"media {which} is not in the catalogue")
-        return row
+        return item
     parsed = parse_uri(which) if isinstance(which, str) else which
-    row = db.first(_BY_KEY, {"source": parsed.scheme, "bucket": parsed.bucket, "key": parsed.key})
+    found = {"source": parsed.scheme, "bucket": parsed.bucket, "key": parsed.key}
+    row = db.first(_BY_KEY, found)
     if row is None and isinstance(which, str) and "%" in which:
         # A key that really holds '%41' typed as it is (printed URIs encode its '%' as %25).
         literal = parse_uri(which, decode=False)
         found = {"source": literal.scheme, "bucket": literal.bucket, "key": literal.key}
         row = db.first(_BY_KEY, found)
-    if row is None or row[4] == STATUS_DELETED:
+    item = _item(row)
+    if item is None:
         raise NotFoundError(f"{parsed} is not in the catalogue (run 'catalog sync' on its prefix)")
-    return row
+    return item
+
+
+def _item(row: tuple[Any, ...] | None) -> _ItemRow | None:
+    """A selected row as an _ItemRow; None when there is none or the item was deleted."""
+    item = _ItemRow(*row) if row is not None else None
+    return item if item is not None and item.status != STATUS_DELETED else None
 
 
 def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> MediaDetail:
     """One media item (by URI or id): labels (best first), instances, provenance, and the
     parents (in order), aliases and categories its own response gave (its model's taxonomy)."""
     db = db_of(source)
-    row = _media_row(db, which)
-    media_id, media_source, bucket, key, status, kind, size_bytes, etag, modified = row[:9]
+    item = _media_row(db, which)
+    media_id, kind = item.id, item.kind
     known = {"media_id": media_id}
     provenance = db.first(_PROVENANCE, known)
     rows = db.rows(_DETECTIONS, known)
@@ -254,22 +281,22 @@ def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> M
             )
         )
     return MediaDetail(
-        uri=format_uri(media_source, bucket, key),
+        uri=format_uri(item.source, item.bucket, item.key),
         kind=kind,
-        status=status,
-        size_bytes=size_bytes,
-        etag=etag,
-        last_modified_at=db.utc(modified),
-        storage_class=row[9],
-        labelled_at=db.utc(row[10]),
-        error_code=row[11],
-        error_message=row[12],
-        width=row[13],
-        height=row[14],
-        duration_ms=row[15],
-        codec=row[16],
-        container_format=row[17],
-        frame_rate=row[18],
+        status=item.status,
+        size_bytes=item.size_bytes,
+        etag=item.etag,
+        last_modified_at=db.utc(item.last_modified_at),
+        storage_class=item.storage_class,
+        labelled_at=db.utc(item.labelled_at),
+        error_code=item.error_code,
+        error_message=item.error_message,
+        width=item.width,
+        height=item.height,
+        duration_ms=item.duration_ms,
+        codec=item.codec,
+        container_format=item.container_format,
+        frame_rate=item.frame_rate,
         labeller=provenance[0] if provenance else None,
         model_version=provenance[1] if provenance else None,
         min_confidence=provenance[2] if provenance else None,
