@@ -57,9 +57,7 @@ def open_reader(url: str) -> Reader:
             return Reader(db, open_session, on_close=connection.close)
         connection.close()
     session = open_session()
-    reader = Reader(session_db(session), lambda: session, on_close=session.close)
-    reader.session()
-    return reader
+    return Reader(session_db(session), session=session, on_close=session.close)
 
 
 def stored_revision(db: Db) -> str | None:

@@ -129,17 +129,24 @@ def session_db(session: Session) -> Db:
 
 
 class Reader:
-    """A catalogue opened for reading: plain SQL at once, a SQLAlchemy session when needed."""
+    """A catalogue opened for reading: plain SQL at once, a SQLAlchemy session when needed.
+
+    `session` is one already open (the caller's, or one the opener closes with `on_close`);
+    otherwise `open_session` opens one on first use, and `close` closes it.
+    """
 
     def __init__(
         self,
         db: Db,
-        open_session: Callable[[], Session],
+        open_session: Callable[[], Session] | None = None,
+        *,
+        session: Session | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self._open_session = open_session
-        self._session: Session | None = None
+        self._session = session
+        self._opened: Session | None = None
         self._on_close = on_close
 
     @property
@@ -150,13 +157,14 @@ class Reader:
     def session(self) -> Session:
         """A session on the same catalogue (SQLAlchemy is imported by the first call)."""
         if self._session is None:
-            self._session = self._open_session()
+            assert self._open_session is not None, "a Reader needs a session or a way to open one"
+            self._session = self._opened = self._open_session()
         return self._session
 
     def close(self) -> None:
         """Close what this reader opened."""
-        if self._session is not None:
-            self._session.close()
+        if self._opened is not None:
+            self._opened.close()
         if self._on_close is not None:
             self._on_close()
 
@@ -174,6 +182,4 @@ def as_reader(source: Session | Reader) -> Reader:
     """`source` itself, or a Reader over an open session (sharing its transaction)."""
     if isinstance(source, Reader):
         return source
-    reader = Reader(session_db(source), lambda: source)
-    reader.session()  # already open: nothing to import or connect
-    return reader
+    return Reader(session_db(source), session=source)
