@@ -17,7 +17,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from catalog.store.bitmaps import FORMAT_MARK, media_names
+from catalog.store.bitmaps import FORMAT_MARK, MEDIA_FACT_COLUMNS, media_names
 from catalog.store.bitslices import BitSlices, to_bitmap
 from catalog.store.schema import (
     STATUS_DELETED,
@@ -42,17 +42,7 @@ def note_changed(session: Session, media_id: int) -> None:
     session.execute(_NOTE_CHANGED, {"media_id": media_id})
 
 
-# The media columns an item's sets and values are computed from (`media_names`, size, duration).
-_MEDIA_FACTS = (
-    Media.id,
-    Media.status,
-    Media.kind,
-    Media.source,
-    Media.key,
-    Media.last_modified_at,
-    Media.size_bytes,
-    Media.duration_ms,
-)
+_MEDIA_FACTS = tuple(getattr(Media, column) for column in MEDIA_FACT_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -114,10 +114,21 @@ class _Changed:
     values: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
 
 
+# The media columns an item's sets and values come from (`media_names`, size, duration); the
+# builder (catalog.store.bitmap_build) selects the same ones for every item.
+MEDIA_FACT_COLUMNS = (
+    "id",
+    "status",
+    "kind",
+    "source",
+    "key",
+    "last_modified_at",
+    "size_bytes",
+    "duration_ms",
+)
 _MEDIA_FACTS = (
-    "SELECT m.id, m.status, m.kind, m.source, m.key, m.last_modified_at, m.size_bytes, "
-    "m.duration_ms FROM media m JOIN bitmap_changes c ON c.media_id = m.id "
-    "WHERE m.status != :deleted"
+    f"SELECT {', '.join('m.' + c for c in MEDIA_FACT_COLUMNS)} FROM media m "
+    "JOIN bitmap_changes c ON c.media_id = m.id WHERE m.status != :deleted"
 )
 _CHANGED_DETECTIONS = (
     "SELECT d.media_id, d.label_id, d.confidence_x100, d.detection_count FROM detections d "

@@ -71,6 +71,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Every engine this process made, so that a process about to end can close their connections
+# (SQLite checkpoints its write-ahead log when the last connection closes).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine this process made."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL mode, foreign keys and a busy timeout."""
     try:
@@ -104,17 +115,6 @@ def make_engine(url: str) -> Engine:
         ) from exc
     _ENGINES.add(engine)
     return engine
-
-
-# Every engine this process made, so that a process about to end can close their connections
-# (SQLite checkpoints its write-ahead log when the last connection closes).
-_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def dispose_engines() -> None:
-    """Close the pooled connections of every engine this process made."""
-    for engine in list(_ENGINES):
-        engine.dispose()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
