@@ -160,31 +160,44 @@ class MediaDetail:
         return data
 
 
+# MediaDetail's fields that are media columns as stored (timestamps are converted, the URI built).
+_DETAIL_COLUMNS = (
+    "kind",
+    "status",
+    "size_bytes",
+    "etag",
+    "storage_class",
+    "error_code",
+    "error_message",
+    "width",
+    "height",
+    "duration_ms",
+    "codec",
+    "container_format",
+    "frame_rate",
+)
+
+
 class _ItemRow(NamedTuple):
-    """One item's media columns (the statements below select them by these names, in order)."""
+    """One item as the statements below select it: where it is, when, and its detail columns."""
 
     id: int
     source: str
     bucket: str
     key: str
-    status: str
-    kind: str
-    size_bytes: int
-    etag: str | None
     last_modified_at: Any
-    storage_class: str | None
     labelled_at: Any
-    error_code: str | None
-    error_message: str | None
-    width: int | None
-    height: int | None
-    duration_ms: int | None
-    codec: str | None
-    container_format: str | None
-    frame_rate: float | None
+    detail: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        """The item's status."""
+        return str(self.detail["status"])
 
 
-_MEDIA_COLUMNS = ", ".join(_ItemRow._fields)
+_MEDIA_COLUMNS = ", ".join(
+    ("id", "source", "bucket", "key", "last_modified_at", "labelled_at", *_DETAIL_COLUMNS)
+)
 _BY_KEY = (
     f"SELECT {_MEDIA_COLUMNS} FROM media WHERE source = :source AND bucket = :bucket AND key = :key"
 )
@@ -235,8 +248,12 @@ def _media_row(db: Db, which: str | MediaURI | int) -> _ItemRow:
 
 def _item(row: tuple[Any, ...] | None) -> _ItemRow | None:
     """A selected row as an _ItemRow; None when there is none or the item was deleted."""
-    item = _ItemRow(*row) if row is not None else None
-    return item if item is not None and item.status != STATUS_DELETED else None
+    if row is None:
+        return None
+    media_id, source, bucket, key, modified, labelled = row[:6]
+    detail = dict(zip(_DETAIL_COLUMNS, row[6:], strict=True))
+    item = _ItemRow(media_id, source, bucket, key, modified, labelled, detail)
+    return item if item.status != STATUS_DELETED else None
 
 
 def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> MediaDetail:
@@ -244,7 +261,7 @@ def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> M
     parents (in order), aliases and categories its own response gave (its model's taxonomy)."""
     db = db_of(source)
     item = _media_row(db, which)
-    media_id, kind = item.id, item.kind
+    media_id, kind = item.id, item.detail["kind"]
     known = {"media_id": media_id}
     provenance = db.first(_PROVENANCE, known)
     rows = db.rows(_DETECTIONS, known)
@@ -282,21 +299,9 @@ def get_media_detail(source: Session | Reader, which: str | MediaURI | int) -> M
         )
     return MediaDetail(
         uri=format_uri(item.source, item.bucket, item.key),
-        kind=kind,
-        status=item.status,
-        size_bytes=item.size_bytes,
-        etag=item.etag,
         last_modified_at=db.utc(item.last_modified_at),
-        storage_class=item.storage_class,
         labelled_at=db.utc(item.labelled_at),
-        error_code=item.error_code,
-        error_message=item.error_message,
-        width=item.width,
-        height=item.height,
-        duration_ms=item.duration_ms,
-        codec=item.codec,
-        container_format=item.container_format,
-        frame_rate=item.frame_rate,
+        **item.detail,
         labeller=provenance[0] if provenance else None,
         model_version=provenance[1] if provenance else None,
         min_confidence=provenance[2] if provenance else None,
